@@ -1,0 +1,25 @@
+//! The shared vocabulary of Portcullis.
+//!
+//! Every other crate speaks in these types: 12-digit [`AccountId`]s as the unit of isolation,
+//! [`Arn`]s, AWS-style identifiers ([`id`]), the authenticated [`Principal`] of a request,
+//! [`Secret`] values that are zeroized and never printed, and a [`Clock`] that tests can fix.
+//! The crate does no I/O.
+
+pub mod account;
+pub mod arn;
+pub mod clock;
+pub mod id;
+pub mod principal;
+pub mod secret;
+
+pub use account::{AccountId, InvalidAccountId};
+pub use arn::{Arn, InvalidArn};
+pub use clock::{Clock, FixedClock, SystemClock, iso8601};
+pub use principal::{Principal, PrincipalKind};
+pub use secret::Secret;
+
+/// The partition every ARN Portcullis issues lives in.
+pub const PARTITION: &str = "aws";
+
+/// The region a request is attributed to when the client names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
