@@ -8,6 +8,7 @@
 pub mod account;
 pub mod arn;
 pub mod clock;
+pub mod context;
 pub mod id;
 pub mod principal;
 pub mod secret;
@@ -15,6 +16,7 @@ pub mod secret;
 pub use account::{AccountId, InvalidAccountId};
 pub use arn::{Arn, InvalidArn};
 pub use clock::{Clock, FixedClock, SystemClock, iso8601};
+pub use context::RequestContext;
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
 

@@ -1,1 +1,16 @@
-//! placeholder
+//! IAM, STS and the accounts they live in.
+//!
+//! This crate owns who a caller is: the accounts (the unit of isolation), their root users, the
+//! access keys that sign requests, and the [`Authenticator`] that turns a SigV4-signed request
+//! into a [`Principal`](portcullis_core::Principal). STS `GetCallerIdentity` is served here.
+
+pub mod accounts;
+pub mod auth;
+pub mod error;
+pub mod keys;
+pub mod sts;
+
+pub use accounts::{Account, Accounts, Bootstrap};
+pub use auth::{Authenticated, AuthFailure, Authenticator, Mode};
+pub use error::IamError;
+pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};

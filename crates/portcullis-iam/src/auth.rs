@@ -1,0 +1,215 @@
+//! Authentication: from a SigV4-signed request to a [`Principal`].
+//!
+//! The signature is parsed and checked by `portcullis_aws::sigv4`; this module finds the secret
+//! for the access key id, decides what an unknown key means (refused in secure mode, the root
+//! user of an account in dev mode), and keeps a cache of verified keys so that the common path
+//! reads no storage.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use portcullis_aws::sigv4::{self, CredentialScope, HttpRequestParts, ParsedSignature, SigV4Error};
+use portcullis_aws::{AwsError, Protocol};
+use portcullis_core::{AccountId, Principal, Secret};
+use portcullis_store::{MasterKey, Store};
+
+use crate::keys::{self, AccessKeyRecord, KeyStatus};
+use crate::{Accounts, IamError};
+
+/// How unknown access keys are treated.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Only keys Portcullis issued authenticate.
+    Secure,
+    /// As local AWS emulators behave: a key Portcullis did not issue acts, with any secret, as
+    /// the root user of the account its 12-digit id names, or else of `default_account`. Keys
+    /// Portcullis issued are verified exactly as in secure mode.
+    Dev {
+        /// The account of unknown, non-numeric keys.
+        default_account: AccountId,
+    },
+}
+
+/// A request whose signature checked out.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who signed it.
+    pub principal: Principal,
+    /// The credential scope it was signed for (region and service).
+    pub scope: CredentialScope,
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    /// The request carries no SigV4 authentication.
+    #[error("request is not signed")]
+    Unsigned,
+    /// The signature is malformed, expired or wrong.
+    #[error("signature: {error}")]
+    Signature {
+        /// The access key id the request named, if it got that far.
+        access_key_id: Option<String>,
+        /// The account of that key, when Portcullis issued it.
+        account: Option<AccountId>,
+        /// What was wrong.
+        error: SigV4Error,
+    },
+    /// The access key id is not one Portcullis issued, or it is inactive.
+    #[error("unknown access key {access_key_id}")]
+    UnknownKey {
+        /// The access key id the request named.
+        access_key_id: String,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Internal(#[from] IamError),
+}
+
+impl AuthFailure {
+    /// The error the client receives, in the shape of the service's protocol.
+    pub fn to_aws_error(&self, protocol: Protocol) -> AwsError {
+        match self {
+            Self::Unsigned => AwsError::missing_authentication_token(protocol),
+            Self::Signature { error, .. } => error.to_aws_error(protocol),
+            Self::UnknownKey { .. } => AwsError::invalid_client_token_id(protocol),
+            Self::Internal(_) => AwsError::internal_failure(),
+        }
+    }
+
+    /// The access key id named by the request, for the audit trail.
+    pub fn access_key_id(&self) -> Option<&str> {
+        match self {
+            Self::Signature { access_key_id, .. } => access_key_id.as_deref(),
+            Self::UnknownKey { access_key_id } => Some(access_key_id),
+            Self::Unsigned | Self::Internal(_) => None,
+        }
+    }
+
+    /// The account whose key was used, when known, so that its owner sees the failed attempt.
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            Self::Signature { account, .. } => account.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unsigned => "unsigned",
+            Self::Signature { .. } => "signature",
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+struct CachedKey {
+    secret: Secret<String>,
+    principal: Principal,
+}
+
+/// Resolves access keys and verifies signatures.
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    accounts: Accounts,
+    mode: Mode,
+    keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+    known_accounts: RwLock<HashSet<AccountId>>,
+}
+
+impl Authenticator {
+    /// An authenticator over the keys in `store`.
+    pub fn new(store: Arc<dyn Store>, master: Arc<MasterKey>, mode: Mode) -> Self {
+        Self {
+            accounts: Accounts::new(store.clone(), master.clone()),
+            store,
+            master,
+            mode,
+            keys: RwLock::new(HashMap::new()),
+            known_accounts: RwLock::new(HashSet::new()),
+        }
+    }
+
+    /// Verifies `request` and returns its principal.
+    ///
+    /// `parsed` is `sigv4::parse(request)`, which the caller has already run to route the request.
+    pub async fn authenticate(
+        &self,
+        request: &HttpRequestParts<'_>,
+        parsed: Result<Option<ParsedSignature>, SigV4Error>,
+        now: SystemTime,
+    ) -> Result<Authenticated, AuthFailure> {
+        let parsed = match parsed {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return Err(AuthFailure::Unsigned),
+            Err(error) => return Err(AuthFailure::Signature { access_key_id: None, account: None, error }),
+        };
+        let key_id = parsed.scope.access_key_id.clone();
+        let Some(key) = self.key(&key_id).await? else {
+            return match &self.mode {
+                Mode::Secure => Err(AuthFailure::UnknownKey { access_key_id: key_id }),
+                Mode::Dev { default_account } => {
+                    let account = AccountId::parse(&key_id).unwrap_or_else(|_| default_account.clone());
+                    self.ensure_account(&account, now).await?;
+                    Ok(Authenticated { principal: Principal::root(account, key_id), scope: parsed.scope })
+                }
+            };
+        };
+        if let Err(error) = sigv4::verify(request, &parsed, &key.secret, now) {
+            let account = Some(key.principal.account.clone());
+            return Err(AuthFailure::Signature { access_key_id: Some(key_id), account, error });
+        }
+        Ok(Authenticated { principal: key.principal.clone(), scope: parsed.scope })
+    }
+
+    /// Drops a key from the cache, so that a change to it takes effect on the next request.
+    pub fn forget(&self, access_key_id: &str) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.remove(access_key_id);
+        }
+    }
+
+    /// Drops every cached key and account (dev-mode state reset).
+    pub fn forget_all(&self) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.clear();
+        }
+        if let Ok(mut accounts) = self.known_accounts.write() {
+            accounts.clear();
+        }
+    }
+
+    async fn key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, IamError> {
+        if let Some(hit) = self.keys.read().ok().and_then(|keys| keys.get(access_key_id).cloned()) {
+            return Ok(Some(hit));
+        }
+        let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
+            return Ok(None);
+        };
+        let record: AccessKeyRecord =
+            serde_json::from_value(item.value).map_err(|e| IamError::corrupt(keys::KIND, access_key_id, e))?;
+        if record.status != KeyStatus::Active {
+            return Ok(None);
+        }
+        let cached = Arc::new(CachedKey { secret: record.secret(&self.master)?, principal: record.principal() });
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(access_key_id.to_owned(), cached.clone());
+        }
+        Ok(Some(cached))
+    }
+
+    async fn ensure_account(&self, account: &AccountId, now: SystemTime) -> Result<(), IamError> {
+        if self.known_accounts.read().is_ok_and(|known| known.contains(account)) {
+            return Ok(());
+        }
+        self.accounts.ensure(account, "dev", now).await?;
+        if let Ok(mut known) = self.known_accounts.write() {
+            known.insert(account.clone());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! `portcullis serve`: state, the first-start bootstrap, listeners, graceful shutdown.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use http::{StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt as _;
+
+use portcullis_core::{Clock, Secret, SystemClock};
+use portcullis_iam::{Accounts, Authenticator, Mode};
+use portcullis_store::{MasterKey, Store};
+
+use crate::App;
+use crate::audit::AuditSink;
+use crate::config::{MasterKeySource, Settings};
+use crate::front::{self, ConnInfo};
+use crate::metrics::Metrics;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory or a file in it could not be used.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path involved.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] portcullis_store::StoreError),
+    /// Account bootstrap failed.
+    #[error("accounts: {0}")]
+    Iam(#[from] portcullis_iam::IamError),
+    /// TLS settings are unusable.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+fn io_error(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeError {
+    let path = path.display().to_string();
+    move |source| ServeError::Io { what, path, source }
+}
+
+/// Opens the master key as configured: `PORTCULLIS_MASTER_KEY` (base64) wins over the file.
+pub fn master_key(source: &MasterKeySource) -> Result<MasterKey, ServeError> {
+    if let Ok(text) = std::env::var("PORTCULLIS_MASTER_KEY") {
+        return Ok(MasterKey::from_base64(text.trim())?);
+    }
+    match source {
+        MasterKeySource::File(path) => {
+            if let Some(dir) = path.parent() {
+                create_private_dir(dir)?;
+            }
+            Ok(MasterKey::load_or_create(path)?)
+        }
+        MasterKeySource::Ephemeral => {
+            use base64::Engine as _;
+            let bytes = Secret::new(portcullis_core::id::random_bytes::<32>().to_vec());
+            Ok(MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(bytes.expose()))?)
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_error("cannot create", dir))
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    if matches!(settings.store, portcullis_store::StoreLocation::Sqlite { .. }) {
+        create_private_dir(&settings.data_dir)?;
+    }
+    let master = Arc::new(master_key(&settings.master_key)?);
+    let store = portcullis_store::open(&settings.store, master.derive("audit-chain")).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let mode = if settings.dev {
+        tracing::warn!(account = %settings.default_account, "dev mode: unknown access keys act as an account's root user");
+        Mode::Dev { default_account: settings.default_account.clone() }
+    } else {
+        let accounts = Accounts::new(store.clone(), master.clone());
+        let bootstrap = accounts.bootstrap(settings.account_id.as_ref(), clock.now()).await?;
+        match &bootstrap.new_root_key {
+            Some((key_id, secret)) => announce_root_key(&settings.data_dir, &bootstrap.account, key_id, secret)?,
+            None => tracing::info!(account = %bootstrap.account, "management account"),
+        }
+        Mode::Secure
+    };
+
+    let audit = AuditSink::start(store.clone());
+    let app = Arc::new(App {
+        auth: Authenticator::new(store.clone(), master.clone(), mode),
+        store: store.clone(),
+        audit,
+        metrics: Metrics::default(),
+        clock,
+        max_body_bytes: settings.max_body_bytes,
+        dev: settings.dev,
+    });
+    let router = router(app.clone());
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+
+    let listener = TcpListener::bind(settings.listen).await.map_err(io_error("cannot listen on", Path::new(&settings.listen.to_string())))?;
+    let local = listener.local_addr().map_err(io_error("cannot read address of", Path::new("listener")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
+
+    serve(listener, router, tls).await;
+
+    tracing::info!("draining the audit trail and closing the store");
+    app.audit.close().await;
+    store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints the new root key once and writes it to `root-credentials.json` (mode 0600).
+fn announce_root_key(
+    data_dir: &Path,
+    account: &portcullis_core::AccountId,
+    key_id: &str,
+    secret: &Secret<String>,
+) -> Result<(), ServeError> {
+    create_private_dir(data_dir)?;
+    let arn = format!("arn:aws:iam::{account}:root");
+    let path = data_dir.join("root-credentials.json");
+    let document = serde_json::json!({
+        "AccountId": account.as_str(),
+        "AccessKeyId": key_id,
+        "SecretAccessKey": secret.expose(),
+        "Arn": arn,
+    });
+    let text = Secret::new(format!("{document:#}\n"));
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_error("cannot write", &path))?;
+    file.write_all(text.expose().as_bytes()).map_err(io_error("cannot write", &path))?;
+    file.sync_all().map_err(io_error("cannot sync", &path))?;
+    // Printed once, on stdout, never through the logger: logs must not carry secrets.
+    println!("Created the management account {account} and its root user ({arn}).");
+    println!("Root access key (shown once; also saved to {}):", path.display());
+    println!("  AWS_ACCESS_KEY_ID={key_id}");
+    println!("  AWS_SECRET_ACCESS_KEY={}", secret.expose());
+    Ok(())
+}
+
+fn router(app: Arc<App>) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/_localstack/health", get(health))
+        .route("/metrics", get(metrics));
+    if app.dev {
+        router = router
+            .route("/_localstack/state/reset", post(reset))
+            .route("/moto-api/reset", post(reset))
+            .route("/_portcullis/reset", post(reset));
+    }
+    router.fallback(any(front::handle)).with_state(app)
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    match app.store.health().await {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok","store":"ok"}"#)
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"unavailable","store":"unreachable"}"#)
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+}
+
+/// Dev mode: forget all state, as moto's and LocalStack's reset endpoints do.
+async fn reset(State(app): State<Arc<App>>) -> Response {
+    match app.store.reset().await {
+        Ok(()) => {
+            app.auth.forget_all();
+            tracing::info!("state reset");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "state reset failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts connections until a shutdown signal, then lets in-flight requests finish.
+async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::TlsAcceptor>) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnInfo { remote, tls: tls.is_some() };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(conn);
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        match tls.clone() {
+            None => {
+                tokio::spawn(async move {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    if let Err(e) = watcher.watch(connection).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                tokio::spawn(async move {
+                    let stream = match acceptor.accept(stream).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    if let Err(e) = watcher.watch(connection).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("in-flight requests did not finish in time"),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
