@@ -1,0 +1,412 @@
+//! The query protocol of IAM and STS: request parameters in, XML out.
+//!
+//! Requests carry `Action`, `Version` and the operation's parameters as
+//! `application/x-www-form-urlencoded` pairs, in a POST body or in the URL's query string (AWS
+//! accepts both; presigned STS URLs use GET). Lists are flattened as `Name.member.N`, maps as
+//! `Name.entry.N.key` / `Name.entry.N.value`, structures as `Name.Field`. Responses are
+//! `<ActionResponse xmlns=..><ActionResult>..</ActionResult><ResponseMetadata><RequestId>`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::StatusCode;
+
+use crate::error::{AwsError, build_response};
+
+/// The parameters of a query request, in the order they arrived (URL query first, then the
+/// form body). Names and values are form-decoded (`+` is a space, `%XX` a byte).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+/// Parses the URL query and, when the content type is form-encoded, the body.
+///
+/// A body with another content type is not read: AWS's query services take parameters only
+/// from `application/x-www-form-urlencoded` bodies. Bytes that do not decode to UTF-8 are a
+/// `MalformedQueryString` error (400), never a panic.
+pub fn parse_params(
+    uri_query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<QueryParams, AwsError> {
+    let mut pairs = Vec::new();
+    if let Some(q) = uri_query {
+        decode_form(q.as_bytes(), &mut pairs)?;
+    }
+    if is_form(content_type) {
+        decode_form(body, &mut pairs)?;
+    }
+    Ok(QueryParams { pairs })
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    })
+}
+
+fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), AwsError> {
+    for part in input.split(|b| *b == b'&') {
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (part.get(..i).unwrap_or_default(), part.get(i + 1..).unwrap_or_default()),
+            None => (part, &b""[..]),
+        };
+        out.push((form_decode(k)?, form_decode(v)?));
+    }
+    Ok(())
+}
+
+fn form_decode(raw: &[u8]) -> Result<String, AwsError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).map_err(|_| {
+        AwsError::new(
+            "MalformedQueryString",
+            StatusCode::BAD_REQUEST,
+            "The query string or form body is not valid UTF-8 after decoding.",
+        )
+    })
+}
+
+/// Form-encodes one name or value the way AWS SDKs do (RFC 3986 unreserved characters kept,
+/// everything else `%XX`), for building requests in tests and clients.
+pub fn form_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, crate::sigv4::URI_ENCODE_SET).to_string()
+}
+
+impl QueryParams {
+    /// Parameters from pairs, for tests and for callers that decoded them elsewhere.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self { pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The `Action` parameter.
+    pub fn action(&self) -> Option<&str> {
+        self.get("Action")
+    }
+
+    /// The `Version` parameter.
+    pub fn version(&self) -> Option<&str> {
+        self.get("Version")
+    }
+
+    /// All pairs in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Whether there are no parameters at all.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Form-encodes the parameters back into `a=b&c=d` (the inverse of [`parse_params`]).
+    pub fn to_form(&self) -> String {
+        let mut out = String::new();
+        for (i, (k, v)) in self.pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(&form_encode(k));
+            out.push('=');
+            out.push_str(&form_encode(v));
+        }
+        out
+    }
+
+    /// The list `Name.member.N`, in N order (N = 1, 2, ...; gaps are skipped, non-numeric
+    /// indexes ignored). An empty list is sent by SDKs as `Name=` and yields no items.
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}.member.");
+        let mut items: BTreeMap<u32, &str> = BTreeMap::new();
+        for (k, v) in self.iter() {
+            if let Some(n) = k.strip_prefix(&prefix).and_then(|n| n.parse::<u32>().ok()) {
+                items.entry(n).or_insert(v);
+            }
+        }
+        items.into_values().collect()
+    }
+
+    /// A list of structures `Name.member.N.Field`, in N order: each item maps its field names
+    /// to values (IAM's `Tags.member.1.Key` / `.Value`).
+    pub fn structs(&self, name: &str) -> Vec<BTreeMap<&str, &str>> {
+        let prefix = format!("{name}.member.");
+        let mut items: BTreeMap<u32, BTreeMap<&str, &str>> = BTreeMap::new();
+        for (k, v) in self.iter() {
+            let Some(rest) = k.strip_prefix(&prefix) else { continue };
+            let Some((n, field)) = rest.split_once('.') else { continue };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            items.entry(n).or_default().entry(field).or_insert(v);
+        }
+        items.into_values().collect()
+    }
+
+    /// The map `Name.entry.N.key` / `Name.entry.N.value`, in N order. An entry without a
+    /// value has the empty string as its value.
+    pub fn map(&self, name: &str) -> Vec<(&str, &str)> {
+        let prefix = format!("{name}.entry.");
+        let mut entries: BTreeMap<u32, (Option<&str>, &str)> = BTreeMap::new();
+        for (k, v) in self.iter() {
+            let Some(rest) = k.strip_prefix(&prefix) else { continue };
+            let Some((n, part)) = rest.split_once('.') else { continue };
+            let Ok(n) = n.parse::<u32>() else { continue };
+            let entry = entries.entry(n).or_insert((None, ""));
+            match part {
+                "key" => entry.0 = entry.0.or(Some(v)),
+                "value" => entry.1 = v,
+                _ => {}
+            }
+        }
+        entries.into_values().filter_map(|(k, v)| k.map(|k| (k, v))).collect()
+    }
+}
+
+/// A small XML writer that escapes every text and attribute value.
+///
+/// Elements are written as they are opened and closed; the caller keeps them balanced (every
+/// helper that opens an element also closes it).
+#[derive(Debug, Default)]
+pub struct XmlWriter {
+    out: String,
+}
+
+impl XmlWriter {
+    /// An empty document.
+    pub fn new() -> Self {
+        Self { out: String::with_capacity(512) }
+    }
+
+    /// Opens `<name>`.
+    pub fn start(&mut self, name: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// Opens `<name xmlns="...">`.
+    pub fn start_with_xmlns(&mut self, name: &str, xmlns: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push_str(" xmlns=\"");
+        escape_into(&mut self.out, xmlns);
+        self.out.push_str("\">");
+        self
+    }
+
+    /// Closes `</name>`.
+    pub fn end(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// Escaped text inside the current element.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        escape_into(&mut self.out, text);
+        self
+    }
+
+    /// `<name>text</name>`.
+    pub fn text_element(&mut self, name: &str, text: &str) -> &mut Self {
+        self.start(name).text(text).end(name)
+    }
+
+    /// `<name>text</name>` when `text` is `Some`; nothing otherwise (botocore reads an absent
+    /// element as an absent member).
+    pub fn opt_element(&mut self, name: &str, text: Option<&str>) -> &mut Self {
+        if let Some(text) = text {
+            self.text_element(name, text);
+        }
+        self
+    }
+
+    /// `<name>` with one `<member>` per item, each written by `item`.
+    pub fn list<T>(
+        &mut self,
+        name: &str,
+        items: impl IntoIterator<Item = T>,
+        mut item: impl FnMut(&mut XmlWriter, T),
+    ) -> &mut Self {
+        self.start(name);
+        for it in items {
+            self.start("member");
+            item(self, it);
+            self.end("member");
+        }
+        self.end(name)
+    }
+
+    /// `<name><member>s</member>...</name>` for a list of strings.
+    pub fn string_list<'a>(&mut self, name: &str, items: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        self.list(name, items, |w, s| {
+            w.text(s);
+        })
+    }
+
+    /// `<name><entry><key>k</key><value>v</value></entry>...</name>` for a map.
+    pub fn map<'a>(
+        &mut self,
+        name: &str,
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> &mut Self {
+        self.start(name);
+        for (k, v) in entries {
+            self.start("entry").text_element("key", k).text_element("value", v).end("entry");
+        }
+        self.end(name)
+    }
+
+    /// The document written so far.
+    pub fn as_str(&self) -> &str {
+        &self.out
+    }
+
+    /// The document's bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.out.into_bytes()
+    }
+}
+
+/// Escapes XML's five special characters. Characters XML 1.0 cannot carry at all (control
+/// characters other than tab, newline and carriage return) become U+FFFD, so that a stored
+/// value can never make a response unparseable.
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A successful query response:
+/// `<{action}Response xmlns><{action}Result>…</{action}Result><ResponseMetadata><RequestId>`.
+pub fn response(
+    action: &str,
+    xmlns: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut XmlWriter),
+) -> http::Response<Bytes> {
+    let mut w = XmlWriter::new();
+    let response_tag = format!("{action}Response");
+    let result_tag = format!("{action}Result");
+    w.start_with_xmlns(&response_tag, xmlns);
+    w.start(&result_tag);
+    result(&mut w);
+    w.end(&result_tag);
+    w.start("ResponseMetadata").text_element("RequestId", request_id).end("ResponseMetadata");
+    w.end(&response_tag);
+    build_response(StatusCode::OK, "text/xml", request_id, None, w.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_body_and_query_string() {
+        let p = parse_params(
+            Some("Action=GetUser&Version=2010-05-08"),
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            b"UserName=bob+smith&Path=%2Fdiv%2F",
+        )
+        .unwrap();
+        assert_eq!(p.action(), Some("GetUser"));
+        assert_eq!(p.version(), Some("2010-05-08"));
+        assert_eq!(p.get("UserName"), Some("bob smith"));
+        assert_eq!(p.get("Path"), Some("/div/"));
+    }
+
+    #[test]
+    fn body_ignored_without_form_content_type() {
+        let p = parse_params(None, Some("application/json"), b"Action=GetUser").unwrap();
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_not_a_panic() {
+        let err = parse_params(Some("A=%FF"), None, b"").unwrap_err();
+        assert_eq!(err.code, "MalformedQueryString");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn lists_in_index_order() {
+        let p = QueryParams::from_pairs([
+            ("ClientIDList.member.10", "j"),
+            ("ClientIDList.member.2", "b"),
+            ("ClientIDList.member.1", "a"),
+            ("ClientIDList.member.x", "ignored"),
+            ("Other.member.1", "o"),
+        ]);
+        assert_eq!(p.list("ClientIDList"), vec!["a", "b", "j"]);
+        assert!(p.list("Missing").is_empty());
+    }
+
+    #[test]
+    fn maps_and_structs() {
+        let p = QueryParams::from_pairs([
+            ("Attributes.entry.2.key", "k2"),
+            ("Attributes.entry.2.value", "v2"),
+            ("Attributes.entry.1.key", "k1"),
+            ("Attributes.entry.1.value", "v1"),
+            ("Attributes.entry.3.value", "orphan"),
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "sec"),
+        ]);
+        assert_eq!(p.map("Attributes"), vec![("k1", "v1"), ("k2", "v2")]);
+        let tags = p.structs("Tags");
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags[0]["Key"], "team");
+        assert_eq!(tags[0]["Value"], "sec");
+    }
+
+    #[test]
+    fn xml_response_shape() {
+        let r = response(
+            "GetCallerIdentity",
+            "https://sts.amazonaws.com/doc/2011-06-15/",
+            "01234567-89ab-cdef-0123-456789abcdef",
+            |w| {
+                w.text_element("Arn", "arn:aws:iam::123456789012:root")
+                    .text_element("UserId", "123456789012")
+                    .text_element("Account", "123456789012")
+                    .opt_element("Absent", None)
+                    .string_list("Ids", ["a&b", "<c>"])
+                    .map("Attrs", [("k", "v")]);
+            },
+        );
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-amzn-requestid"], "01234567-89ab-cdef-0123-456789abcdef");
+        insta::assert_snapshot!(String::from_utf8(r.body().to_vec()).unwrap());
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_document() {
+        let mut w = XmlWriter::new();
+        w.text_element("a", "x\u{1}y\r\n");
+        assert_eq!(w.as_str(), "<a>x\u{FFFD}y&#xD;\n</a>");
+    }
+}

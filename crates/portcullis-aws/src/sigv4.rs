@@ -1,0 +1,732 @@
+//! AWS Signature Version 4 verification: `Authorization` header and presigned query auth.
+//!
+//! [`parse`] reads what a request claims (access key, scope, signed headers, signature, time,
+//! session token) without any secret; the caller looks the access key up and then calls
+//! [`verify`] with the secret, which recomputes the signature over the raw request and compares
+//! it in constant time. Between the two the caller can check [`ParsedSignature::check_scope`]
+//! (the service and region the request was signed for).
+//!
+//! Canonicalisation follows AWS's "Create a canonical request for Signature Version 4":
+//! - URI: for every service but S3 the path is normalised (RFC 3986 dot segments removed,
+//!   repeated slashes collapsed, a trailing slash kept) and then URI-encoded again, so a path
+//!   that was encoded once on the wire is double-encoded in the canonical request;
+//! - query: every name and value decoded and re-encoded with the RFC 3986 unreserved set,
+//!   sorted by name then value, `X-Amz-Signature` left out;
+//! - headers: the signed headers' values, each trimmed with inner runs of whitespace folded to
+//!   one space, repeated headers joined with commas;
+//! - payload: SHA-256 of the raw body (an `X-Amz-Content-Sha256` header must agree with it).
+//!
+//! Header auth must sign `host` and the date header it uses, and its time must be within 15
+//! minutes of the server's clock. Presigned auth is valid from `X-Amz-Date` (less 15 minutes of
+//! skew) until `X-Amz-Date + X-Amz-Expires`.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::{digest, hmac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use portcullis_core::Secret;
+use portcullis_core::secret::ct_eq;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+use crate::error::{AwsError, Protocol};
+
+/// The only algorithm SigV4 defines.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The credential scope terminator.
+pub const TERMINATOR: &str = "aws4_request";
+/// How far a header-signed request's time may be from the server's clock.
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The longest `X-Amz-Expires` AWS accepts: seven days.
+pub const MAX_PRESIGNED_EXPIRES: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// SHA-256 of the empty string, the payload hash of a request without a body.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// The payload hash that presigned URLs of some SDKs sign instead of the body's.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is encoded.
+pub(crate) const URI_ENCODE_SET: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// The same, keeping `/` (for encoding a whole path).
+const PATH_ENCODE_SET: &AsciiSet = &URI_ENCODE_SET.remove(b'/');
+
+const AMZ_DATE_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
+
+/// The parts of an HTTP request that SigV4 signs. `body` is the raw body as received.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequestParts<'a> {
+    /// The request method.
+    pub method: &'a http::Method,
+    /// The request target (path and query as sent; for HTTP/2 also the authority).
+    pub uri: &'a http::Uri,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+/// `AKID/yyyymmdd/region/service/aws4_request`, without the terminator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialScope {
+    /// The access key id the request claims.
+    pub access_key_id: String,
+    /// The scope date, `yyyymmdd`.
+    pub date: String,
+    /// The region the request was signed for.
+    pub region: String,
+    /// The signing name of the service the request was signed for.
+    pub service: String,
+}
+
+impl CredentialScope {
+    /// `yyyymmdd/region/service/aws4_request`, as the string to sign carries it.
+    pub fn scope_string(&self) -> String {
+        format!("{}/{}/{}/{TERMINATOR}", self.date, self.region, self.service)
+    }
+}
+
+/// Where the signature was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureLocation {
+    /// The `Authorization` header.
+    Header,
+    /// Presigned query parameters, valid for `expires_in` after the signing time.
+    Query {
+        /// `X-Amz-Expires`.
+        expires_in: Duration,
+    },
+}
+
+/// What a request claims about its signature; nothing here has been verified yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedSignature {
+    /// The credential scope.
+    pub scope: CredentialScope,
+    /// The signed header names, lowercase, in the order the request listed them.
+    pub signed_headers: Vec<String>,
+    /// The signature as sent (hex).
+    pub signature: String,
+    /// The signing time.
+    pub request_time: SystemTime,
+    /// The signing time as the string to sign carries it (`yyyymmddThhmmssZ`).
+    pub amz_date: String,
+    /// `X-Amz-Security-Token`, for temporary credentials.
+    pub security_token: Option<String>,
+    /// Header or presigned query.
+    pub location: SignatureLocation,
+}
+
+/// Why a request's SigV4 authentication was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigV4Error {
+    /// The request carries no authentication at all (raised by the caller when it requires
+    /// authentication and [`parse`] returned `None`).
+    #[error("request is missing authentication")]
+    MissingAuthenticationToken,
+    /// A malformed or partial `Authorization` header or presigned query.
+    #[error("incomplete signature: {0}")]
+    IncompleteSignature(String),
+    /// The signature, or the credential scope, does not match.
+    #[error("signature does not match: {0}")]
+    SignatureDoesNotMatch(String),
+    /// A header-signed request outside the ±15 minute window.
+    #[error("{0}")]
+    SignatureExpired(String),
+    /// A presigned URL past `X-Amz-Expires`.
+    #[error("presigned request has expired")]
+    RequestExpired,
+    /// The access key id (or session token) is not known (raised by the caller's key lookup).
+    #[error("unknown access key id or session token")]
+    InvalidClientTokenId,
+    /// Temporary credentials past their expiry (raised by the caller's key lookup).
+    #[error("security token expired")]
+    ExpiredToken,
+}
+
+impl SigV4Error {
+    /// The AWS error for `protocol`, with AWS's code, status and message.
+    pub fn to_aws_error(&self, protocol: Protocol) -> AwsError {
+        match self {
+            SigV4Error::MissingAuthenticationToken => AwsError::missing_authentication_token(protocol),
+            SigV4Error::IncompleteSignature(m) => AwsError::incomplete_signature(protocol, m.clone()),
+            SigV4Error::SignatureDoesNotMatch(m) | SigV4Error::SignatureExpired(m) => {
+                AwsError::signature_does_not_match(protocol, m.clone())
+            }
+            SigV4Error::RequestExpired => AwsError::request_expired("Request has expired"),
+            SigV4Error::InvalidClientTokenId => AwsError::invalid_client_token_id(protocol),
+            SigV4Error::ExpiredToken => AwsError::expired_token(protocol),
+        }
+    }
+}
+
+const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
+Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+
+/// How the canonical URI is formed. The default is every AWS service's but S3's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CanonicalOptions {
+    /// Remove dot segments and repeated slashes before encoding (false for S3).
+    pub normalize_path: bool,
+}
+
+impl Default for CanonicalOptions {
+    fn default() -> Self {
+        Self { normalize_path: true }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// Reads the SigV4 claims of a request. `Ok(None)`: the request carries no SigV4
+/// authentication (no `Authorization` header and no `X-Amz-*` auth query parameters).
+pub fn parse(req: &HttpRequestParts<'_>) -> Result<Option<ParsedSignature>, SigV4Error> {
+    let query_auth = query_pairs(req.uri.query())
+        .any(|(k, _)| k.eq_ignore_ascii_case(b"X-Amz-Algorithm") || k.eq_ignore_ascii_case(b"X-Amz-Signature"));
+    match req.headers.get(http::header::AUTHORIZATION) {
+        Some(_) if query_auth => Err(SigV4Error::IncompleteSignature(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the \
+             Authorization header should be specified"
+                .to_owned(),
+        )),
+        Some(value) => parse_header(req, value.as_bytes()).map(Some),
+        None if query_auth => parse_query(req).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignature, SigV4Error> {
+    let value = std::str::from_utf8(value)
+        .map_err(|_| SigV4Error::IncompleteSignature("Authorization header is not valid UTF-8.".to_owned()))?;
+    let value = value.trim();
+    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if algorithm != ALGORITHM {
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}'. Only '{ALGORITHM}' is supported."
+        )));
+    }
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        let Some((k, v)) = part.trim().split_once('=') else { continue };
+        match k.trim() {
+            "Credential" => credential = Some(v.trim()),
+            "SignedHeaders" => signed_headers = Some(v.trim()),
+            "Signature" => signature = Some(v.trim()),
+            _ => {}
+        }
+    }
+    let date = amz_date_from_headers(req.headers);
+    let mut missing = String::new();
+    for (present, name) in [
+        (credential.is_some(), "Credential"),
+        (signature.is_some(), "Signature"),
+        (signed_headers.is_some(), "SignedHeaders"),
+    ] {
+        if !present {
+            let _ = write!(missing, "Authorization header requires '{name}' parameter. ");
+        }
+    }
+    if date.is_none() {
+        missing.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
+    }
+    let (Some(credential), Some(signed_headers), Some(signature), Some((date_header, raw_date))) =
+        (credential, signed_headers, signature, date)
+    else {
+        return Err(SigV4Error::IncompleteSignature(format!("{missing}Authorization={value}")));
+    };
+    let scope = parse_credential(credential)?;
+    let signed_headers = parse_signed_headers(signed_headers);
+    // AWS refuses header auth that does not sign the host and the date it relies on: without
+    // them a captured signature could be replayed to another host or at another time.
+    if !signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::IncompleteSignature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    if !signed_headers.iter().any(|h| h == date_header) {
+        let shown = if date_header == "date" { "Date" } else { "X-Amz-Date" };
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+        )));
+    }
+    let (request_time, amz_date) = if date_header == "date" {
+        let t = parse_http_date(&raw_date)?;
+        (t, format_amz_date(t))
+    } else {
+        (parse_amz_date(&raw_date)?, raw_date)
+    };
+    let security_token = req
+        .headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok(ParsedSignature {
+        scope,
+        signed_headers,
+        signature: signature.to_owned(),
+        request_time,
+        amz_date,
+        security_token,
+        location: SignatureLocation::Header,
+    })
+}
+
+/// The date header a request relies on: `x-amz-date` wins over `date`.
+fn amz_date_from_headers(headers: &http::HeaderMap) -> Option<(&'static str, String)> {
+    if let Some(v) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) {
+        return Some(("x-amz-date", v.trim().to_owned()));
+    }
+    headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).map(|v| ("date", v.trim().to_owned()))
+}
+
+fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error> {
+    let get = |name: &str| -> Option<String> {
+        query_pairs(req.uri.query())
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(&percent_encoding::percent_decode(v).collect::<Vec<u8>>()).into_owned())
+    };
+    let required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"];
+    let values: Vec<Option<String>> = required.iter().map(|n| get(n)).collect();
+    let mut missing = String::new();
+    for (name, v) in required.iter().zip(&values) {
+        if v.is_none() {
+            let _ = write!(missing, "AWS query-string parameters must include '{name}'. ");
+        }
+    }
+    let [Some(algorithm), Some(credential), Some(signature), Some(raw_date), Some(signed_headers)] =
+        <[Option<String>; 5]>::try_from(values).unwrap_or_default()
+    else {
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "{missing}Re-examine the query-string parameters."
+        )));
+    };
+    if algorithm != ALGORITHM {
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "X-Amz-Algorithm only supports '{ALGORITHM}'"
+        )));
+    }
+    let scope = parse_credential(&credential)?;
+    let signed_headers = parse_signed_headers(&signed_headers);
+    if !signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::IncompleteSignature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
+        ));
+    }
+    let request_time = parse_amz_date(&raw_date)?;
+    // STS presigned URLs (EKS and Vault authenticators) always carry X-Amz-Expires; without
+    // one, the URL lives as long as a header signature would.
+    let expires_in = match get("X-Amz-Expires") {
+        None => MAX_SKEW,
+        Some(v) => {
+            let secs: u64 = v.parse().map_err(|_| {
+                SigV4Error::IncompleteSignature("X-Amz-Expires should be a number".to_owned())
+            })?;
+            let d = Duration::from_secs(secs);
+            if secs == 0 || d > MAX_PRESIGNED_EXPIRES {
+                return Err(SigV4Error::IncompleteSignature(
+                    "X-Amz-Expires must be between 1 and 604800 seconds (one week)".to_owned(),
+                ));
+            }
+            d
+        }
+    };
+    Ok(ParsedSignature {
+        scope,
+        signed_headers,
+        signature,
+        request_time,
+        amz_date: raw_date,
+        security_token: get("X-Amz-Security-Token"),
+        location: SignatureLocation::Query { expires_in },
+    })
+}
+
+fn parse_credential(credential: &str) -> Result<CredentialScope, SigV4Error> {
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [akid, date, region, service, terminator] = parts.as_slice() else {
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
+        )));
+    };
+    if *terminator != TERMINATOR {
+        return Err(SigV4Error::SignatureDoesNotMatch(format!(
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'."
+        )));
+    }
+    if akid.is_empty() {
+        return Err(SigV4Error::InvalidClientTokenId);
+    }
+    if region.is_empty() {
+        return Err(SigV4Error::SignatureDoesNotMatch("Credential should be scoped to a valid region. ".to_owned()));
+    }
+    Ok(CredentialScope {
+        access_key_id: (*akid).to_owned(),
+        date: (*date).to_owned(),
+        region: (*region).to_owned(),
+        service: (*service).to_owned(),
+    })
+}
+
+fn parse_signed_headers(s: &str) -> Vec<String> {
+    s.split(';').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()
+}
+
+fn parse_amz_date(s: &str) -> Result<SystemTime, SigV4Error> {
+    time::PrimitiveDateTime::parse(s, AMZ_DATE_FORMAT)
+        .map(|t| SystemTime::from(t.assume_utc()))
+        .map_err(|_| {
+            SigV4Error::IncompleteSignature(format!(
+                "Date must be in ISO-8601 'basic format'. Got '{s}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            ))
+        })
+}
+
+fn parse_http_date(s: &str) -> Result<SystemTime, SigV4Error> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc2822)
+        .map(SystemTime::from)
+        .map_err(|_| SigV4Error::IncompleteSignature(format!("Invalid Date header: '{s}'.")))
+}
+
+/// Formats a time as SigV4's `yyyymmddThhmmssZ`.
+pub fn format_amz_date(t: SystemTime) -> String {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    };
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(AMZ_DATE_FORMAT).ok())
+        .unwrap_or_default()
+}
+
+impl ParsedSignature {
+    /// Checks that the request was signed for `service` (its signing name, e.g. `sts`) and,
+    /// when given, for `region`.
+    pub fn check_scope(&self, service: &str, region: Option<&str>) -> Result<(), SigV4Error> {
+        if self.scope.service != service {
+            return Err(SigV4Error::SignatureDoesNotMatch(format!(
+                "Credential should be scoped to correct service: '{service}'. "
+            )));
+        }
+        if let Some(region) = region
+            && self.scope.region != region
+        {
+            return Err(SigV4Error::SignatureDoesNotMatch(format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                self.scope.region
+            )));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------------------------
+
+/// Verifies `sig` over `req` with the secret of its access key, at time `now`, with the
+/// canonical form of every service but S3.
+pub fn verify(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    secret_access_key: &Secret<String>,
+    now: SystemTime,
+) -> Result<(), SigV4Error> {
+    verify_with(req, sig, secret_access_key, now, CanonicalOptions::default())
+}
+
+/// [`verify`] with explicit canonicalisation options.
+pub fn verify_with(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    secret_access_key: &Secret<String>,
+    now: SystemTime,
+    options: CanonicalOptions,
+) -> Result<(), SigV4Error> {
+    check_time(sig, now)?;
+    let date_part = sig.amz_date.get(..8).unwrap_or_default();
+    if sig.scope.date != date_part {
+        return Err(SigV4Error::SignatureDoesNotMatch(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
+            sig.scope.date, date_part, sig.amz_date
+        )));
+    }
+    let body_hash = hex::encode(digest::digest(&digest::SHA256, req.body));
+    if let Some(claimed) = req.headers.get("x-amz-content-sha256")
+        && claimed.as_bytes() != body_hash.as_bytes()
+    {
+        return Err(SigV4Error::SignatureDoesNotMatch(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+        ));
+    }
+    let key = signing_key(secret_access_key, &sig.scope);
+    if signature_matches(req, sig, &key, &body_hash, options)? {
+        return Ok(());
+    }
+    // Some SDKs presign with UNSIGNED-PAYLOAD in place of the hash of the (empty) body; for a
+    // request without a body the two say the same thing.
+    if matches!(sig.location, SignatureLocation::Query { .. })
+        && req.body.is_empty()
+        && signature_matches(req, sig, &key, UNSIGNED_PAYLOAD, options)?
+    {
+        return Ok(());
+    }
+    Err(SigV4Error::SignatureDoesNotMatch(MISMATCH.to_owned()))
+}
+
+fn signature_matches(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    key: &hmac::Key,
+    payload_hash: &str,
+    options: CanonicalOptions,
+) -> Result<bool, SigV4Error> {
+    let canonical = canonical_request(req, sig, payload_hash, options)?;
+    let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
+    let expected = hex::encode(hmac::sign(key, sts.as_bytes()));
+    Ok(ct_eq(expected.as_bytes(), sig.signature.as_bytes()))
+}
+
+fn check_time(sig: &ParsedSignature, now: SystemTime) -> Result<(), SigV4Error> {
+    let earliest = now.checked_sub(MAX_SKEW).unwrap_or(SystemTime::UNIX_EPOCH);
+    let latest = now.checked_add(MAX_SKEW).unwrap_or(now);
+    if sig.request_time > latest {
+        return Err(SigV4Error::SignatureExpired(format!(
+            "Signature not yet current: {} is still later than {} ({} + 15 min.)",
+            sig.amz_date,
+            format_amz_date(latest),
+            format_amz_date(now)
+        )));
+    }
+    match sig.location {
+        SignatureLocation::Header if sig.request_time < earliest => Err(SigV4Error::SignatureExpired(format!(
+            "Signature expired: {} is now earlier than {} ({} - 15 min.)",
+            sig.amz_date,
+            format_amz_date(earliest),
+            format_amz_date(now)
+        ))),
+        SignatureLocation::Query { expires_in }
+            if sig.request_time.checked_add(expires_in).is_none_or(|end| end < now) =>
+        {
+            Err(SigV4Error::RequestExpired)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The SigV4 signing key: HMAC chain over date, region, service and `aws4_request`.
+pub fn signing_key(secret_access_key: &Secret<String>, scope: &CredentialScope) -> hmac::Key {
+    let mut k_secret = Vec::with_capacity(4 + secret_access_key.expose().len());
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret_access_key.expose().as_bytes());
+    let k_secret = Secret::new(k_secret);
+    let mut key = hmac::Key::new(hmac::HMAC_SHA256, k_secret.expose());
+    for part in [scope.date.as_str(), scope.region.as_str(), scope.service.as_str(), TERMINATOR] {
+        let tag = hmac::sign(&key, part.as_bytes());
+        key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
+    }
+    key
+}
+
+/// The string to sign: algorithm, time, scope and the hash of the canonical request.
+pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, canonical_request: &[u8]) -> String {
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{}\n{}",
+        scope.scope_string(),
+        hex::encode(digest::digest(&digest::SHA256, canonical_request))
+    )
+}
+
+/// Computes the signature of `req` for the claims in `sig` (the signing side, for clients,
+/// load generators and tests). `payload_hash` is normally the hex SHA-256 of the body.
+pub fn sign(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    secret_access_key: &Secret<String>,
+    payload_hash: &str,
+) -> Result<String, SigV4Error> {
+    let canonical = canonical_request(req, sig, payload_hash, CanonicalOptions::default())?;
+    let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
+    Ok(hex::encode(hmac::sign(&signing_key(secret_access_key, &sig.scope), sts.as_bytes())))
+}
+
+/// The canonical request of `req` for the claims in `sig`. A signed header that the request
+/// does not carry is a mismatch.
+pub fn canonical_request(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    payload_hash: &str,
+    options: CanonicalOptions,
+) -> Result<Vec<u8>, SigV4Error> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(req.method.as_str().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(canonical_uri(req.uri.path(), options).as_bytes());
+    out.push(b'\n');
+    let exclude_signature = matches!(sig.location, SignatureLocation::Query { .. });
+    out.extend_from_slice(canonical_query(req.uri.query(), exclude_signature).as_bytes());
+    out.push(b'\n');
+    for name in &sig.signed_headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        let mut values = req.headers.get_all(name.as_str()).iter().peekable();
+        if values.peek().is_none() {
+            // HTTP/2 carries the host in the :authority pseudo-header, i.e. the URI.
+            match (name.as_str(), req.uri.authority()) {
+                ("host", Some(authority)) => out.extend_from_slice(authority.as_str().as_bytes()),
+                _ => {
+                    return Err(SigV4Error::SignatureDoesNotMatch(format!(
+                        "The request is missing the signed header '{name}'."
+                    )));
+                }
+            }
+        }
+        let mut first = true;
+        for value in values {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            fold_header_value(value.as_bytes(), &mut out);
+        }
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    for (i, name) in sig.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.push(b'\n');
+    out.extend_from_slice(payload_hash.as_bytes());
+    Ok(out)
+}
+
+/// Trims a header value and folds every inner run of whitespace into one space.
+fn fold_header_value(value: &[u8], out: &mut Vec<u8>) {
+    let mut first = true;
+    for word in value.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
+        if !first {
+            out.push(b' ');
+        }
+        first = false;
+        out.extend_from_slice(word);
+    }
+}
+
+/// The canonical URI: the path as sent, normalised (unless S3), then URI-encoded again.
+pub fn canonical_uri(path: &str, options: CanonicalOptions) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    let normalized;
+    let path = if options.normalize_path {
+        normalized = normalize_path(path);
+        normalized.as_str()
+    } else {
+        path
+    };
+    percent_encoding::utf8_percent_encode(path, PATH_ENCODE_SET).to_string()
+}
+
+/// RFC 3986 `remove_dot_segments` plus collapsing of empty segments; a trailing slash stays.
+fn normalize_path(path: &str) -> String {
+    let mut stack: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            s => stack.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for seg in &stack {
+        out.push('/');
+        out.push_str(seg);
+    }
+    let trailing = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    out
+}
+
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&[u8], &[u8])> {
+    query.unwrap_or_default().as_bytes().split(|b| *b == b'&').filter(|p| !p.is_empty()).map(|p| {
+        match p.iter().position(|b| *b == b'=') {
+            Some(i) => (p.get(..i).unwrap_or_default(), p.get(i + 1..).unwrap_or_default()),
+            None => (p, &b""[..]),
+        }
+    })
+}
+
+/// The canonical query string: pairs decoded, re-encoded, sorted by name then value.
+pub fn canonical_query(query: Option<&str>, exclude_signature: bool) -> String {
+    let mut pairs: Vec<(String, String)> = query_pairs(query)
+        .filter(|(k, _)| !(exclude_signature && *k == b"X-Amz-Signature"))
+        .map(|(k, v)| (reencode(k), reencode(v)))
+        .collect();
+    pairs.sort_unstable();
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+fn reencode(raw: &[u8]) -> String {
+    let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
+    percent_encoding::percent_encode(&decoded, URI_ENCODE_SET).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_normalisation() {
+        let n = |p| canonical_uri(p, CanonicalOptions::default());
+        assert_eq!(n("/"), "/");
+        assert_eq!(n(""), "/");
+        assert_eq!(n("//example//"), "/example/");
+        assert_eq!(n("/example1/example2/../.."), "/");
+        assert_eq!(n("/./"), "/");
+        assert_eq!(n("/a/./b/../c"), "/a/c");
+        assert_eq!(n("/test/@connections/JBDvjfGEIAMCERw%3D"), "/test/%40connections/JBDvjfGEIAMCERw%253D");
+        let raw = |p| canonical_uri(p, CanonicalOptions { normalize_path: false });
+        assert_eq!(raw("//example//"), "//example//");
+    }
+
+    #[test]
+    fn query_canonicalisation() {
+        assert_eq!(canonical_query(Some("b=2&a=1&a=0&c"), false), "a=0&a=1&b=2&c=");
+        assert_eq!(canonical_query(Some("k=a%20b+c&~=%7e"), false), "k=a%20b%2Bc&~=~");
+        assert_eq!(canonical_query(Some("X-Amz-Signature=x&a=1"), true), "a=1");
+        assert_eq!(canonical_query(None, false), "");
+    }
+
+    #[test]
+    fn header_folding() {
+        let mut out = Vec::new();
+        fold_header_value(b"  a   b \t c  ", &mut out);
+        assert_eq!(out, b"a b c");
+    }
+
+    #[test]
+    fn amz_dates_round_trip() {
+        let t = parse_amz_date("20150830T123600Z").unwrap();
+        assert_eq!(format_amz_date(t), "20150830T123600Z");
+        assert!(parse_amz_date("2015-08-30T12:36:00Z").is_err());
+        assert!(parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT").is_ok());
+    }
+}
