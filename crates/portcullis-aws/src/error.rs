@@ -161,19 +161,42 @@ impl AwsError {
         )
     }
 
-    /// A query request whose `Action` (or `Version`) names no operation:
-    /// `InvalidAction` 400, "Could not find operation X for version Y".
-    pub fn invalid_action(action: &str, version: &str) -> Self {
-        Self::new(
-            "InvalidAction",
-            StatusCode::BAD_REQUEST,
-            format!("Could not find operation {action} for version {version}"),
-        )
+    /// A request whose `Action` names no operation of the service. Query: `InvalidAction`
+    /// 400; JSON: `UnknownOperationException` (see [`AwsError::unknown_operation`]).
+    pub fn invalid_action(protocol: Protocol, action: &str) -> Self {
+        if protocol.is_query() {
+            Self::new(
+                "InvalidAction",
+                StatusCode::BAD_REQUEST,
+                format!("The action {action} is not valid for this web service."),
+            )
+        } else {
+            Self::unknown_operation(protocol)
+        }
     }
 
-    /// A query request without an `Action` parameter: `MissingAction` 400.
-    pub fn missing_action() -> Self {
-        Self::new("MissingAction", StatusCode::BAD_REQUEST, "Missing Action")
+    /// A query request whose `Version` does not offer `Action`, in AWS's words:
+    /// `InvalidAction` 400, "Could not find operation X for version Y".
+    pub fn invalid_action_for_version(protocol: Protocol, action: &str, version: &str) -> Self {
+        if protocol.is_query() {
+            Self::new(
+                "InvalidAction",
+                StatusCode::BAD_REQUEST,
+                format!("Could not find operation {action} for version {version}"),
+            )
+        } else {
+            Self::unknown_operation(protocol)
+        }
+    }
+
+    /// A query request without an `Action` parameter: `MissingAction` 400 (JSON protocols have
+    /// no `Action`; there it is an unknown operation).
+    pub fn missing_action(protocol: Protocol) -> Self {
+        if protocol.is_query() {
+            Self::new("MissingAction", StatusCode::BAD_REQUEST, "Missing Action")
+        } else {
+            Self::unknown_operation(protocol)
+        }
     }
 
     /// A JSON request whose `X-Amz-Target` (or rest-json route) names no operation:
@@ -245,12 +268,11 @@ impl AwsError {
         Self::new("SerializationException", StatusCode::BAD_REQUEST, message)
     }
 
-    /// A request body over the server's limit: 413.
-    pub fn request_entity_too_large(protocol: Protocol, limit: usize) -> Self {
-        Self::pick(
-            protocol,
-            ("RequestEntityTooLarge", StatusCode::PAYLOAD_TOO_LARGE),
-            ("RequestEntityTooLargeException", StatusCode::PAYLOAD_TOO_LARGE),
+    /// A request body over the server's limit: `RequestEntityTooLarge` 413. The body is
+    /// refused before the protocol is known, so the code is the same in every protocol.
+    pub fn request_entity_too_large(limit: usize) -> Self {
+        Self::new(
+            "RequestEntityTooLarge",
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Request body must be no larger than {limit} bytes."),
         )
@@ -329,8 +351,7 @@ impl AwsError {
         Self::new("RequestExpired", StatusCode::BAD_REQUEST, message)
     }
 
-    /// An operation Portcullis does not implement: `NotImplemented` 501... as a Sender fault
-    /// would mislead retries, this one is a Receiver fault.
+    /// An operation Portcullis does not implement yet: `NotImplemented` 501 (a Receiver fault).
     pub fn not_implemented(operation: &str) -> Self {
         Self::new(
             "NotImplemented",
@@ -455,5 +476,11 @@ mod tests {
             "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null"
         );
         assert_eq!(AwsError::internal_failure().fault, Fault::Receiver);
+        let a = AwsError::invalid_action_for_version(Protocol::STS, "Foo", "2011-06-15");
+        assert_eq!(a.code, "InvalidAction");
+        assert_eq!(a.message, "Could not find operation Foo for version 2011-06-15");
+        assert_eq!(AwsError::missing_action(Protocol::IAM).code, "MissingAction");
+        assert_eq!(AwsError::invalid_action(Protocol::AwsJson1_1, "X").code, "UnknownOperationException");
+        assert_eq!(AwsError::request_entity_too_large(10).status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 }
