@@ -11,6 +11,8 @@
 //!   `Attributes.entry.1.key=...`) turned into a JSON value shaped like the input shape;
 //! - [`validate`]: required members, types, length and value ranges, patterns and enums
 //!   checked the way AWS's service front ends check them, each failure a [`Violation`];
+//! - [`ServiceModel::route`] and [`rest_input`]: REST routing by method and URI template,
+//!   and input assembly from labels, query string, headers and body;
 //! - the rendering of violations as AWS reports them: [`violations_message`] and
 //!   [`error_code`] / [`ServiceModel::validation_error_code`].
 //!
@@ -36,6 +38,7 @@ pub mod generated;
 pub mod model;
 mod query;
 pub mod regex;
+mod rest;
 mod validate;
 
 use thiserror::Error;
@@ -46,6 +49,7 @@ pub use model::{
     ServiceTables, Shape, ShapeKind, ShapeRef,
 };
 pub use query::query_input;
+pub use rest::{UriLabels, match_uri, rest_input};
 pub use validate::{Violation, ViolationKind, error_code, validate, violations_message};
 
 /// The one error type of this crate.

@@ -184,7 +184,7 @@ impl Decoder<'_> {
     }
 }
 
-fn scalar(shape: ShapeRef<'_>, text: &str, path: &str) -> Result<Value, Violation> {
+pub(crate) fn scalar(shape: ShapeRef<'_>, text: &str, path: &str) -> Result<Value, Violation> {
     let bad = || type_violation(shape, path, Some(text.to_owned()));
     Ok(match shape.shape.kind {
         ShapeKind::Integer => {
