@@ -1,0 +1,548 @@
+//! The audit log's records and its hash chain.
+//!
+//! Every record carries `hash = HMAC-SHA256(audit_key, prev_hash || seq || fields || body)`,
+//! where `prev_hash` is the previous record's hash (32 zero bytes before the first record) and
+//! every field is length-prefixed so that no two different records encode alike. Sequence
+//! numbers are assigned by the store, start at 1 and have no gaps; a one-row chain head holds the
+//! last `(seq, hash)` and is what concurrent appenders lock, so there is one chain however many
+//! Portcullis nodes append.
+//!
+//! [`ChainVerifier`] walks records in `seq` order and names the first one that is wrong: an
+//! edited field breaks that record's hash, a deleted record leaves a gap (and breaks the next
+//! record's link), an inserted record cannot carry a valid hash without the key. Without the
+//! key, someone with write access to the database cannot rebuild a valid chain. Deleting the
+//! newest records and rewinding the head row together is not detectable from inside the
+//! database; an external anchor (a copy of the head kept elsewhere) closes that gap.
+//!
+//! This module is pure: the backends feed it rows.
+
+use std::time::SystemTime;
+
+use aws_lc_rs::hmac;
+
+use crate::StoreError;
+
+/// A CloudTrail record to append. Its `seq` and `hash` are assigned by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditRecord {
+    /// CloudTrail `eventID` (a UUID).
+    pub event_id: String,
+    /// CloudTrail `eventTime`; kept to the microsecond.
+    pub event_time: SystemTime,
+    /// The account the event belongs to (`recipientAccountId`).
+    pub account: String,
+    /// CloudTrail `eventSource`, e.g. `iam.amazonaws.com`.
+    pub event_source: String,
+    /// CloudTrail `eventName`, e.g. `CreateUser`.
+    pub event_name: String,
+    /// CloudTrail `readOnly`.
+    pub read_only: bool,
+    /// The caller's ARN, when authenticated.
+    pub principal_arn: Option<String>,
+    /// The caller's user name, when it has one.
+    pub username: Option<String>,
+    /// The access key the request was signed with.
+    pub access_key_id: Option<String>,
+    /// CloudTrail `errorCode`, when the call failed.
+    pub error_code: Option<String>,
+    /// The CloudTrail JSON record, already redacted.
+    pub body: String,
+}
+
+/// A stored audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain: 1, 2, 3, ... without gaps.
+    pub seq: i64,
+    /// See [`NewAuditRecord::event_id`].
+    pub event_id: String,
+    /// See [`NewAuditRecord::event_time`].
+    pub event_time: SystemTime,
+    /// See [`NewAuditRecord::account`].
+    pub account: String,
+    /// See [`NewAuditRecord::event_source`].
+    pub event_source: String,
+    /// See [`NewAuditRecord::event_name`].
+    pub event_name: String,
+    /// See [`NewAuditRecord::read_only`].
+    pub read_only: bool,
+    /// See [`NewAuditRecord::principal_arn`].
+    pub principal_arn: Option<String>,
+    /// See [`NewAuditRecord::username`].
+    pub username: Option<String>,
+    /// See [`NewAuditRecord::access_key_id`].
+    pub access_key_id: Option<String>,
+    /// See [`NewAuditRecord::error_code`].
+    pub error_code: Option<String>,
+    /// See [`NewAuditRecord::body`].
+    pub body: String,
+    /// The chain hash, lowercase hex.
+    pub hash: String,
+}
+
+/// Filters for [`crate::Store::query_audit`]; every `Some` must match. Results are newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this account's events.
+    pub account: Option<String>,
+    /// Only events at or after this time (CloudTrail `StartTime` is inclusive).
+    pub start: Option<SystemTime>,
+    /// Only events at or before this time (CloudTrail `EndTime` is inclusive).
+    pub end: Option<SystemTime>,
+    /// Matches `principal_arn`, `username` or `access_key_id`.
+    pub principal: Option<String>,
+    /// Only this `eventName`.
+    pub event_name: Option<String>,
+    /// Only this `eventSource`.
+    pub event_source: Option<String>,
+    /// Only this `eventID`.
+    pub event_id: Option<String>,
+    /// Only read-only (or only mutating) events.
+    pub read_only: Option<bool>,
+    /// Only events that failed with this code.
+    pub error_code: Option<String>,
+    /// Only records older than this `seq` (the last `seq` of the previous page).
+    pub before_seq: Option<i64>,
+    /// At most this many records; `0` means no limit.
+    pub limit: usize,
+}
+
+/// The outcome of [`crate::Store::verify_audit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditVerification {
+    /// Every record's hash and link is right.
+    Intact {
+        /// How many records were checked.
+        records: u64,
+    },
+    /// The first record found wrong.
+    Broken {
+        /// Its sequence number (for a missing record: the number that is missing).
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The hash before the first record.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// Domain separation: a hash made for another purpose with the same key never matches.
+const DOMAIN: &[u8] = b"portcullis-audit-chain-v1";
+
+/// Computes chain hashes with the audit key.
+pub struct ChainHasher {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for ChainHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainHasher([REDACTED])")
+    }
+}
+
+impl ChainHasher {
+    /// A hasher keyed with `key` (any length; 32 bytes from `MasterKey::derive`).
+    pub fn new(key: &[u8]) -> Self {
+        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key) }
+    }
+
+    /// The hash of the record at `seq` whose predecessor's hash is `prev`.
+    pub fn hash(
+        &self,
+        prev: &[u8; 32],
+        seq: i64,
+        record: RecordFields<'_>,
+        event_time_micros: i64,
+    ) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(DOMAIN);
+        ctx.update(prev);
+        ctx.update(&seq.to_be_bytes());
+        put_str(&mut ctx, record.event_id);
+        ctx.update(&event_time_micros.to_be_bytes());
+        put_str(&mut ctx, record.account);
+        put_str(&mut ctx, record.event_source);
+        put_str(&mut ctx, record.event_name);
+        ctx.update(&[u8::from(record.read_only)]);
+        put_opt(&mut ctx, record.principal_arn);
+        put_opt(&mut ctx, record.username);
+        put_opt(&mut ctx, record.access_key_id);
+        put_opt(&mut ctx, record.error_code);
+        put_str(&mut ctx, record.body);
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        // INVARIANT: an HMAC-SHA256 tag is 32 bytes.
+        for (o, t) in out.iter_mut().zip(tag.as_ref()) {
+            *o = *t;
+        }
+        out
+    }
+}
+
+fn put_str(ctx: &mut hmac::Context, s: &str) {
+    ctx.update(&(s.len() as u64).to_be_bytes());
+    ctx.update(s.as_bytes());
+}
+
+fn put_opt(ctx: &mut hmac::Context, s: Option<&str>) {
+    match s {
+        None => ctx.update(&[0]),
+        Some(s) => {
+            ctx.update(&[1]);
+            put_str(ctx, s);
+        }
+    }
+}
+
+/// The hashed fields of a record, borrowed from either a new or a stored record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'a> {
+    /// `eventID`.
+    pub event_id: &'a str,
+    /// Owning account.
+    pub account: &'a str,
+    /// `eventSource`.
+    pub event_source: &'a str,
+    /// `eventName`.
+    pub event_name: &'a str,
+    /// `readOnly`.
+    pub read_only: bool,
+    /// Caller ARN.
+    pub principal_arn: Option<&'a str>,
+    /// Caller user name.
+    pub username: Option<&'a str>,
+    /// Access key id.
+    pub access_key_id: Option<&'a str>,
+    /// `errorCode`.
+    pub error_code: Option<&'a str>,
+    /// The CloudTrail JSON.
+    pub body: &'a str,
+}
+
+impl NewAuditRecord {
+    /// The hashed fields.
+    pub fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            event_id: &self.event_id,
+            account: &self.account,
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            read_only: self.read_only,
+            principal_arn: self.principal_arn.as_deref(),
+            username: self.username.as_deref(),
+            access_key_id: self.access_key_id.as_deref(),
+            error_code: self.error_code.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
+impl AuditRecord {
+    /// The hashed fields.
+    pub fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            event_id: &self.event_id,
+            account: &self.account,
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            read_only: self.read_only,
+            principal_arn: self.principal_arn.as_deref(),
+            username: self.username.as_deref(),
+            access_key_id: self.access_key_id.as_deref(),
+            error_code: self.error_code.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
+/// Decodes a stored hex hash.
+pub(crate) fn decode_hash(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Assigns `seq` and `hash` to a batch of new records following the chain head `(seq, hash)`.
+/// Returns the rows to insert (with their event times in microseconds) and the new head.
+pub(crate) fn chain_batch(
+    hasher: &ChainHasher,
+    head_seq: i64,
+    head_hash: &str,
+    records: &[NewAuditRecord],
+) -> Result<(Vec<(i64, i64, String)>, i64, String), StoreError> {
+    let mut prev = if head_seq == 0 {
+        GENESIS_HASH
+    } else {
+        decode_hash(head_hash)
+            .ok_or_else(|| StoreError::Corrupt("audit chain head hash is not hex".to_owned()))?
+    };
+    let mut seq = head_seq;
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        seq = seq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt("audit sequence exhausted".to_owned()))?;
+        let micros = crate::to_micros(record.event_time)?;
+        prev = hasher.hash(&prev, seq, record.fields(), micros);
+        rows.push((seq, micros, hex::encode(prev)));
+    }
+    Ok((rows, seq, hex::encode(prev)))
+}
+
+/// Walks stored records in ascending `seq` order; stops at the first wrong one.
+#[derive(Debug)]
+pub struct ChainVerifier<'k> {
+    hasher: &'k ChainHasher,
+    prev: [u8; 32],
+    last_seq: i64,
+    records: u64,
+    broken: Option<(i64, String)>,
+}
+
+impl<'k> ChainVerifier<'k> {
+    /// A verifier at the start of the chain.
+    pub fn new(hasher: &'k ChainHasher) -> Self {
+        Self { hasher, prev: GENESIS_HASH, last_seq: 0, records: 0, broken: None }
+    }
+
+    /// Checks the next record; returns `false` once the chain is found broken.
+    pub fn push(&mut self, record: &AuditRecord) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        let expected_seq = self.last_seq.saturating_add(1);
+        if record.seq != expected_seq {
+            let reason = if record.seq > expected_seq {
+                format!("record {expected_seq} is missing (next record found is {})", record.seq)
+            } else {
+                format!("record {} is out of order after {}", record.seq, self.last_seq)
+            };
+            self.broken = Some((expected_seq.min(record.seq), reason));
+            return false;
+        }
+        let micros = match crate::to_micros(record.event_time) {
+            Ok(m) => m,
+            Err(_) => {
+                self.broken = Some((record.seq, "event time is out of range".to_owned()));
+                return false;
+            }
+        };
+        let computed = self.hasher.hash(&self.prev, record.seq, record.fields(), micros);
+        let stored = decode_hash(&record.hash);
+        if stored.is_none_or(|s| !portcullis_core::secret::ct_eq(&s, &computed)) {
+            self.broken = Some((
+                record.seq,
+                "hash does not match the record's contents and its link to the previous record"
+                    .to_owned(),
+            ));
+            return false;
+        }
+        self.prev = computed;
+        self.last_seq = record.seq;
+        self.records += 1;
+        true
+    }
+
+    /// The last `seq` accepted so far (0 before the first).
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// The verdict, given the chain head row `(seq, hash)` the store recorded.
+    pub fn finish(self, head_seq: i64, head_hash: &str) -> AuditVerification {
+        if let Some((seq, reason)) = self.broken {
+            return AuditVerification::Broken { seq, reason };
+        }
+        if head_seq != self.last_seq {
+            let seq = self.last_seq.saturating_add(1);
+            let reason = if head_seq > self.last_seq {
+                format!(
+                    "records {seq}..={head_seq} are missing (the chain head says {head_seq})"
+                )
+            } else {
+                format!("record {seq} is beyond the chain head ({head_seq})")
+            };
+            return AuditVerification::Broken { seq, reason };
+        }
+        if head_seq > 0 && decode_hash(head_hash) != Some(self.prev) {
+            return AuditVerification::Broken {
+                seq: head_seq,
+                reason: "the chain head's hash does not match the last record".to_owned(),
+            };
+        }
+        AuditVerification::Intact { records: self.records }
+    }
+}
+
+/// A bind value for the audit filters, independent of the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// The columns of `audit_log`, in the order the backends read them.
+pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, event_time, account, event_source, \
+    event_name, read_only, principal_arn, username, access_key_id, error_code, body, hash";
+
+/// The `SELECT` for an [`AuditQuery`], newest first, with `placeholder(n)` naming the n-th
+/// (1-based) bind parameter in the backend's syntax.
+pub(crate) fn audit_select(
+    query: &AuditQuery,
+    placeholder: fn(usize) -> String,
+) -> Result<(String, Vec<Param>), StoreError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let bind = |params: &mut Vec<Param>, p: Param| {
+        params.push(p);
+        placeholder(params.len())
+    };
+    if let Some(account) = &query.account {
+        let p = bind(&mut params, Param::Text(account.clone()));
+        conditions.push(format!("account = {p}"));
+    }
+    if let Some(start) = query.start {
+        let p = bind(&mut params, Param::Int(crate::to_micros(start)?));
+        conditions.push(format!("event_time >= {p}"));
+    }
+    if let Some(end) = query.end {
+        let p = bind(&mut params, Param::Int(crate::to_micros(end)?));
+        conditions.push(format!("event_time <= {p}"));
+    }
+    if let Some(principal) = &query.principal {
+        let p = bind(&mut params, Param::Text(principal.clone()));
+        conditions.push(format!(
+            "(principal_arn = {p} OR username = {p} OR access_key_id = {p})"
+        ));
+    }
+    for (column, value) in [
+        ("event_name", &query.event_name),
+        ("event_source", &query.event_source),
+        ("event_id", &query.event_id),
+        ("error_code", &query.error_code),
+    ] {
+        if let Some(value) = value {
+            let p = bind(&mut params, Param::Text(value.clone()));
+            conditions.push(format!("{column} = {p}"));
+        }
+    }
+    if let Some(read_only) = query.read_only {
+        let p = bind(&mut params, Param::Bool(read_only));
+        conditions.push(format!("read_only = {p}"));
+    }
+    if let Some(before) = query.before_seq {
+        let p = bind(&mut params, Param::Int(before));
+        conditions.push(format!("seq < {p}"));
+    }
+    let limit = bind(&mut params, Param::Int(crate::effective_limit(query.limit)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    Ok((
+        format!("SELECT {AUDIT_COLUMNS} FROM audit_log{filter} ORDER BY seq DESC LIMIT {limit}"),
+        params,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u32) -> NewAuditRecord {
+        NewAuditRecord {
+            event_id: format!("e-{n}"),
+            event_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+            account: "123456789012".into(),
+            event_source: "iam.amazonaws.com".into(),
+            event_name: "CreateUser".into(),
+            read_only: false,
+            principal_arn: Some("arn:aws:iam::123456789012:root".into()),
+            username: None,
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            error_code: None,
+            body: format!("{{\"n\":{n}}}"),
+        }
+    }
+
+    fn stored(hasher: &ChainHasher, n: usize) -> Vec<AuditRecord> {
+        let news: Vec<_> = (0..n as u32).map(record).collect();
+        let (rows, _, _) = chain_batch(hasher, 0, "", &news).unwrap();
+        news.into_iter()
+            .zip(rows)
+            .map(|(r, (seq, _, hash))| AuditRecord {
+                seq,
+                event_id: r.event_id,
+                event_time: r.event_time,
+                account: r.account,
+                event_source: r.event_source,
+                event_name: r.event_name,
+                read_only: r.read_only,
+                principal_arn: r.principal_arn,
+                username: r.username,
+                access_key_id: r.access_key_id,
+                error_code: r.error_code,
+                body: r.body,
+                hash,
+            })
+            .collect()
+    }
+
+    fn verify(hasher: &ChainHasher, records: &[AuditRecord], head: (i64, &str)) -> AuditVerification {
+        let mut v = ChainVerifier::new(hasher);
+        for r in records {
+            if !v.push(r) {
+                break;
+            }
+        }
+        v.finish(head.0, head.1)
+    }
+
+    #[test]
+    fn intact_and_tampered() {
+        let h = ChainHasher::new(b"k");
+        let recs = stored(&h, 5);
+        let head = (5, recs[4].hash.as_str());
+        assert_eq!(verify(&h, &recs, head), AuditVerification::Intact { records: 5 });
+
+        let mut edited = recs.clone();
+        edited[2].body.push(' ');
+        assert!(matches!(verify(&h, &edited, head), AuditVerification::Broken { seq: 3, .. }));
+
+        let mut flipped = recs.clone();
+        flipped[1].read_only = true;
+        assert!(matches!(verify(&h, &flipped, head), AuditVerification::Broken { seq: 2, .. }));
+
+        let mut deleted = recs.clone();
+        deleted.remove(3);
+        assert!(matches!(verify(&h, &deleted, head), AuditVerification::Broken { seq: 4, .. }));
+
+        let truncated = &recs[..4];
+        assert!(matches!(verify(&h, truncated, head), AuditVerification::Broken { seq: 5, .. }));
+
+        // Another key cannot produce the chain.
+        let other = ChainHasher::new(b"other");
+        assert!(matches!(verify(&other, &recs, head), AuditVerification::Broken { seq: 1, .. }));
+    }
+
+    #[test]
+    fn fields_are_unambiguous() {
+        // Moving bytes between adjacent fields changes the hash.
+        let h = ChainHasher::new(b"k");
+        let mut a = record(1);
+        a.event_source = "ab".into();
+        a.event_name = "c".into();
+        let mut b = record(1);
+        b.event_source = "a".into();
+        b.event_name = "bc".into();
+        assert_ne!(h.hash(&GENESIS_HASH, 1, a.fields(), 0), h.hash(&GENESIS_HASH, 1, b.fields(), 0));
+        let mut c = record(1);
+        c.username = Some(String::new());
+        let mut d = record(1);
+        d.username = None;
+        assert_ne!(h.hash(&GENESIS_HASH, 1, c.fields(), 0), h.hash(&GENESIS_HASH, 1, d.fields(), 0));
+    }
+}

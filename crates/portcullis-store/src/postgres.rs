@@ -1,0 +1,569 @@
+//! The scale-out backend: PostgreSQL through tokio-postgres.
+//!
+//! Several Portcullis nodes may share one database, so everything that must be serial is
+//! serialised by the database, not by this process:
+//! - a write locks the rows it reads (`SELECT ... FOR UPDATE`) before checking preconditions;
+//!   two creators of the same absent item race on the primary key, and the loser's whole batch
+//!   is retried, where it then sees the item and reports the conflict (or, for
+//!   [`crate::Precondition::Any`], replaces it). Deadlocks and serialization failures are
+//!   retried the same way;
+//! - audit appends lock the one chain-head row (`SELECT ... FOR UPDATE`), so concurrent
+//!   appenders from all nodes extend one chain;
+//! - migrations run under a transaction-scoped advisory lock, so nodes starting together
+//!   migrate once.
+//!
+//! Ids compare with `COLLATE "C"` (bytewise), the same order as SQLite's `BINARY`.
+//!
+//! The connection pool is a small one of our own: idle clients in a list, a semaphore bounding
+//! how many are in use, a closed client dropped rather than returned. TLS is not supported yet
+//! (connections use `NoTls`; a URL with `sslmode=require` is refused by the driver).
+
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use portcullis_core::Secret;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
+
+use crate::audit::{self, AUDIT_COLUMNS, ChainHasher, ChainVerifier, Param};
+use crate::{
+    AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
+    Store, StoreError, WriteOp, precondition_holds,
+};
+
+/// Connections per Portcullis node.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// How often a batch that lost a race (unique violation, deadlock, serialization failure) is
+/// tried again before the error is returned.
+const RETRIES: usize = 5;
+
+/// How many audit rows [`Store::verify_audit`] reads per round trip.
+const VERIFY_BATCH: i64 = 1000;
+
+/// The key of the advisory lock held while migrating (any constant unique to Portcullis).
+const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
+
+/// Versioned schema; each entry runs once, in order, recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "items and audit log",
+    r#"CREATE TABLE items (
+        kind TEXT COLLATE "C" NOT NULL,
+        account TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        value TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        PRIMARY KEY (kind, account, id)
+    );
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        event_time BIGINT NOT NULL,
+        account TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        read_only BOOLEAN NOT NULL,
+        principal_arn TEXT,
+        username TEXT,
+        access_key_id TEXT,
+        error_code TEXT,
+        body TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_account ON audit_log (account, seq);
+    CREATE INDEX audit_log_event_time ON audit_log (event_time);
+    CREATE INDEX audit_log_event_name ON audit_log (event_name, seq);
+    CREATE INDEX audit_log_event_id ON audit_log (event_id);
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');"#,
+)];
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: Pool,
+    hasher: ChainHasher,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The config can hold a password: print where, not how.
+        f.debug_struct("PostgresStore")
+            .field("hosts", &self.pool.config.get_hosts())
+            .field("dbname", &self.pool.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects with [`DEFAULT_POOL_SIZE`] connections and migrates.
+    pub async fn connect(url: &str, audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
+        Self::connect_with_pool_size(url, audit_key, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connects with at most `pool_size` connections and migrates.
+    pub async fn connect_with_pool_size(
+        url: &str,
+        audit_key: Secret<Vec<u8>>,
+        pool_size: usize,
+    ) -> Result<Self, StoreError> {
+        let mut config = Config::from_str(url).map_err(|e| StoreError::Backend {
+            backend: "postgres",
+            message: format!("bad connection string: {e}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("portcullis");
+        }
+        let store = Self {
+            pool: Pool {
+                config,
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(pool_size.max(1)),
+                closed: AtomicBool::new(false),
+            },
+            hasher: ChainHasher::new(audit_key.expose()),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[])
+            .await?
+            .try_get(0)?;
+        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > latest {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this Portcullis knows ({latest})"
+            )));
+        }
+        for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )
+            .await?;
+            tracing::info!(version, name, "applied PostgreSQL migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One attempt at a write batch. `Err(Ok(_))` is final; `Err(Err(_))` is a driver error
+    /// that may be worth a retry.
+    async fn try_write(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<(), Result<StoreError, tokio_postgres::Error>> {
+        let mut client = self.pool.get().await.map_err(Ok)?;
+        let tx = client.transaction().await.map_err(Err)?;
+        for (index, op) in ops.iter().enumerate() {
+            let (kind, account, id) = op.key();
+            let found: Option<i64> = tx
+                .query_opt(
+                    "SELECT version FROM items
+                     WHERE kind = $1 AND account = $2 AND id = $3 FOR UPDATE",
+                    &[&kind, &account, &id],
+                )
+                .await
+                .map_err(Err)?
+                .map(|row| row.try_get(0))
+                .transpose()
+                .map_err(Err)?;
+            if !precondition_holds(op.precondition(), found) {
+                return Err(Ok(op.conflict(index, found)));
+            }
+            match (op, found) {
+                (WriteOp::Put { value, .. }, None) => {
+                    let text = crate::value_text(value).map_err(Ok)?;
+                    tx.execute(
+                        "INSERT INTO items (kind, account, id, value, version)
+                         VALUES ($1, $2, $3, $4, 1)",
+                        &[&kind, &account, &id, &text],
+                    )
+                    .await
+                    .map_err(Err)?;
+                }
+                (WriteOp::Put { value, .. }, Some(version)) => {
+                    let text = crate::value_text(value).map_err(Ok)?;
+                    let next = version.saturating_add(1);
+                    tx.execute(
+                        "UPDATE items SET value = $4, version = $5
+                         WHERE kind = $1 AND account = $2 AND id = $3",
+                        &[&kind, &account, &id, &text, &next],
+                    )
+                    .await
+                    .map_err(Err)?;
+                }
+                (WriteOp::Delete { .. }, Some(_)) => {
+                    tx.execute(
+                        "DELETE FROM items WHERE kind = $1 AND account = $2 AND id = $3",
+                        &[&kind, &account, &id],
+                    )
+                    .await
+                    .map_err(Err)?;
+                }
+                (WriteOp::Delete { .. }, None) => {}
+            }
+        }
+        tx.commit().await.map_err(Err)
+    }
+}
+
+/// Errors that mean "another transaction got there first; the same batch may succeed now".
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+impl Store for PostgresStore {
+    fn get<'a>(
+        &'a self,
+        kind: &'a str,
+        account: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Item>, StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            let row = client
+                .query_opt(
+                    "SELECT value, version FROM items WHERE kind = $1 AND account = $2 AND id = $3",
+                    &[&kind, &account, &id],
+                )
+                .await?;
+            row.map(|row| {
+                let value: String = row.try_get(0)?;
+                Ok(Item {
+                    kind: kind.to_owned(),
+                    account: account.to_owned(),
+                    id: id.to_owned(),
+                    value: parse_value(&value)?,
+                    version: row.try_get(1)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn list<'a>(&'a self, query: ListQuery<'a>) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(async move {
+            let upper = crate::prefix_upper_bound(query.id_prefix);
+            let fetch = crate::effective_limit(query.limit).saturating_add(1);
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT id, value, version FROM items
+                     WHERE kind = $1 AND account = $2 AND id >= $3
+                       AND ($4::TEXT IS NULL OR id < $4) AND ($5::TEXT IS NULL OR id > $5)
+                     ORDER BY id LIMIT $6",
+                    &[
+                        &query.kind,
+                        &query.account,
+                        &query.id_prefix,
+                        &upper,
+                        &query.start_after,
+                        &fetch,
+                    ],
+                )
+                .await?;
+            let mut items = Vec::with_capacity(rows.len());
+            for row in rows {
+                let value: String = row.try_get(1)?;
+                items.push(Item {
+                    kind: query.kind.to_owned(),
+                    account: query.account.to_owned(),
+                    id: row.try_get(0)?,
+                    value: parse_value(&value)?,
+                    version: row.try_get(2)?,
+                });
+            }
+            Ok(crate::page(items, query.limit))
+        })
+    }
+
+    fn write<'a>(&'a self, ops: Vec<WriteOp>) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                match self.try_write(&ops).await {
+                    Ok(()) => return Ok(()),
+                    Err(Ok(e)) => return Err(e),
+                    Err(Err(e)) if retryable(&e) && attempt < RETRIES => {
+                        attempt += 1;
+                        tracing::debug!(attempt, error = %e, "retrying a write batch");
+                    }
+                    Err(Err(e)) => return Err(e.into()),
+                }
+            }
+        })
+    }
+
+    fn append_audit<'a>(
+        &'a self,
+        records: Vec<NewAuditRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if records.is_empty() {
+                return Ok(());
+            }
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            // The row lock on the chain head serialises appenders across every node.
+            let head =
+                tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
+            let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+            let (rows, new_seq, new_hash) =
+                audit::chain_batch(&self.hasher, head_seq, &head_hash, &records)?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
+                        event_name, read_only, principal_arn, username, access_key_id,
+                        error_code, body, hash)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .await?;
+            for (r, (seq, micros, hash)) in records.iter().zip(rows) {
+                tx.execute(
+                    &insert,
+                    &[
+                        &seq,
+                        &r.event_id,
+                        &micros,
+                        &r.account,
+                        &r.event_source,
+                        &r.event_name,
+                        &r.read_only,
+                        &r.principal_arn,
+                        &r.username,
+                        &r.access_key_id,
+                        &r.error_code,
+                        &r.body,
+                        &hash,
+                    ],
+                )
+                .await?;
+            }
+            tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[
+                &new_seq, &new_hash,
+            ])
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn query_audit<'a>(
+        &'a self,
+        query: AuditQuery,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
+        Box::pin(async move {
+            let (sql, params) = audit::audit_select(&query, |n| format!("${n}"))?;
+            let params: Vec<Box<dyn ToSql + Sync + Send>> = params
+                .into_iter()
+                .map(|p| -> Box<dyn ToSql + Sync + Send> {
+                    match p {
+                        Param::Text(s) => Box::new(s),
+                        Param::Int(i) => Box::new(i),
+                        Param::Bool(b) => Box::new(b),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let client = self.pool.get().await?;
+            let rows = client.query(&sql, &refs).await?;
+            rows.iter().map(audit_row).collect()
+        })
+    }
+
+    fn verify_audit<'a>(&'a self) -> BoxFuture<'a, Result<AuditVerification, StoreError>> {
+        Box::pin(async move {
+            let mut client = self.pool.get().await?;
+            // One snapshot for the head and every batch of rows.
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[]).await?;
+            let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+            let select = tx
+                .prepare(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ))
+                .await?;
+            let mut verifier = ChainVerifier::new(&self.hasher);
+            let mut after = i64::MIN;
+            'walk: loop {
+                let rows = tx.query(&select, &[&after, &VERIFY_BATCH]).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in &rows {
+                    let record = audit_row(row)?;
+                    after = record.seq;
+                    if !verifier.push(&record) {
+                        break 'walk;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(verifier.finish(head_seq, &head_hash))
+        })
+    }
+
+    fn health<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            client.query_one("SELECT count(*) FROM schema_migrations", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let client = self.pool.get().await?;
+            client.execute("DELETE FROM items", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn close<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.pool.close();
+            Ok(())
+        })
+    }
+}
+
+fn parse_value(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("item value: {e}")))
+}
+
+fn audit_row(row: &Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        event_time: crate::from_micros(row.try_get(2)?),
+        account: row.try_get(3)?,
+        event_source: row.try_get(4)?,
+        event_name: row.try_get(5)?,
+        read_only: row.try_get(6)?,
+        principal_arn: row.try_get(7)?,
+        username: row.try_get(8)?,
+        access_key_id: row.try_get(9)?,
+        error_code: row.try_get(10)?,
+        body: row.try_get(11)?,
+        hash: row.try_get(12)?,
+    })
+}
+
+/// A small connection pool: at most `permits` clients in use, idle ones kept for reuse.
+struct Pool {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+    permits: Semaphore,
+    closed: AtomicBool,
+}
+
+impl Pool {
+    async fn get(&self) -> Result<PooledClient<'_>, StoreError> {
+        let permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let reused = loop {
+            let next = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match next {
+                Some(client) if client.is_closed() => continue,
+                other => break other,
+            }
+        };
+        let client = match reused {
+            Some(client) => client,
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!(error = %e, "PostgreSQL connection ended with an error");
+                    }
+                });
+                client
+            }
+        };
+        Ok(PooledClient { client: Some(client), pool: self, _permit: permit })
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            // Dropping a client ends its connection.
+            idle.clear();
+        }
+    }
+}
+
+/// A client borrowed from the pool; returned on drop unless its connection has ended.
+struct PooledClient<'p> {
+    client: Option<Client>,
+    pool: &'p Pool,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl Deref for PooledClient<'_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        // INVARIANT: `client` is `Some` from construction until `drop`.
+        #[expect(clippy::unwrap_used, reason = "Some until drop, see INVARIANT")]
+        self.client.as_ref().unwrap()
+    }
+}
+
+impl DerefMut for PooledClient<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        // INVARIANT: `client` is `Some` from construction until `drop`.
+        #[expect(clippy::unwrap_used, reason = "Some until drop, see INVARIANT")]
+        self.client.as_mut().unwrap()
+    }
+}
+
+impl Drop for PooledClient<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && !client.is_closed()
+            && !self.pool.closed.load(Ordering::Acquire)
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(client);
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The embedded backend: SQLite through rusqlite (bundled).
+//!
+//! One writer connection and a small pool of reader connections. The database runs in WAL mode
+//! with `synchronous=FULL`, so a write that returned `Ok` is in the fsynced log and survives a
+//! `kill -9` or a power cut; readers never block the writer and see committed state. rusqlite
+//! is blocking, so every call runs on `tokio::task::spawn_blocking`; the writer is handed out
+//! through an async mutex, so waiting for it never ties up a thread.
+//!
+//! An in-memory database (dev mode) has only the writer connection, which then serves reads too.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis_core::Secret;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
+use tokio::sync::Semaphore;
+
+use crate::audit::{self, AUDIT_COLUMNS, ChainHasher, ChainVerifier, Param};
+use crate::{
+    AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
+    Store, StoreError, WriteOp, precondition_holds,
+};
+
+/// How many reader connections a file database keeps.
+const READERS: usize = 4;
+
+/// How long a connection waits for another process's lock (e.g. `portcullis audit verify`
+/// running beside the server) before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Versioned schema; each entry runs once, in order, recorded in `schema_migrations`.
+/// `TEXT` compares with `BINARY` (bytewise), the order ids are listed in.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "items and audit log",
+    "CREATE TABLE items (
+        kind TEXT NOT NULL,
+        account TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (kind, account, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        event_time INTEGER NOT NULL,
+        account TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        read_only INTEGER NOT NULL,
+        principal_arn TEXT,
+        username TEXT,
+        access_key_id TEXT,
+        error_code TEXT,
+        body TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_account ON audit_log (account, seq);
+    CREATE INDEX audit_log_event_time ON audit_log (event_time);
+    CREATE INDEX audit_log_event_name ON audit_log (event_name, seq);
+    CREATE INDEX audit_log_event_id ON audit_log (event_id);
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');",
+)];
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    readers: Option<Arc<ReaderPool>>,
+    hasher: Arc<ChainHasher>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.readers.as_ref().map(|r| r.path.clone()))
+            .finish_non_exhaustive()
+    }
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+    closed: AtomicBool,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating with mode 0600 and migrating as needed) the database file at `path`.
+    pub async fn open_file(path: &Path, audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
+        let (writer, path) = run_blocking(move || {
+            create_private_file(&path)?;
+            let mut conn = Connection::open(&path)?;
+            configure(&conn, false)?;
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Backend {
+                    backend: "sqlite",
+                    message: format!("could not switch to WAL (journal_mode is {mode})"),
+                });
+            }
+            migrate(&mut conn)?;
+            Ok((conn, path))
+        })
+        .await?;
+        tracing::debug!(path = %path.display(), "opened SQLite store");
+        Ok(Self {
+            writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+            readers: Some(Arc::new(ReaderPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(READERS)),
+                closed: AtomicBool::new(false),
+            })),
+            hasher,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Opens a private in-memory database.
+    pub async fn open_in_memory(audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
+        let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
+        let writer = run_blocking(|| {
+            let mut conn = Connection::open_in_memory()?;
+            configure(&conn, false)?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await?;
+        Ok(Self {
+            writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+            readers: None,
+            hasher,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) { Err(StoreError::Closed) } else { Ok(()) }
+    }
+
+    /// Runs `f` on the writer connection, off the async runtime.
+    async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.check_open()?;
+        let mut guard = Arc::clone(&self.writer).lock_owned().await;
+        let hasher = Arc::clone(&self.hasher);
+        run_blocking(move || {
+            let conn = guard.as_mut().ok_or(StoreError::Closed)?;
+            f(conn, &hasher)
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection (the writer for an in-memory database).
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.check_open()?;
+        let Some(pool) = &self.readers else {
+            return self.with_writer(move |conn, hasher| f(conn, hasher)).await;
+        };
+        let permit =
+            Arc::clone(&pool.permits).acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let pool = Arc::clone(pool);
+        let hasher = Arc::clone(&self.hasher);
+        run_blocking(move || {
+            let _permit = permit;
+            let conn = pool.take()?;
+            let result = f(&conn, &hasher);
+            pool.give_back(conn);
+            result
+        })
+        .await
+    }
+}
+
+impl Store for SqliteStore {
+    fn get<'a>(
+        &'a self,
+        kind: &'a str,
+        account: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Item>, StoreError>> {
+        let (kind, account, id) = (kind.to_owned(), account.to_owned(), id.to_owned());
+        Box::pin(self.with_reader(move |conn, _| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT value, version FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                )?
+                .query_row(params![kind, account, id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()?;
+            row.map(|(value, version)| {
+                Ok(Item { value: parse_value(&value)?, kind, account, id, version })
+            })
+            .transpose()
+        }))
+    }
+
+    fn list<'a>(&'a self, query: ListQuery<'a>) -> BoxFuture<'a, Result<Page, StoreError>> {
+        let kind = query.kind.to_owned();
+        let account = query.account.to_owned();
+        let prefix = query.id_prefix.to_owned();
+        let upper = crate::prefix_upper_bound(&prefix);
+        let start_after = query.start_after.map(str::to_owned);
+        let limit = query.limit;
+        Box::pin(self.with_reader(move |conn, _| {
+            let fetch = crate::effective_limit(limit).saturating_add(1);
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, value, version FROM items
+                 WHERE kind = ?1 AND account = ?2 AND id >= ?3
+                   AND (?4 IS NULL OR id < ?4) AND (?5 IS NULL OR id > ?5)
+                 ORDER BY id LIMIT ?6",
+            )?;
+            let rows = stmt.query_map(
+                params![kind, account, prefix, upper, start_after, fetch],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+            )?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (id, value, version) = row?;
+                items.push(Item {
+                    kind: kind.clone(),
+                    account: account.clone(),
+                    id,
+                    value: parse_value(&value)?,
+                    version,
+                });
+            }
+            Ok(crate::page(items, limit))
+        }))
+    }
+
+    fn write<'a>(&'a self, ops: Vec<WriteOp>) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.with_writer(move |conn, _| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (index, op) in ops.iter().enumerate() {
+                let (kind, account, id) = op.key();
+                let found: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT version FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                    )?
+                    .query_row(params![kind, account, id], |r| r.get(0))
+                    .optional()?;
+                if !precondition_holds(op.precondition(), found) {
+                    // Dropping `tx` rolls back the ops applied so far.
+                    return Err(op.conflict(index, found));
+                }
+                match (op, found) {
+                    (WriteOp::Put { value, .. }, None) => {
+                        tx.prepare_cached(
+                            "INSERT INTO items (kind, account, id, value, version)
+                             VALUES (?1, ?2, ?3, ?4, 1)",
+                        )?
+                        .execute(params![kind, account, id, crate::value_text(value)?])?;
+                    }
+                    (WriteOp::Put { value, .. }, Some(version)) => {
+                        tx.prepare_cached(
+                            "UPDATE items SET value = ?4, version = ?5
+                             WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                        )?
+                        .execute(params![
+                            kind,
+                            account,
+                            id,
+                            crate::value_text(value)?,
+                            version.saturating_add(1)
+                        ])?;
+                    }
+                    (WriteOp::Delete { .. }, Some(_)) => {
+                        tx.prepare_cached(
+                            "DELETE FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                        )?
+                        .execute(params![kind, account, id])?;
+                    }
+                    (WriteOp::Delete { .. }, None) => {}
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        }))
+    }
+
+    fn append_audit<'a>(
+        &'a self,
+        records: Vec<NewAuditRecord>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.with_writer(move |conn, hasher| {
+            if records.is_empty() {
+                return Ok(());
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (head_seq, head_hash): (i64, String) =
+                tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let (rows, new_seq, new_hash) =
+                audit::chain_batch(hasher, head_seq, &head_hash, &records)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
+                        event_name, read_only, principal_arn, username, access_key_id,
+                        error_code, body, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?;
+                for (record, (seq, micros, hash)) in records.iter().zip(rows) {
+                    insert.execute(params![
+                        seq,
+                        record.event_id,
+                        micros,
+                        record.account,
+                        record.event_source,
+                        record.event_name,
+                        record.read_only,
+                        record.principal_arn,
+                        record.username,
+                        record.access_key_id,
+                        record.error_code,
+                        record.body,
+                        hash
+                    ])?;
+                }
+            }
+            tx.execute(
+                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
+                params![new_seq, new_hash],
+            )?;
+            tx.commit()?;
+            Ok(())
+        }))
+    }
+
+    fn query_audit<'a>(
+        &'a self,
+        query: AuditQuery,
+    ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
+        Box::pin(self.with_reader(move |conn, _| {
+            let (sql, params) = audit::audit_select(&query, |n| format!("?{n}"))?;
+            let params = params.into_iter().map(|p| match p {
+                Param::Text(s) => SqlValue::Text(s),
+                Param::Int(i) => SqlValue::Integer(i),
+                Param::Bool(b) => SqlValue::Integer(i64::from(b)),
+            });
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), audit_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        }))
+    }
+
+    fn verify_audit<'a>(&'a self) -> BoxFuture<'a, Result<AuditVerification, StoreError>> {
+        Box::pin(self.with_reader(move |conn, hasher| {
+            // One read transaction: the head and the rows come from the same snapshot.
+            let tx = conn.unchecked_transaction()?;
+            let (head_seq, head_hash): (i64, String) =
+                tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let mut verifier = ChainVerifier::new(hasher);
+            {
+                let mut stmt =
+                    tx.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    if !verifier.push(&audit_row(row)?) {
+                        break;
+                    }
+                }
+            }
+            Ok(verifier.finish(head_seq, &head_hash))
+        }))
+    }
+
+    fn health<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.with_reader(|conn, _| {
+            conn.query_row("SELECT count(*) FROM schema_migrations", [], |_| Ok(()))?;
+            Ok(())
+        }))
+    }
+
+    fn reset<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.with_writer(|conn, _| {
+            conn.execute("DELETE FROM items", [])?;
+            Ok(())
+        }))
+    }
+
+    fn close<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            if let Some(pool) = &self.readers {
+                pool.closed.store(true, Ordering::Release);
+                pool.permits.close();
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.clear();
+                }
+            }
+            let mut guard = Arc::clone(&self.writer).lock_owned().await;
+            run_blocking(move || {
+                if let Some(conn) = guard.take() {
+                    // Fold the WAL into the main file so the data dir is one file at rest.
+                    if let Err(e) =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint at close failed");
+                    }
+                    conn.close().map_err(|(_, e)| StoreError::from(e))?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+async fn run_blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Backend {
+        backend: "sqlite",
+        message: format!("database task failed: {e}"),
+    })?
+}
+
+/// Settings every connection gets.
+fn configure(conn: &Connection, read_only: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    configure(&conn, true)?;
+    Ok(conn)
+}
+
+/// Creates the database file with mode 0600 if it does not exist, so that the data (and the
+/// WAL and shared-memory files, which SQLite creates with the database file's mode) is readable
+/// by the owner only.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| StoreError::Backend {
+        backend: "sqlite",
+        message: format!("{}: {e}", path.display()),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Applies the migrations this database has not seen yet, each in its own transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    for &(version, name, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 =
+            tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })?;
+        if current > latest {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this Portcullis knows ({latest})"
+            )));
+        }
+        if version <= current {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            params![version, name],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, name, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+fn parse_value(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("item value: {e}")))
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        event_id: r.get(1)?,
+        event_time: crate::from_micros(r.get(2)?),
+        account: r.get(3)?,
+        event_source: r.get(4)?,
+        event_name: r.get(5)?,
+        read_only: r.get(6)?,
+        principal_arn: r.get(7)?,
+        username: r.get(8)?,
+        access_key_id: r.get(9)?,
+        error_code: r.get(10)?,
+        body: r.get(11)?,
+        hash: r.get(12)?,
+    })
+}

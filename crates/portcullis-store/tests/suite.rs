@@ -1,0 +1,631 @@
+//! The shared store test suite, run against every backend: a SQLite file, in-memory SQLite, and
+//! PostgreSQL when `PORTCULLIS_TEST_POSTGRES_URL` is set (each PostgreSQL test in a fresh schema,
+//! dropped afterwards).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use portcullis_core::Secret;
+use portcullis_store::{
+    AuditQuery, AuditVerification, ListQuery, NewAuditRecord, Precondition, Store, StoreError,
+    StoreLocation, WriteOp,
+};
+use serde_json::json;
+
+const ACCOUNT: &str = "123456789012";
+const OTHER: &str = "210987654321";
+
+fn audit_key() -> Secret<Vec<u8>> {
+    Secret::new(vec![42; 32])
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+}
+
+/// A store under test and what the test needs to reach behind its back.
+struct Fixture {
+    store: Arc<dyn Store>,
+    location: StoreLocation,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    /// Runs SQL directly against the database, as an attacker with database access would.
+    /// `false` when the backend cannot be reached from outside (in-memory SQLite).
+    async fn tamper(&self, sql: &str) -> bool {
+        match &self.location {
+            StoreLocation::Sqlite { path } => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute_batch(sql).unwrap();
+                true
+            }
+            StoreLocation::SqliteInMemory => false,
+            StoreLocation::Postgres { url } => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+                true
+            }
+        }
+    }
+
+    /// A second store over the same database (a restart, or a second node), when there is one.
+    async fn reopen(&self) -> Option<Arc<dyn Store>> {
+        match &self.location {
+            StoreLocation::SqliteInMemory => None,
+            location => Some(portcullis_store::open(location, audit_key()).await.unwrap()),
+        }
+    }
+}
+
+async fn postgres_fixture() -> Option<(Fixture, String, String)> {
+    let base = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok()?;
+    let schema = format!("portcullis_test_{}", hex::encode(rand_bytes()));
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let location = StoreLocation::Postgres { url };
+    let store = portcullis_store::open(&location, audit_key()).await.unwrap();
+    Some((Fixture { store, location, _dir: None }, base, schema))
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    b
+}
+
+/// Runs `test` against `backend`, cleaning up even when it panics.
+async fn run<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Fixture) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut pg_cleanup = None;
+    let fixture = match backend {
+        Backend::SqliteFile => {
+            let dir = tempfile::tempdir().unwrap();
+            let location = StoreLocation::Sqlite { path: dir.path().join("store.db") };
+            let store = portcullis_store::open(&location, audit_key()).await.unwrap();
+            Fixture { store, location, _dir: Some(dir) }
+        }
+        Backend::SqliteMemory => {
+            let location = StoreLocation::SqliteInMemory;
+            let store = portcullis_store::open(&location, audit_key()).await.unwrap();
+            Fixture { store, location, _dir: None }
+        }
+        Backend::Postgres => match postgres_fixture().await {
+            Some((fixture, base, schema)) => {
+                pg_cleanup = Some((base, schema));
+                fixture
+            }
+            None => {
+                eprintln!("skipped: PORTCULLIS_TEST_POSTGRES_URL is not set");
+                return;
+            }
+        },
+    };
+    let result = tokio::spawn(test(fixture)).await;
+    if let Some((base, schema)) = pg_cleanup {
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_file {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::run(super::Backend::SqliteFile, super::$name).await })*
+        }
+        mod sqlite_memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::run(super::Backend::SqliteMemory, super::$name).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::run(super::Backend::Postgres, super::$name).await })*
+        }
+    };
+}
+
+suite!(
+    preconditions_and_versions,
+    failing_batch_applies_nothing,
+    batch_sees_its_own_earlier_ops,
+    values_round_trip,
+    list_order_prefix_and_paging,
+    audit_append_and_query,
+    audit_pagination,
+    verify_intact,
+    verify_catches_edited_body,
+    verify_catches_deleted_record,
+    verify_catches_inserted_and_truncated,
+    reset_keeps_audit,
+    concurrent_writers_lose_no_updates,
+    concurrent_appenders_keep_one_chain,
+    health_close_and_reopen,
+);
+
+fn put(id: &str, value: serde_json::Value, precondition: Precondition) -> WriteOp {
+    WriteOp::put("test.thing", ACCOUNT, id, value, precondition)
+}
+
+fn delete(id: &str, precondition: Precondition) -> WriteOp {
+    WriteOp::delete("test.thing", ACCOUNT, id, precondition)
+}
+
+async fn version(store: &dyn Store, id: &str) -> Option<i64> {
+    store.get("test.thing", ACCOUNT, id).await.unwrap().map(|i| i.version)
+}
+
+fn assert_conflict(result: Result<(), StoreError>, op: usize) {
+    match result {
+        Err(StoreError::Conflict { op: got, .. }) => assert_eq!(got, op, "conflict on wrong op"),
+        other => panic!("expected a conflict on op {op}, got {other:?}"),
+    }
+}
+
+async fn preconditions_and_versions(f: Fixture) {
+    let s = &*f.store;
+    assert_eq!(s.get("test.thing", ACCOUNT, "a").await.unwrap(), None);
+    s.write(vec![put("a", json!({"n": 1}), Precondition::Absent)]).await.unwrap();
+    let item = s.get("test.thing", ACCOUNT, "a").await.unwrap().unwrap();
+    assert_eq!((item.kind.as_str(), item.account.as_str(), item.id.as_str()), ("test.thing", ACCOUNT, "a"));
+    assert_eq!(item.value, json!({"n": 1}));
+    assert_eq!(item.version, 1);
+    // Isolation by account and kind.
+    assert_eq!(s.get("test.thing", OTHER, "a").await.unwrap(), None);
+    assert_eq!(s.get("test.other", ACCOUNT, "a").await.unwrap(), None);
+
+    assert_conflict(s.write(vec![put("a", json!(2), Precondition::Absent)]).await, 0);
+    s.write(vec![put("a", json!(2), Precondition::Any)]).await.unwrap();
+    assert_eq!(version(s, "a").await, Some(2));
+    s.write(vec![put("a", json!(3), Precondition::Version(2))]).await.unwrap();
+    assert_eq!(version(s, "a").await, Some(3));
+    assert_conflict(s.write(vec![put("a", json!(4), Precondition::Version(2))]).await, 0);
+    s.write(vec![put("a", json!(4), Precondition::Exists)]).await.unwrap();
+    assert_eq!(version(s, "a").await, Some(4));
+    assert_conflict(s.write(vec![put("missing", json!(0), Precondition::Exists)]).await, 0);
+    assert_conflict(s.write(vec![put("missing", json!(0), Precondition::Version(1))]).await, 0);
+    assert_eq!(version(s, "missing").await, None);
+
+    let err = s.write(vec![delete("a", Precondition::Version(3))]).await.unwrap_err();
+    match err {
+        StoreError::Conflict { op, kind, account, id, reason } => {
+            assert_eq!((op, kind.as_str(), account.as_str(), id.as_str()), (0, "test.thing", ACCOUNT, "a"));
+            assert!(reason.contains("version 3") && reason.contains("version 4"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_conflict(s.write(vec![delete("a", Precondition::Absent)]).await, 0);
+    assert_conflict(s.write(vec![delete("missing", Precondition::Exists)]).await, 0);
+    s.write(vec![delete("missing", Precondition::Any)]).await.unwrap();
+    s.write(vec![delete("a", Precondition::Version(4))]).await.unwrap();
+    assert_eq!(version(s, "a").await, None);
+    // A re-created item starts again at version 1.
+    s.write(vec![put("a", json!(5), Precondition::Absent)]).await.unwrap();
+    assert_eq!(version(s, "a").await, Some(1));
+}
+
+async fn failing_batch_applies_nothing(f: Fixture) {
+    let s = &*f.store;
+    s.write(vec![put("x", json!("x1"), Precondition::Absent)]).await.unwrap();
+    let result = s
+        .write(vec![
+            put("y", json!("y1"), Precondition::Absent),
+            put("x", json!("x2"), Precondition::Version(1)),
+            delete("z", Precondition::Any),
+            put("w", json!("w1"), Precondition::Exists),
+        ])
+        .await;
+    assert_conflict(result, 3);
+    assert_eq!(version(s, "y").await, None);
+    let x = s.get("test.thing", ACCOUNT, "x").await.unwrap().unwrap();
+    assert_eq!((x.value, x.version), (json!("x1"), 1));
+    // An empty batch is fine.
+    s.write(vec![]).await.unwrap();
+}
+
+async fn batch_sees_its_own_earlier_ops(f: Fixture) {
+    let s = &*f.store;
+    s.write(vec![
+        put("p", json!(1), Precondition::Absent),
+        put("p", json!(2), Precondition::Version(1)),
+        put("q", json!(1), Precondition::Absent),
+        delete("q", Precondition::Version(1)),
+        put("q", json!(2), Precondition::Absent),
+    ])
+    .await
+    .unwrap();
+    let p = s.get("test.thing", ACCOUNT, "p").await.unwrap().unwrap();
+    assert_eq!((p.value, p.version), (json!(2), 2));
+    assert_eq!(version(s, "q").await, Some(1));
+}
+
+async fn values_round_trip(f: Fixture) {
+    let s = &*f.store;
+    let value = json!({
+        "UserName": "Zoë 李 🚀",
+        "Tags": [{"Key": "a", "Value": ""}],
+        "Big": 18446744073709551615u64,
+        "Neg": -9007199254740993i64,
+        "Float": 1.5,
+        "Null": null,
+        "Nested": {"z": 1, "a": [true, false, {}]},
+        "Quote": "it's \"quoted\" \\ and \u{0001}"
+    });
+    s.write(vec![WriteOp::put("iam.user", "", "global", value.clone(), Precondition::Any)]).await.unwrap();
+    assert_eq!(s.get("iam.user", "", "global").await.unwrap().unwrap().value, value);
+}
+
+async fn list_order_prefix_and_paging(f: Fixture) {
+    let s = &*f.store;
+    let ids = ["user/b", "user/a", "role/x", "user/ab", "user/", "user0", "usera", "user/Z", "user/é", "user/\u{10FFFF}", "user/~"];
+    s.write(ids.iter().map(|id| put(id, json!(id), Precondition::Absent)).collect()).await.unwrap();
+    s.write(vec![
+        WriteOp::put("test.thing", OTHER, "user/other-account", json!(0), Precondition::Any),
+        WriteOp::put("test.other", ACCOUNT, "user/other-kind", json!(0), Precondition::Any),
+    ])
+    .await
+    .unwrap();
+
+    let all = s.list(ListQuery::all("test.thing", ACCOUNT)).await.unwrap();
+    let got: Vec<_> = all.items.iter().map(|i| i.id.as_str()).collect();
+    let mut want = ids.to_vec();
+    want.sort(); // Rust's str order is byte order.
+    assert_eq!(got, want);
+    assert_eq!(all.next, None);
+    assert!(all.items.iter().all(|i| i.value == json!(i.id) && i.version == 1));
+
+    let prefixed = s
+        .list(ListQuery { kind: "test.thing", account: ACCOUNT, id_prefix: "user/", start_after: None, limit: 0 })
+        .await
+        .unwrap();
+    let got: Vec<_> = prefixed.items.iter().map(|i| i.id.as_str()).collect();
+    let want: Vec<_> = want.iter().copied().filter(|id| id.starts_with("user/")).collect();
+    assert_eq!(got, want);
+
+    // Pages of 3 over the prefix.
+    let mut paged = Vec::new();
+    let mut start_after: Option<String> = None;
+    loop {
+        let page = s
+            .list(ListQuery {
+                kind: "test.thing",
+                account: ACCOUNT,
+                id_prefix: "user/",
+                start_after: start_after.as_deref(),
+                limit: 3,
+            })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        paged.extend(page.items.iter().map(|i| i.id.clone()));
+        match page.next {
+            Some(next) => {
+                assert_eq!(Some(&next), paged.last());
+                start_after = Some(next);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, want);
+
+    // Exactly a page's worth left: no `next`.
+    let page = s
+        .list(ListQuery { kind: "test.thing", account: ACCOUNT, id_prefix: "user/a", start_after: None, limit: 2 })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.next, None);
+    let empty = s.list(ListQuery::all("test.nothing", ACCOUNT)).await.unwrap();
+    assert!(empty.items.is_empty() && empty.next.is_none());
+}
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000 + secs)
+}
+
+fn record(n: u64, account: &str, name: &str) -> NewAuditRecord {
+    NewAuditRecord {
+        event_id: format!("00000000-0000-4000-8000-{n:012}"),
+        event_time: at(n) + Duration::from_micros(123_456),
+        account: account.to_owned(),
+        event_source: if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" }.to_owned(),
+        event_name: name.to_owned(),
+        read_only: name.starts_with("Get") || name.starts_with("List"),
+        principal_arn: Some(format!("arn:aws:iam::{account}:user/u{}", n % 2)),
+        username: Some(format!("u{}", n % 2)),
+        access_key_id: Some(format!("AKIA{n:016}")),
+        error_code: if n % 3 == 0 { Some("AccessDenied".to_owned()) } else { None },
+        body: format!("{{\"eventName\":\"{name}\",\"n\":{n}}}"),
+    }
+}
+
+fn seqs(records: &[portcullis_store::AuditRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.seq).collect()
+}
+
+async fn append_standard(s: &dyn Store) {
+    // seq n holds record n.
+    s.append_audit(vec![record(1, ACCOUNT, "CreateUser"), record(2, ACCOUNT, "GetCallerIdentity")]).await.unwrap();
+    s.append_audit(vec![record(3, OTHER, "CreateUser")]).await.unwrap();
+    s.append_audit(vec![]).await.unwrap();
+    s.append_audit((4..=6).map(|n| record(n, ACCOUNT, "ListUsers")).collect()).await.unwrap();
+}
+
+async fn audit_append_and_query(f: Fixture) {
+    let s = &*f.store;
+    append_standard(s).await;
+    let all = s.query_audit(AuditQuery::default()).await.unwrap();
+    assert_eq!(seqs(&all), vec![6, 5, 4, 3, 2, 1]);
+    // Every field reads back as written.
+    let first = all.last().unwrap();
+    let want = record(1, ACCOUNT, "CreateUser");
+    assert_eq!(
+        (&first.event_id, first.event_time, &first.account, &first.event_source, &first.event_name, first.read_only),
+        (&want.event_id, want.event_time, &want.account, &want.event_source, &want.event_name, want.read_only)
+    );
+    assert_eq!(
+        (&first.principal_arn, &first.username, &first.access_key_id, &first.error_code, &first.body),
+        (&want.principal_arn, &want.username, &want.access_key_id, &want.error_code, &want.body)
+    );
+    assert_eq!(first.hash.len(), 64);
+
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut query = AuditQuery::default();
+        f(&mut query);
+        query
+    };
+    let cases: Vec<(AuditQuery, Vec<i64>)> = vec![
+        (q(|q| q.account = Some(OTHER.into())), vec![3]),
+        (q(|q| q.event_name = Some("CreateUser".into())), vec![3, 1]),
+        (q(|q| q.event_source = Some("sts.amazonaws.com".into())), vec![2]),
+        (q(|q| q.event_id = Some("00000000-0000-4000-8000-000000000005".into())), vec![5]),
+        (q(|q| q.read_only = Some(true)), vec![6, 5, 4, 2]),
+        (q(|q| q.read_only = Some(false)), vec![3, 1]),
+        (q(|q| q.error_code = Some("AccessDenied".into())), vec![6, 3]),
+        (q(|q| q.principal = Some("u1".into())), vec![5, 3, 1]),
+        (q(|q| q.principal = Some(format!("arn:aws:iam::{ACCOUNT}:user/u0"))), vec![6, 4, 2]),
+        (q(|q| q.principal = Some("AKIA0000000000000004".into())), vec![4]),
+        // Start and end are inclusive, to the microsecond.
+        (q(|q| q.start = Some(at(2) + Duration::from_micros(123_456))), vec![6, 5, 4, 3, 2]),
+        (q(|q| q.start = Some(at(2) + Duration::from_micros(123_457))), vec![6, 5, 4, 3]),
+        (q(|q| q.end = Some(at(4) + Duration::from_micros(123_456))), vec![4, 3, 2, 1]),
+        (q(|q| { q.start = Some(at(2)); q.end = Some(at(4)); }), vec![3, 2]),
+        (q(|q| { q.account = Some(ACCOUNT.into()); q.error_code = Some("AccessDenied".into()); }), vec![6]),
+        (q(|q| q.event_name = Some("DeleteUser".into())), vec![]),
+        (q(|q| q.limit = 2), vec![6, 5]),
+        (q(|q| { q.before_seq = Some(5); q.limit = 2; }), vec![4, 3]),
+    ];
+    for (query, want) in cases {
+        let got = s.query_audit(query.clone()).await.unwrap();
+        assert_eq!(seqs(&got), want, "{query:?}");
+    }
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+}
+
+async fn audit_pagination(f: Fixture) {
+    let s = &*f.store;
+    s.append_audit((1..=25).map(|n| record(n, ACCOUNT, "ListUsers")).collect()).await.unwrap();
+    let mut got = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s
+            .query_audit(AuditQuery { before_seq: before, limit: 10, read_only: Some(true), ..AuditQuery::default() })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| r.seq);
+        got.extend(seqs(&page));
+    }
+    assert_eq!(got, (1..=25).rev().collect::<Vec<_>>());
+}
+
+async fn verify_intact(f: Fixture) {
+    let s = &*f.store;
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 0 });
+    append_standard(s).await;
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    // A store with another key finds the chain broken at the first record.
+    if let StoreLocation::Sqlite { .. } | StoreLocation::Postgres { .. } = &f.location {
+        let other = portcullis_store::open(&f.location, Secret::new(vec![7; 32])).await.unwrap();
+        assert!(matches!(other.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 1, .. }));
+    }
+}
+
+async fn verify_catches_edited_body(f: Fixture) {
+    let s = &*f.store;
+    append_standard(s).await;
+    if !f.tamper("UPDATE audit_log SET body = replace(body, 'ListUsers', 'DeleteUser') WHERE seq = 5").await {
+        return;
+    }
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 5, "{reason}");
+            assert!(reason.contains("hash"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // An edited indexed field, too.
+    assert!(f.tamper("UPDATE audit_log SET body = replace(body, 'DeleteUser', 'ListUsers') WHERE seq = 5").await);
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    assert!(f.tamper("UPDATE audit_log SET error_code = NULL WHERE seq = 3").await);
+    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 3, .. }));
+}
+
+async fn verify_catches_deleted_record(f: Fixture) {
+    let s = &*f.store;
+    append_standard(s).await;
+    if !f.tamper("DELETE FROM audit_log WHERE seq = 2").await {
+        return;
+    }
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 2, "{reason}");
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Renumbering to hide the gap breaks the hashes instead.
+    assert!(
+        f.tamper(
+            "UPDATE audit_log SET seq = -seq WHERE seq > 2;
+             UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"
+        )
+        .await
+    );
+    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 2, .. }));
+}
+
+async fn verify_catches_inserted_and_truncated(f: Fixture) {
+    let s = &*f.store;
+    append_standard(s).await;
+    // A record appended behind the store's back, even with a well-formed hash, does not chain.
+    if !f
+        .tamper(
+            "INSERT INTO audit_log SELECT 7, event_id, event_time, account, event_source, event_name,
+             read_only, principal_arn, username, access_key_id, error_code, body, hash
+             FROM audit_log WHERE seq = 6;
+             UPDATE audit_head SET seq = 7 WHERE id = 1",
+        )
+        .await
+    {
+        return;
+    }
+    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 7, .. }));
+    assert!(f.tamper("DELETE FROM audit_log WHERE seq = 7; UPDATE audit_head SET seq = 6 WHERE id = 1").await);
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    // Deleting the newest records without rewinding the head is caught.
+    assert!(f.tamper("DELETE FROM audit_log WHERE seq >= 5").await);
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => assert_eq!(seq, 5, "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn reset_keeps_audit(f: Fixture) {
+    let s = &*f.store;
+    s.write(vec![put("a", json!(1), Precondition::Any), WriteOp::put("iam.user", "", "g", json!(1), Precondition::Any)])
+        .await
+        .unwrap();
+    append_standard(s).await;
+    s.reset().await.unwrap();
+    assert_eq!(version(s, "a").await, None);
+    assert_eq!(s.get("iam.user", "", "g").await.unwrap(), None);
+    assert!(s.list(ListQuery::all("test.thing", ACCOUNT)).await.unwrap().items.is_empty());
+    assert_eq!(s.query_audit(AuditQuery::default()).await.unwrap().len(), 6);
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    // Still usable; the chain goes on.
+    s.write(vec![put("a", json!(2), Precondition::Absent)]).await.unwrap();
+    s.append_audit(vec![record(7, ACCOUNT, "CreateUser")]).await.unwrap();
+    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 7 });
+}
+
+async fn concurrent_writers_lose_no_updates(f: Fixture) {
+    const TASKS: u64 = 6;
+    const INCREMENTS: u64 = 15;
+    f.store.write(vec![put("counter", json!(0), Precondition::Absent)]).await.unwrap();
+    // Half the tasks go through a second store over the same database when there is one (a
+    // second Portcullis node, or a second process on the same SQLite file).
+    let second = f.reopen().await.unwrap_or_else(|| Arc::clone(&f.store));
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        tasks.push(tokio::spawn(async move {
+            let mut conflicts = 0u64;
+            for _ in 0..INCREMENTS {
+                loop {
+                    let item = store.get("test.thing", ACCOUNT, "counter").await.unwrap().unwrap();
+                    let n = item.value.as_u64().unwrap();
+                    match store.write(vec![put("counter", json!(n + 1), Precondition::Version(item.version))]).await {
+                        Ok(()) => break,
+                        Err(StoreError::Conflict { .. }) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            conflicts
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let item = f.store.get("test.thing", ACCOUNT, "counter").await.unwrap().unwrap();
+    assert_eq!(item.value, json!(TASKS * INCREMENTS));
+    assert_eq!(item.version, i64::try_from(TASKS * INCREMENTS).unwrap() + 1);
+
+    // Racing creators of one absent item: exactly one wins.
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        tasks.push(tokio::spawn(async move {
+            store.write(vec![put("race", json!(t), Precondition::Absent)]).await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+async fn concurrent_appenders_keep_one_chain(f: Fixture) {
+    let second = f.reopen().await.unwrap_or_else(|| Arc::clone(&f.store));
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10u64 {
+                let n = t * 100 + i;
+                let batch = if i % 3 == 0 { vec![record(n, ACCOUNT, "CreateUser"), record(n + 50, ACCOUNT, "TagUser")] } else { vec![record(n, ACCOUNT, "CreateUser")] };
+                store.append_audit(batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected = 4 * (10 + 4);
+    assert_eq!(f.store.verify_audit().await.unwrap(), AuditVerification::Intact { records: expected });
+    let all = f.store.query_audit(AuditQuery::default()).await.unwrap();
+    assert_eq!(seqs(&all), (1..=i64::try_from(expected).unwrap()).rev().collect::<Vec<_>>());
+}
+
+async fn health_close_and_reopen(f: Fixture) {
+    let s = &*f.store;
+    s.health().await.unwrap();
+    s.write(vec![put("kept", json!({"k": true}), Precondition::Absent)]).await.unwrap();
+    s.append_audit(vec![record(1, ACCOUNT, "CreateUser")]).await.unwrap();
+    s.close().await.unwrap();
+    assert!(matches!(s.get("test.thing", ACCOUNT, "kept").await, Err(StoreError::Closed)));
+    assert!(matches!(s.write(vec![]).await, Err(StoreError::Closed)));
+    assert!(matches!(s.health().await, Err(StoreError::Closed)));
+    s.close().await.unwrap();
+    // Opening again runs no migration twice and finds the data.
+    if let Some(again) = f.reopen().await {
+        let item = again.get("test.thing", ACCOUNT, "kept").await.unwrap().unwrap();
+        assert_eq!((item.value, item.version), (json!({"k": true}), 1));
+        assert_eq!(again.verify_audit().await.unwrap(), AuditVerification::Intact { records: 1 });
+        again.close().await.unwrap();
+    }
+}
