@@ -64,9 +64,13 @@ pub enum Protocol {
 
 impl Protocol {
     /// IAM's query protocol.
-    pub const IAM: Protocol = Protocol::Query { xmlns: "https://iam.amazonaws.com/doc/2010-05-08/" };
+    pub const IAM: Protocol = Protocol::Query {
+        xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
+    };
     /// STS's query protocol.
-    pub const STS: Protocol = Protocol::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" };
+    pub const STS: Protocol = Protocol::Query {
+        xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+    };
 
     fn is_query(self) -> bool {
         matches!(self, Protocol::Query { .. })
@@ -103,7 +107,13 @@ pub struct AwsError {
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -116,8 +126,17 @@ impl AwsError {
         status: StatusCode,
         message: impl Into<String>,
     ) -> Self {
-        let fault = if status.is_server_error() { Fault::Receiver } else { Fault::Sender };
-        Self { code: code.into(), message: message.into(), status, fault }
+        let fault = if status.is_server_error() {
+            Fault::Receiver
+        } else {
+            Fault::Sender
+        };
+        Self {
+            code: code.into(),
+            message: message.into(),
+            status,
+            fault,
+        }
     }
 
     fn pick(
@@ -211,9 +230,7 @@ impl AwsError {
             Protocol::AwsJson1_1 => {
                 Self::new("UnknownOperationException", StatusCode::BAD_REQUEST, "")
             }
-            Protocol::RestJson => {
-                Self::new("UnknownOperationException", StatusCode::NOT_FOUND, "")
-            }
+            Protocol::RestJson => Self::new("UnknownOperationException", StatusCode::NOT_FOUND, ""),
         }
     }
 
@@ -291,7 +308,10 @@ impl AwsError {
             Self::pick(
                 protocol,
                 ("MissingAuthenticationToken", StatusCode::FORBIDDEN),
-                ("MissingAuthenticationTokenException", StatusCode::BAD_REQUEST),
+                (
+                    "MissingAuthenticationTokenException",
+                    StatusCode::BAD_REQUEST,
+                ),
                 StatusCode::FORBIDDEN,
                 "Missing Authentication Token",
             )
@@ -363,7 +383,11 @@ impl AwsError {
 
 /// Renders `err` as the error response of `protocol`, with the request id header (and, for the
 /// query protocol, the request id in the body).
-pub fn error_response(protocol: Protocol, err: &AwsError, request_id: &str) -> http::Response<Bytes> {
+pub fn error_response(
+    protocol: Protocol,
+    err: &AwsError,
+    request_id: &str,
+) -> http::Response<Bytes> {
     match protocol {
         Protocol::Query { xmlns } => {
             let mut w = XmlWriter::new();
@@ -383,16 +407,28 @@ pub fn error_response(protocol: Protocol, err: &AwsError, request_id: &str) -> h
         }
         Protocol::RestJson => {
             let body = json_error_body(err);
-            build_response(err.status, "application/json", request_id, Some(&err.code), body)
+            build_response(
+                err.status,
+                "application/json",
+                request_id,
+                Some(&err.code),
+                body,
+            )
         }
     }
 }
 
 fn json_error_body(err: &AwsError) -> Vec<u8> {
     let mut body = serde_json::Map::new();
-    body.insert("__type".to_owned(), serde_json::Value::String(err.code.to_string()));
+    body.insert(
+        "__type".to_owned(),
+        serde_json::Value::String(err.code.to_string()),
+    );
     if !err.message.is_empty() {
-        body.insert("message".to_owned(), serde_json::Value::String(err.message.clone()));
+        body.insert(
+            "message".to_owned(),
+            serde_json::Value::String(err.message.clone()),
+        );
     }
     serde_json::to_vec(&serde_json::Value::Object(body)).unwrap_or_default()
 }
@@ -409,7 +445,10 @@ pub(crate) fn build_response(
     let mut response = http::Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID_HEADER, id);
     }
@@ -466,9 +505,15 @@ mod tests {
     #[test]
     fn codes_differ_per_protocol() {
         let q = AwsError::access_denied(Protocol::IAM, "x");
-        assert_eq!((q.code.as_ref(), q.status), ("AccessDenied", StatusCode::FORBIDDEN));
+        assert_eq!(
+            (q.code.as_ref(), q.status),
+            ("AccessDenied", StatusCode::FORBIDDEN)
+        );
         let j = AwsError::access_denied(Protocol::AwsJson1_1, "x");
-        assert_eq!((j.code.as_ref(), j.status), ("AccessDeniedException", StatusCode::BAD_REQUEST));
+        assert_eq!(
+            (j.code.as_ref(), j.status),
+            ("AccessDeniedException", StatusCode::BAD_REQUEST)
+        );
         let v = AwsError::missing_parameter(Protocol::IAM, "userName");
         assert_eq!(v.code, "ValidationError");
         assert_eq!(
@@ -478,9 +523,21 @@ mod tests {
         assert_eq!(AwsError::internal_failure().fault, Fault::Receiver);
         let a = AwsError::invalid_action_for_version(Protocol::STS, "Foo", "2011-06-15");
         assert_eq!(a.code, "InvalidAction");
-        assert_eq!(a.message, "Could not find operation Foo for version 2011-06-15");
-        assert_eq!(AwsError::missing_action(Protocol::IAM).code, "MissingAction");
-        assert_eq!(AwsError::invalid_action(Protocol::AwsJson1_1, "X").code, "UnknownOperationException");
-        assert_eq!(AwsError::request_entity_too_large(10).status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            a.message,
+            "Could not find operation Foo for version 2011-06-15"
+        );
+        assert_eq!(
+            AwsError::missing_action(Protocol::IAM).code,
+            "MissingAction"
+        );
+        assert_eq!(
+            AwsError::invalid_action(Protocol::AwsJson1_1, "X").code,
+            "UnknownOperationException"
+        );
+        assert_eq!(
+            AwsError::request_entity_too_large(10).status,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

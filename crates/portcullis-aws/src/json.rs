@@ -20,7 +20,9 @@ pub fn parse_target(headers: &http::HeaderMap) -> Result<Option<(String, String)
     let Some(value) = headers.get(TARGET_HEADER) else {
         return Ok(None);
     };
-    let target = value.to_str().map_err(|_| AwsError::unknown_operation(Protocol::AwsJson1_1))?;
+    let target = value
+        .to_str()
+        .map_err(|_| AwsError::unknown_operation(Protocol::AwsJson1_1))?;
     match target.trim().rsplit_once('.') {
         Some((prefix, operation)) if !prefix.is_empty() && !operation.is_empty() => {
             Ok(Some((prefix.to_owned(), operation.to_owned())))
@@ -40,7 +42,8 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Value, AwsError> {
             "Unable to parse the request body as JSON: {} at line {} column {}",
             match e.classify() {
                 serde_json::error::Category::Eof => "unexpected end of input",
-                serde_json::error::Category::Io | serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Io | serde_json::error::Category::Syntax =>
+                    "syntax error",
                 serde_json::error::Category::Data => "unexpected value",
             },
             e.line(),
@@ -50,7 +53,9 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Value, AwsError> {
     if value.is_object() {
         Ok(value)
     } else {
-        Err(AwsError::serialization("Start of structure or map found where not expected."))
+        Err(AwsError::serialization(
+            "Start of structure or map found where not expected.",
+        ))
     }
 }
 
@@ -78,9 +83,14 @@ mod tests {
             Some(("TrentService".into(), "CreateKey".into()))
         );
         assert_eq!(
-            parse_target(&headers("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"))
-                .unwrap(),
-            Some(("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101".into(), "LookupEvents".into()))
+            parse_target(&headers(
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+            ))
+            .unwrap(),
+            Some((
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101".into(),
+                "LookupEvents".into()
+            ))
         );
         assert_eq!(parse_target(&http::HeaderMap::new()).unwrap(), None);
         for bad in ["TrentService", "TrentService.", ".CreateKey", ""] {
@@ -93,10 +103,19 @@ mod tests {
     fn bodies() {
         assert_eq!(parse_body(b"").unwrap(), serde_json::json!({}));
         assert_eq!(parse_body(b" \n").unwrap(), serde_json::json!({}));
-        assert_eq!(parse_body(br#"{"KeyId":"k"}"#).unwrap(), serde_json::json!({"KeyId":"k"}));
+        assert_eq!(
+            parse_body(br#"{"KeyId":"k"}"#).unwrap(),
+            serde_json::json!({"KeyId":"k"})
+        );
         let err = parse_body(b"{\"KeyId\":").unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("SerializationException", StatusCode::BAD_REQUEST));
-        assert_eq!(parse_body(b"[1]").unwrap_err().code, "SerializationException");
+        assert_eq!(
+            (err.code.as_ref(), err.status),
+            ("SerializationException", StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            parse_body(b"[1]").unwrap_err().code,
+            "SerializationException"
+        );
     }
 
     #[test]

@@ -21,5 +21,6 @@ pub mod sigv4;
 pub use error::{AwsError, Fault, Protocol, error_response};
 pub use query::{QueryParams, XmlWriter, parse_params};
 pub use sigv4::{
-    CredentialScope, HttpRequestParts, ParsedSignature, SigV4Error, SignatureLocation, parse, verify,
+    CredentialScope, HttpRequestParts, ParsedSignature, SigV4Error, SignatureLocation, parse,
+    verify,
 };

@@ -42,9 +42,10 @@ pub fn parse_params(
 
 fn is_form(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     })
 }
 
@@ -54,7 +55,10 @@ fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), AwsE
             continue;
         }
         let (k, v) = match part.iter().position(|b| *b == b'=') {
-            Some(i) => (part.get(..i).unwrap_or_default(), part.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                part.get(..i).unwrap_or_default(),
+                part.get(i + 1..).unwrap_or_default(),
+            ),
             None => (part, &b""[..]),
         };
         out.push((form_decode(k)?, form_decode(v)?));
@@ -63,7 +67,10 @@ fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), AwsE
 }
 
 fn form_decode(raw: &[u8]) -> Result<String, AwsError> {
-    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
     String::from_utf8(bytes).map_err(|_| {
         AwsError::new(
@@ -85,12 +92,20 @@ impl QueryParams {
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        Self { pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `Action` parameter.
@@ -146,8 +161,12 @@ impl QueryParams {
         let prefix = format!("{name}.member.");
         let mut items: BTreeMap<u32, BTreeMap<&str, &str>> = BTreeMap::new();
         for (k, v) in self.iter() {
-            let Some(rest) = k.strip_prefix(&prefix) else { continue };
-            let Some((n, field)) = rest.split_once('.') else { continue };
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
             let Ok(n) = n.parse::<u32>() else { continue };
             items.entry(n).or_default().entry(field).or_insert(v);
         }
@@ -160,8 +179,12 @@ impl QueryParams {
         let prefix = format!("{name}.entry.");
         let mut entries: BTreeMap<u32, (Option<&str>, &str)> = BTreeMap::new();
         for (k, v) in self.iter() {
-            let Some(rest) = k.strip_prefix(&prefix) else { continue };
-            let Some((n, part)) = rest.split_once('.') else { continue };
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((n, part)) = rest.split_once('.') else {
+                continue;
+            };
             let Ok(n) = n.parse::<u32>() else { continue };
             let entry = entries.entry(n).or_insert((None, ""));
             match part {
@@ -170,7 +193,10 @@ impl QueryParams {
                 _ => {}
             }
         }
-        entries.into_values().filter_map(|(k, v)| k.map(|k| (k, v))).collect()
+        entries
+            .into_values()
+            .filter_map(|(k, v)| k.map(|k| (k, v)))
+            .collect()
     }
 }
 
@@ -186,7 +212,9 @@ pub struct XmlWriter {
 impl XmlWriter {
     /// An empty document.
     pub fn new() -> Self {
-        Self { out: String::with_capacity(512) }
+        Self {
+            out: String::with_capacity(512),
+        }
     }
 
     /// Opens `<name>`.
@@ -252,7 +280,11 @@ impl XmlWriter {
     }
 
     /// `<name><member>s</member>...</name>` for a list of strings.
-    pub fn string_list<'a>(&mut self, name: &str, items: impl IntoIterator<Item = &'a str>) -> &mut Self {
+    pub fn string_list<'a>(
+        &mut self,
+        name: &str,
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> &mut Self {
         self.list(name, items, |w, s| {
             w.text(s);
         })
@@ -266,7 +298,10 @@ impl XmlWriter {
     ) -> &mut Self {
         self.start(name);
         for (k, v) in entries {
-            self.start("entry").text_element("key", k).text_element("value", v).end("entry");
+            self.start("entry")
+                .text_element("key", k)
+                .text_element("value", v)
+                .end("entry");
         }
         self.end(name)
     }
@@ -316,7 +351,9 @@ pub fn response(
     w.start(&result_tag);
     result(&mut w);
     w.end(&result_tag);
-    w.start("ResponseMetadata").text_element("RequestId", request_id).end("ResponseMetadata");
+    w.start("ResponseMetadata")
+        .text_element("RequestId", request_id)
+        .end("ResponseMetadata");
     w.end(&response_tag);
     build_response(StatusCode::OK, "text/xml", request_id, None, w.finish())
 }
@@ -399,7 +436,10 @@ mod tests {
             },
         );
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.headers()["x-amzn-requestid"], "01234567-89ab-cdef-0123-456789abcdef");
+        assert_eq!(
+            r.headers()["x-amzn-requestid"],
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
         insta::assert_snapshot!(String::from_utf8(r.body().to_vec()).unwrap());
     }
 

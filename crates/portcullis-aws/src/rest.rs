@@ -28,16 +28,36 @@ pub const GUARDDUTY_ROUTES: &[RouteSpec] = &[
     ("DELETE", "/detector/{DetectorId}", "DeleteDetector"),
     ("POST", "/detector/{DetectorId}/findings", "ListFindings"),
     ("POST", "/detector/{DetectorId}/findings/get", "GetFindings"),
-    ("POST", "/detector/{DetectorId}/findings/archive", "ArchiveFindings"),
-    ("POST", "/detector/{DetectorId}/findings/feedback", "UpdateFindingsFeedback"),
+    (
+        "POST",
+        "/detector/{DetectorId}/findings/archive",
+        "ArchiveFindings",
+    ),
+    (
+        "POST",
+        "/detector/{DetectorId}/findings/feedback",
+        "UpdateFindingsFeedback",
+    ),
     ("POST", "/detector/{DetectorId}/ipset", "CreateIPSet"),
     ("GET", "/detector/{DetectorId}/ipset", "ListIPSets"),
     ("GET", "/detector/{DetectorId}/ipset/{IpSetId}", "GetIPSet"),
-    ("POST", "/detector/{DetectorId}/ipset/{IpSetId}", "UpdateIPSet"),
-    ("DELETE", "/detector/{DetectorId}/ipset/{IpSetId}", "DeleteIPSet"),
+    (
+        "POST",
+        "/detector/{DetectorId}/ipset/{IpSetId}",
+        "UpdateIPSet",
+    ),
+    (
+        "DELETE",
+        "/detector/{DetectorId}/ipset/{IpSetId}",
+        "DeleteIPSet",
+    ),
     ("POST", "/detector/{DetectorId}/filter", "CreateFilter"),
     ("GET", "/detector/{DetectorId}/filter", "ListFilters"),
-    ("GET", "/detector/{DetectorId}/filter/{FilterName}", "GetFilter"),
+    (
+        "GET",
+        "/detector/{DetectorId}/filter/{FilterName}",
+        "GetFilter",
+    ),
     ("GET", "/tags/{ResourceArn}", "ListTagsForResource"),
     ("POST", "/tags/{ResourceArn}", "TagResource"),
 ];
@@ -63,7 +83,11 @@ pub const ARTIFACT_ROUTES: &[RouteSpec] = &[
     ("GET", "/v1/report/get", "GetReport"),
     ("GET", "/v1/report/getMetadata", "GetReportMetadata"),
     ("GET", "/v1/report/getTermForReport", "GetTermForReport"),
-    ("GET", "/v1/customer-agreement/list", "ListCustomerAgreements"),
+    (
+        "GET",
+        "/v1/customer-agreement/list",
+        "ListCustomerAgreements",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +123,10 @@ pub struct RouteMatch {
 impl RouteMatch {
     /// The value of the path label `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -124,8 +151,16 @@ impl RouteTable {
                         }
                     })
                     .collect();
-                let literals = segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-                Some(Route { method, segments, literals, operation })
+                let literals = segments
+                    .iter()
+                    .filter(|s| matches!(s, Segment::Literal(_)))
+                    .count();
+                Some(Route {
+                    method,
+                    segments,
+                    literals,
+                    operation,
+                })
             })
             .collect();
         Self { routes }
@@ -139,13 +174,17 @@ impl RouteTable {
             .filter(|r| r.method == *method)
             .filter_map(|r| match_route(r, &segments).map(|params| (r, params)))
             .max_by_key(|(r, _)| r.literals)
-            .map(|(r, params)| RouteMatch { operation: r.operation, params })
+            .map(|(r, params)| RouteMatch {
+                operation: r.operation,
+                params,
+            })
     }
 
     /// Like [`RouteTable::resolve`], with an unknown route as the rest-json
     /// `UnknownOperationException`.
     pub fn resolve_or_error(&self, method: &Method, path: &str) -> Result<RouteMatch, AwsError> {
-        self.resolve(method, path).ok_or_else(|| AwsError::unknown_operation(Protocol::RestJson))
+        self.resolve(method, path)
+            .ok_or_else(|| AwsError::unknown_operation(Protocol::RestJson))
     }
 }
 
@@ -190,7 +229,11 @@ fn decode(segment: &str) -> Cow<'_, str> {
 
 /// A successful rest-json response with a JSON body and the operation's status (200 for most,
 /// 204 for some; a 204 carries no body).
-pub fn response(request_id: &str, status: StatusCode, body: &serde_json::Value) -> http::Response<Bytes> {
+pub fn response(
+    request_id: &str,
+    status: StatusCode,
+    body: &serde_json::Value,
+) -> http::Response<Bytes> {
     let bytes = if status == StatusCode::NO_CONTENT {
         Vec::new()
     } else {
@@ -206,14 +249,32 @@ mod tests {
     #[test]
     fn guardduty_routes() {
         let t = RouteTable::new(GUARDDUTY_ROUTES);
-        let m = t.resolve(&Method::POST, "/detector/abc123/findings/get").unwrap();
+        let m = t
+            .resolve(&Method::POST, "/detector/abc123/findings/get")
+            .unwrap();
         assert_eq!(m.operation, "GetFindings");
         assert_eq!(m.param("DetectorId"), Some("abc123"));
-        assert_eq!(t.resolve(&Method::POST, "/detector/abc/findings").unwrap().operation, "ListFindings");
-        assert_eq!(t.resolve(&Method::GET, "/detector").unwrap().operation, "ListDetectors");
-        assert_eq!(t.resolve(&Method::POST, "/detector/").unwrap().operation, "CreateDetector");
-        let m = t.resolve(&Method::DELETE, "/detector/d1/ipset/i%20d").unwrap();
-        assert_eq!((m.operation, m.param("IpSetId")), ("DeleteIPSet", Some("i d")));
+        assert_eq!(
+            t.resolve(&Method::POST, "/detector/abc/findings")
+                .unwrap()
+                .operation,
+            "ListFindings"
+        );
+        assert_eq!(
+            t.resolve(&Method::GET, "/detector").unwrap().operation,
+            "ListDetectors"
+        );
+        assert_eq!(
+            t.resolve(&Method::POST, "/detector/").unwrap().operation,
+            "CreateDetector"
+        );
+        let m = t
+            .resolve(&Method::DELETE, "/detector/d1/ipset/i%20d")
+            .unwrap();
+        assert_eq!(
+            (m.operation, m.param("IpSetId")),
+            ("DeleteIPSet", Some("i d"))
+        );
         assert!(t.resolve(&Method::PUT, "/detector/d1").is_none());
         assert!(t.resolve(&Method::GET, "/detector/d1/unknown").is_none());
     }
@@ -222,10 +283,16 @@ mod tests {
     fn arn_labels_are_decoded_after_splitting() {
         let t = RouteTable::new(GUARDDUTY_ROUTES);
         let m = t
-            .resolve(&Method::GET, "/tags/arn%3Aaws%3Aguardduty%3Aus-east-1%3A123456789012%3Adetector%2Fd1")
+            .resolve(
+                &Method::GET,
+                "/tags/arn%3Aaws%3Aguardduty%3Aus-east-1%3A123456789012%3Adetector%2Fd1",
+            )
             .unwrap();
         assert_eq!(m.operation, "ListTagsForResource");
-        assert_eq!(m.param("ResourceArn"), Some("arn:aws:guardduty:us-east-1:123456789012:detector/d1"));
+        assert_eq!(
+            m.param("ResourceArn"),
+            Some("arn:aws:guardduty:us-east-1:123456789012:detector/d1")
+        );
     }
 
     #[test]
@@ -235,8 +302,14 @@ mod tests {
             ("POST", "/a/{Id}/get", "Specific"),
             ("GET", "/files/{Key+}", "Greedy"),
         ]);
-        assert_eq!(t.resolve(&Method::POST, "/a/1/get").unwrap().operation, "Specific");
-        assert_eq!(t.resolve(&Method::POST, "/a/1/other").unwrap().operation, "Generic");
+        assert_eq!(
+            t.resolve(&Method::POST, "/a/1/get").unwrap().operation,
+            "Specific"
+        );
+        assert_eq!(
+            t.resolve(&Method::POST, "/a/1/other").unwrap().operation,
+            "Generic"
+        );
         let g = t.resolve(&Method::GET, "/files/x/y%2Fz").unwrap();
         assert_eq!(g.param("Key"), Some("x/y/z"));
         assert!(t.resolve(&Method::GET, "/files").is_none());
@@ -245,11 +318,24 @@ mod tests {
     #[test]
     fn inspector_and_artifact() {
         let i = RouteTable::new(INSPECTOR2_ROUTES);
-        assert_eq!(i.resolve(&Method::POST, "/findings/list").unwrap().operation, "ListFindings");
+        assert_eq!(
+            i.resolve(&Method::POST, "/findings/list")
+                .unwrap()
+                .operation,
+            "ListFindings"
+        );
         let a = RouteTable::new(ARTIFACT_ROUTES);
-        assert_eq!(a.resolve(&Method::GET, "/v1/report/getMetadata").unwrap().operation, "GetReportMetadata");
+        assert_eq!(
+            a.resolve(&Method::GET, "/v1/report/getMetadata")
+                .unwrap()
+                .operation,
+            "GetReportMetadata"
+        );
         let err = a.resolve_or_error(&Method::GET, "/v2/nothing").unwrap_err();
-        assert_eq!((err.code.as_ref(), err.status), ("UnknownOperationException", StatusCode::NOT_FOUND));
+        assert_eq!(
+            (err.code.as_ref(), err.status),
+            ("UnknownOperationException", StatusCode::NOT_FOUND)
+        );
     }
 
     #[test]

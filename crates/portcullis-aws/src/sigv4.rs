@@ -47,8 +47,11 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is encoded.
-pub(crate) const URI_ENCODE_SET: &AsciiSet =
-    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+pub(crate) const URI_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same, keeping `/` (for encoding a whole path).
 const PATH_ENCODE_SET: &AsciiSet = &URI_ENCODE_SET.remove(b'/');
 
@@ -84,7 +87,10 @@ pub struct CredentialScope {
 impl CredentialScope {
     /// `yyyymmdd/region/service/aws4_request`, as the string to sign carries it.
     pub fn scope_string(&self) -> String {
-        format!("{}/{}/{}/{TERMINATOR}", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/{TERMINATOR}",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -150,8 +156,12 @@ impl SigV4Error {
     /// The AWS error for `protocol`, with AWS's code, status and message.
     pub fn to_aws_error(&self, protocol: Protocol) -> AwsError {
         match self {
-            SigV4Error::MissingAuthenticationToken => AwsError::missing_authentication_token(protocol),
-            SigV4Error::IncompleteSignature(m) => AwsError::incomplete_signature(protocol, m.clone()),
+            SigV4Error::MissingAuthenticationToken => {
+                AwsError::missing_authentication_token(protocol)
+            }
+            SigV4Error::IncompleteSignature(m) => {
+                AwsError::incomplete_signature(protocol, m.clone())
+            }
             SigV4Error::SignatureDoesNotMatch(m) | SigV4Error::SignatureExpired(m) => {
                 AwsError::signature_does_not_match(protocol, m.clone())
             }
@@ -174,7 +184,9 @@ pub struct CanonicalOptions {
 
 impl Default for CanonicalOptions {
     fn default() -> Self {
-        Self { normalize_path: true }
+        Self {
+            normalize_path: true,
+        }
     }
 }
 
@@ -185,8 +197,9 @@ impl Default for CanonicalOptions {
 /// Reads the SigV4 claims of a request. `Ok(None)`: the request carries no SigV4
 /// authentication (no `Authorization` header and no `X-Amz-*` auth query parameters).
 pub fn parse(req: &HttpRequestParts<'_>) -> Result<Option<ParsedSignature>, SigV4Error> {
-    let query_auth = query_pairs(req.uri.query())
-        .any(|(k, _)| k.eq_ignore_ascii_case(b"X-Amz-Algorithm") || k.eq_ignore_ascii_case(b"X-Amz-Signature"));
+    let query_auth = query_pairs(req.uri.query()).any(|(k, _)| {
+        k.eq_ignore_ascii_case(b"X-Amz-Algorithm") || k.eq_ignore_ascii_case(b"X-Amz-Signature")
+    });
     match req.headers.get(http::header::AUTHORIZATION) {
         Some(_) if query_auth => Err(SigV4Error::IncompleteSignature(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the \
@@ -200,8 +213,9 @@ pub fn parse(req: &HttpRequestParts<'_>) -> Result<Option<ParsedSignature>, SigV
 }
 
 fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignature, SigV4Error> {
-    let value = std::str::from_utf8(value)
-        .map_err(|_| SigV4Error::IncompleteSignature("Authorization header is not valid UTF-8.".to_owned()))?;
+    let value = std::str::from_utf8(value).map_err(|_| {
+        SigV4Error::IncompleteSignature("Authorization header is not valid UTF-8.".to_owned())
+    })?;
     let value = value.trim();
     let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
     if algorithm != ALGORITHM {
@@ -211,7 +225,9 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else { continue };
+        let Some((k, v)) = part.trim().split_once('=') else {
+            continue;
+        };
         match k.trim() {
             "Credential" => credential = Some(v.trim()),
             "SignedHeaders" => signed_headers = Some(v.trim()),
@@ -227,16 +243,23 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
         (signed_headers.is_some(), "SignedHeaders"),
     ] {
         if !present {
-            let _ = write!(missing, "Authorization header requires '{name}' parameter. ");
+            let _ = write!(
+                missing,
+                "Authorization header requires '{name}' parameter. "
+            );
         }
     }
     if date.is_none() {
-        missing.push_str("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ");
+        missing.push_str(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
+        );
     }
     let (Some(credential), Some(signed_headers), Some(signature), Some((date_header, raw_date))) =
         (credential, signed_headers, signature, date)
     else {
-        return Err(SigV4Error::IncompleteSignature(format!("{missing}Authorization={value}")));
+        return Err(SigV4Error::IncompleteSignature(format!(
+            "{missing}Authorization={value}"
+        )));
     };
     let scope = parse_credential(credential)?;
     let signed_headers = parse_signed_headers(signed_headers);
@@ -248,7 +271,11 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
         ));
     }
     if !signed_headers.iter().any(|h| h == date_header) {
-        let shown = if date_header == "date" { "Date" } else { "X-Amz-Date" };
+        let shown = if date_header == "date" {
+            "Date"
+        } else {
+            "X-Amz-Date"
+        };
         return Err(SigV4Error::IncompleteSignature(format!(
             "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
         )));
@@ -280,25 +307,45 @@ fn amz_date_from_headers(headers: &http::HeaderMap) -> Option<(&'static str, Str
     if let Some(v) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) {
         return Some(("x-amz-date", v.trim().to_owned()));
     }
-    headers.get(http::header::DATE).and_then(|v| v.to_str().ok()).map(|v| ("date", v.trim().to_owned()))
+    headers
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| ("date", v.trim().to_owned()))
 }
 
 fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error> {
     let get = |name: &str| -> Option<String> {
         query_pairs(req.uri.query())
             .find(|(k, _)| *k == name.as_bytes())
-            .map(|(_, v)| String::from_utf8_lossy(&percent_encoding::percent_decode(v).collect::<Vec<u8>>()).into_owned())
+            .map(|(_, v)| {
+                String::from_utf8_lossy(&percent_encoding::percent_decode(v).collect::<Vec<u8>>())
+                    .into_owned()
+            })
     };
-    let required = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"];
+    let required = [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Signature",
+        "X-Amz-Date",
+        "X-Amz-SignedHeaders",
+    ];
     let values: Vec<Option<String>> = required.iter().map(|n| get(n)).collect();
     let mut missing = String::new();
     for (name, v) in required.iter().zip(&values) {
         if v.is_none() {
-            let _ = write!(missing, "AWS query-string parameters must include '{name}'. ");
+            let _ = write!(
+                missing,
+                "AWS query-string parameters must include '{name}'. "
+            );
         }
     }
-    let [Some(algorithm), Some(credential), Some(signature), Some(raw_date), Some(signed_headers)] =
-        <[Option<String>; 5]>::try_from(values).unwrap_or_default()
+    let [
+        Some(algorithm),
+        Some(credential),
+        Some(signature),
+        Some(raw_date),
+        Some(signed_headers),
+    ] = <[Option<String>; 5]>::try_from(values).unwrap_or_default()
     else {
         return Err(SigV4Error::IncompleteSignature(format!(
             "{missing}Re-examine the query-string parameters."
@@ -361,7 +408,9 @@ fn parse_credential(credential: &str) -> Result<CredentialScope, SigV4Error> {
         return Err(SigV4Error::InvalidClientTokenId);
     }
     if region.is_empty() {
-        return Err(SigV4Error::SignatureDoesNotMatch("Credential should be scoped to a valid region. ".to_owned()));
+        return Err(SigV4Error::SignatureDoesNotMatch(
+            "Credential should be scoped to a valid region. ".to_owned(),
+        ));
     }
     Ok(CredentialScope {
         access_key_id: (*akid).to_owned(),
@@ -372,7 +421,10 @@ fn parse_credential(credential: &str) -> Result<CredentialScope, SigV4Error> {
 }
 
 fn parse_signed_headers(s: &str) -> Vec<String> {
-    s.split(';').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()
+    s.split(';')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 fn parse_amz_date(s: &str) -> Result<SystemTime, SigV4Error> {
@@ -436,7 +488,13 @@ pub fn verify(
     secret_access_key: &Secret<String>,
     now: SystemTime,
 ) -> Result<(), SigV4Error> {
-    verify_with(req, sig, secret_access_key, now, CanonicalOptions::default())
+    verify_with(
+        req,
+        sig,
+        secret_access_key,
+        now,
+        CanonicalOptions::default(),
+    )
 }
 
 /// [`verify`] with explicit canonicalisation options.
@@ -460,7 +518,8 @@ pub fn verify_with(
         && claimed.as_bytes() != body_hash.as_bytes()
     {
         return Err(SigV4Error::SignatureDoesNotMatch(
-            "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+                .to_owned(),
         ));
     }
     let key = signing_key(secret_access_key, &sig.scope);
@@ -503,14 +562,19 @@ fn check_time(sig: &ParsedSignature, now: SystemTime) -> Result<(), SigV4Error> 
         )));
     }
     match sig.location {
-        SignatureLocation::Header if sig.request_time < earliest => Err(SigV4Error::SignatureExpired(format!(
-            "Signature expired: {} is now earlier than {} ({} - 15 min.)",
-            sig.amz_date,
-            format_amz_date(earliest),
-            format_amz_date(now)
-        ))),
+        SignatureLocation::Header if sig.request_time < earliest => {
+            Err(SigV4Error::SignatureExpired(format!(
+                "Signature expired: {} is now earlier than {} ({} - 15 min.)",
+                sig.amz_date,
+                format_amz_date(earliest),
+                format_amz_date(now)
+            )))
+        }
         SignatureLocation::Query { expires_in }
-            if sig.request_time.checked_add(expires_in).is_none_or(|end| end < now) =>
+            if sig
+                .request_time
+                .checked_add(expires_in)
+                .is_none_or(|end| end < now) =>
         {
             Err(SigV4Error::RequestExpired)
         }
@@ -525,7 +589,12 @@ pub fn signing_key(secret_access_key: &Secret<String>, scope: &CredentialScope) 
     k_secret.extend_from_slice(secret_access_key.expose().as_bytes());
     let k_secret = Secret::new(k_secret);
     let mut key = hmac::Key::new(hmac::HMAC_SHA256, k_secret.expose());
-    for part in [scope.date.as_str(), scope.region.as_str(), scope.service.as_str(), TERMINATOR] {
+    for part in [
+        scope.date.as_str(),
+        scope.region.as_str(),
+        scope.service.as_str(),
+        TERMINATOR,
+    ] {
         let tag = hmac::sign(&key, part.as_bytes());
         key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
@@ -551,7 +620,10 @@ pub fn sign(
 ) -> Result<String, SigV4Error> {
     let canonical = canonical_request(req, sig, payload_hash, CanonicalOptions::default())?;
     let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
-    Ok(hex::encode(hmac::sign(&signing_key(secret_access_key, &sig.scope), sts.as_bytes())))
+    Ok(hex::encode(hmac::sign(
+        &signing_key(secret_access_key, &sig.scope),
+        sts.as_bytes(),
+    )))
 }
 
 /// The canonical request of `req` for the claims in `sig`. A signed header that the request
@@ -610,7 +682,10 @@ pub fn canonical_request(
 /// Trims a header value and folds every inner run of whitespace into one space.
 fn fold_header_value(value: &[u8], out: &mut Vec<u8>) {
     let mut first = true;
-    for word in value.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()) {
+    for word in value
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
         if !first {
             out.push(b' ');
         }
@@ -657,12 +732,18 @@ fn normalize_path(path: &str) -> String {
 }
 
 fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&[u8], &[u8])> {
-    query.unwrap_or_default().as_bytes().split(|b| *b == b'&').filter(|p| !p.is_empty()).map(|p| {
-        match p.iter().position(|b| *b == b'=') {
-            Some(i) => (p.get(..i).unwrap_or_default(), p.get(i + 1..).unwrap_or_default()),
+    query
+        .unwrap_or_default()
+        .as_bytes()
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|b| *b == b'=') {
+            Some(i) => (
+                p.get(..i).unwrap_or_default(),
+                p.get(i + 1..).unwrap_or_default(),
+            ),
             None => (p, &b""[..]),
-        }
-    })
+        })
 }
 
 /// The canonical query string: pairs decoded, re-encoded, sorted by name then value.
@@ -702,15 +783,31 @@ mod tests {
         assert_eq!(n("/example1/example2/../.."), "/");
         assert_eq!(n("/./"), "/");
         assert_eq!(n("/a/./b/../c"), "/a/c");
-        assert_eq!(n("/test/@connections/JBDvjfGEIAMCERw%3D"), "/test/%40connections/JBDvjfGEIAMCERw%253D");
-        let raw = |p| canonical_uri(p, CanonicalOptions { normalize_path: false });
+        assert_eq!(
+            n("/test/@connections/JBDvjfGEIAMCERw%3D"),
+            "/test/%40connections/JBDvjfGEIAMCERw%253D"
+        );
+        let raw = |p| {
+            canonical_uri(
+                p,
+                CanonicalOptions {
+                    normalize_path: false,
+                },
+            )
+        };
         assert_eq!(raw("//example//"), "//example//");
     }
 
     #[test]
     fn query_canonicalisation() {
-        assert_eq!(canonical_query(Some("b=2&a=1&a=0&c"), false), "a=0&a=1&b=2&c=");
-        assert_eq!(canonical_query(Some("k=a%20b+c&~=%7e"), false), "k=a%20b%2Bc&~=~");
+        assert_eq!(
+            canonical_query(Some("b=2&a=1&a=0&c"), false),
+            "a=0&a=1&b=2&c="
+        );
+        assert_eq!(
+            canonical_query(Some("k=a%20b+c&~=%7e"), false),
+            "k=a%20b%2Bc&~=~"
+        );
         assert_eq!(canonical_query(Some("X-Amz-Signature=x&a=1"), true), "a=1");
         assert_eq!(canonical_query(None, false), "");
     }

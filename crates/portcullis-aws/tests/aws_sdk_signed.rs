@@ -1,10 +1,17 @@
 //! Requests signed by the AWS SDK for Rust's signer (`aws-sigv4`) must verify, and every way a
 //! request can go wrong must be refused with AWS's error.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions fail loudly on bad input"
+)]
 
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use portcullis_aws::sigv4::{self, HttpRequestParts, SigV4Error};
@@ -24,7 +31,12 @@ struct Received {
 
 impl Received {
     fn parts(&self) -> HttpRequestParts<'_> {
-        HttpRequestParts { method: &self.method, uri: &self.uri, headers: &self.headers, body: &self.body }
+        HttpRequestParts {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+            body: &self.body,
+        }
     }
 }
 
@@ -41,7 +53,16 @@ struct Signing<'a> {
 
 impl<'a> Signing<'a> {
     fn new(method: &'a str, url: &'a str, body: &'a [u8], time: SystemTime) -> Self {
-        Self { method, url, headers: vec![], body, service: "sts", time, token: None, presign: None }
+        Self {
+            method,
+            url,
+            headers: vec![],
+            body,
+            service: "sts",
+            time,
+            token: None,
+            presign: None,
+        }
     }
 
     fn sign(&self) -> Received {
@@ -79,8 +100,19 @@ impl<'a> Signing<'a> {
         let mut headers = parts.headers;
         let authority = parts.uri.authority().unwrap().as_str().to_owned();
         headers.insert(http::header::HOST, authority.parse().unwrap());
-        let origin = parts.uri.path_and_query().unwrap().as_str().parse().unwrap();
-        Received { method: parts.method, uri: origin, headers, body }
+        let origin = parts
+            .uri
+            .path_and_query()
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        Received {
+            method: parts.method,
+            uri: origin,
+            headers,
+            body,
+        }
     }
 }
 
@@ -101,7 +133,10 @@ fn verify(r: &Received, at: SystemTime) -> Result<(), SigV4Error> {
 fn form_post_verifies() {
     let body = b"Action=GetCallerIdentity&Version=2011-06-15";
     let mut s = Signing::new("POST", "https://sts.amazonaws.com/", body, now());
-    s.headers = vec![("content-type", "application/x-www-form-urlencoded; charset=utf-8")];
+    s.headers = vec![(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
     let r = s.sign();
     let parsed = sigv4::parse(&r.parts()).unwrap().unwrap();
     assert_eq!(parsed.scope.access_key_id, AKID);
@@ -131,10 +166,16 @@ fn json_with_session_token_verifies() {
     let mut s = Signing::new("POST", "https://kms.us-east-1.amazonaws.com/", body, now());
     s.service = "kms";
     s.token = Some("FwoGZXIvYXdzEXAMPLETOKEN+/=");
-    s.headers = vec![("x-amz-target", "TrentService.DescribeKey"), ("content-type", "application/x-amz-json-1.1")];
+    s.headers = vec![
+        ("x-amz-target", "TrentService.DescribeKey"),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
     let r = s.sign();
     let parsed = sigv4::parse(&r.parts()).unwrap().unwrap();
-    assert_eq!(parsed.security_token.as_deref(), Some("FwoGZXIvYXdzEXAMPLETOKEN+/="));
+    assert_eq!(
+        parsed.security_token.as_deref(),
+        Some("FwoGZXIvYXdzEXAMPLETOKEN+/=")
+    );
     sigv4::verify(&r.parts(), &parsed, &secret(), now()).unwrap();
 }
 
@@ -151,24 +192,57 @@ fn presigned_get_caller_identity() {
     let r = s.sign();
     assert!(r.headers.get("authorization").is_none());
     let parsed = sigv4::parse(&r.parts()).unwrap().unwrap();
-    assert_eq!(parsed.location, sigv4::SignatureLocation::Query { expires_in: Duration::from_secs(60) });
+    assert_eq!(
+        parsed.location,
+        sigv4::SignatureLocation::Query {
+            expires_in: Duration::from_secs(60)
+        }
+    );
     assert_eq!(parsed.security_token.as_deref(), Some("session-token"));
-    sigv4::verify(&r.parts(), &parsed, &secret(), now() + Duration::from_secs(59)).unwrap();
-    let err = sigv4::verify(&r.parts(), &parsed, &secret(), now() + Duration::from_secs(61)).unwrap_err();
+    sigv4::verify(
+        &r.parts(),
+        &parsed,
+        &secret(),
+        now() + Duration::from_secs(59),
+    )
+    .unwrap();
+    let err = sigv4::verify(
+        &r.parts(),
+        &parsed,
+        &secret(),
+        now() + Duration::from_secs(61),
+    )
+    .unwrap_err();
     assert_eq!(err, SigV4Error::RequestExpired);
     assert_eq!(err.to_aws_error(Protocol::STS).code, "RequestExpired");
 }
 
 #[test]
 fn wrong_secret_is_signature_does_not_match() {
-    let r = Signing::new("POST", "https://sts.amazonaws.com/", b"Action=GetCallerIdentity", now()).sign();
+    let r = Signing::new(
+        "POST",
+        "https://sts.amazonaws.com/",
+        b"Action=GetCallerIdentity",
+        now(),
+    )
+    .sign();
     let parsed = sigv4::parse(&r.parts()).unwrap().unwrap();
-    let err = sigv4::verify(&r.parts(), &parsed, &Secret::new("nope".to_owned()), now()).unwrap_err();
+    let err =
+        sigv4::verify(&r.parts(), &parsed, &Secret::new("nope".to_owned()), now()).unwrap_err();
     let aws = err.to_aws_error(Protocol::STS);
-    assert_eq!((aws.code.as_ref(), aws.status.as_u16()), ("SignatureDoesNotMatch", 403));
-    assert!(aws.message.starts_with("The request signature we calculated does not match"));
+    assert_eq!(
+        (aws.code.as_ref(), aws.status.as_u16()),
+        ("SignatureDoesNotMatch", 403)
+    );
+    assert!(
+        aws.message
+            .starts_with("The request signature we calculated does not match")
+    );
     let json = err.to_aws_error(Protocol::AwsJson1_1);
-    assert_eq!((json.code.as_ref(), json.status.as_u16()), ("InvalidSignatureException", 400));
+    assert_eq!(
+        (json.code.as_ref(), json.status.as_u16()),
+        ("InvalidSignatureException", 400)
+    );
     insta::assert_snapshot!(
         String::from_utf8(error_response(Protocol::STS, &aws, "rid").body().to_vec()).unwrap()
     );
@@ -176,30 +250,63 @@ fn wrong_secret_is_signature_does_not_match() {
 
 #[test]
 fn tampered_body_header_or_query_is_refused() {
-    let mut s = Signing::new("POST", "https://sts.amazonaws.com/?X=1", b"Action=GetCallerIdentity", now());
+    let mut s = Signing::new(
+        "POST",
+        "https://sts.amazonaws.com/?X=1",
+        b"Action=GetCallerIdentity",
+        now(),
+    );
     s.headers = vec![("x-custom", "a")];
     let r = s.sign();
     verify(&r, now()).unwrap();
 
-    let mut body = Received { body: b"Action=GetCallerIdentitz".to_vec(), ..s.sign() };
-    assert!(matches!(verify(&body, now()), Err(SigV4Error::SignatureDoesNotMatch(_))));
+    let mut body = Received {
+        body: b"Action=GetCallerIdentitz".to_vec(),
+        ..s.sign()
+    };
+    assert!(matches!(
+        verify(&body, now()),
+        Err(SigV4Error::SignatureDoesNotMatch(_))
+    ));
     body.body = r.body.clone();
     body.headers.insert("x-custom", "b".parse().unwrap());
-    assert!(matches!(verify(&body, now()), Err(SigV4Error::SignatureDoesNotMatch(_))));
-    let query = Received { uri: "/?X=2".parse().unwrap(), ..s.sign() };
-    assert!(matches!(verify(&query, now()), Err(SigV4Error::SignatureDoesNotMatch(_))));
+    assert!(matches!(
+        verify(&body, now()),
+        Err(SigV4Error::SignatureDoesNotMatch(_))
+    ));
+    let query = Received {
+        uri: "/?X=2".parse().unwrap(),
+        ..s.sign()
+    };
+    assert!(matches!(
+        verify(&query, now()),
+        Err(SigV4Error::SignatureDoesNotMatch(_))
+    ));
     let mut host = s.sign();
-    host.headers.insert(http::header::HOST, "evil.example".parse().unwrap());
-    assert!(matches!(verify(&host, now()), Err(SigV4Error::SignatureDoesNotMatch(_))));
+    host.headers
+        .insert(http::header::HOST, "evil.example".parse().unwrap());
+    assert!(matches!(
+        verify(&host, now()),
+        Err(SigV4Error::SignatureDoesNotMatch(_))
+    ));
     let mut sha = s.sign();
-    sha.headers.insert("x-amz-content-sha256", sigv4::EMPTY_SHA256.parse().unwrap());
-    assert!(matches!(verify(&sha, now()), Err(SigV4Error::SignatureDoesNotMatch(m)) if m.contains("x-amz-content-sha256")));
+    sha.headers
+        .insert("x-amz-content-sha256", sigv4::EMPTY_SHA256.parse().unwrap());
+    assert!(
+        matches!(verify(&sha, now()), Err(SigV4Error::SignatureDoesNotMatch(m)) if m.contains("x-amz-content-sha256"))
+    );
 }
 
 #[test]
 fn clock_skew_of_twenty_minutes_is_refused() {
     let signed_at = now();
-    let r = Signing::new("POST", "https://sts.amazonaws.com/", b"Action=GetCallerIdentity", signed_at).sign();
+    let r = Signing::new(
+        "POST",
+        "https://sts.amazonaws.com/",
+        b"Action=GetCallerIdentity",
+        signed_at,
+    )
+    .sign();
     verify(&r, signed_at + Duration::from_secs(14 * 60)).unwrap();
     verify(&r, signed_at - Duration::from_secs(14 * 60)).unwrap();
 
@@ -213,11 +320,17 @@ fn clock_skew_of_twenty_minutes_is_refused() {
     );
     assert_eq!(err, SigV4Error::SignatureExpired(expected.clone()));
     let aws = err.to_aws_error(Protocol::STS);
-    assert_eq!((aws.code.as_ref(), aws.status.as_u16(), aws.message.as_str()), ("SignatureDoesNotMatch", 403, expected.as_str()));
+    assert_eq!(
+        (aws.code.as_ref(), aws.status.as_u16(), aws.message.as_str()),
+        ("SignatureDoesNotMatch", 403, expected.as_str())
+    );
 
     let early = signed_at - Duration::from_secs(20 * 60);
     let err = verify(&r, early).unwrap_err();
-    assert!(matches!(&err, SigV4Error::SignatureExpired(m) if m.starts_with("Signature not yet current: ") && m.ends_with(" + 15 min.)")), "{err}");
+    assert!(
+        matches!(&err, SigV4Error::SignatureExpired(m) if m.starts_with("Signature not yet current: ") && m.ends_with(" + 15 min.)")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -228,14 +341,20 @@ fn scope_date_must_match_request_date() {
     let other = auth.replace(&format!("/{day}/"), "/20200101/");
     r.headers.insert("authorization", other.parse().unwrap());
     let err = verify(&r, now()).unwrap_err();
-    assert!(matches!(&err, SigV4Error::SignatureDoesNotMatch(m) if m.starts_with("Date in Credential scope does not match YYYYMMDD")), "{err}");
+    assert!(
+        matches!(&err, SigV4Error::SignatureDoesNotMatch(m) if m.starts_with("Date in Credential scope does not match YYYYMMDD")),
+        "{err}"
+    );
 }
 
 #[test]
 fn incomplete_authorization_headers() {
     let base = Signing::new("POST", "https://sts.amazonaws.com/", b"", now()).sign();
     let cases = [
-        ("AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=00", "Authorization header requires 'Credential' parameter."),
+        (
+            "AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=00",
+            "Authorization header requires 'Credential' parameter.",
+        ),
         (
             "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sts/aws4_request, Signature=00",
             "Authorization header requires 'SignedHeaders' parameter.",
@@ -248,47 +367,91 @@ fn incomplete_authorization_headers() {
             "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00",
             "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
         ),
-        ("AWS4-HMAC-SHA256 Credential=AKID/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=00", "Credential must have exactly 5 slash-delimited elements"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKID/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+            "Credential must have exactly 5 slash-delimited elements",
+        ),
         ("AWS AKID:c2ln", "Unsupported AWS 'algorithm': 'AWS'"),
     ];
     for (header, message) in cases {
-        let mut r = Received { headers: base.headers.clone(), ..Signing::new("POST", "https://sts.amazonaws.com/", b"", now()).sign() };
+        let mut r = Received {
+            headers: base.headers.clone(),
+            ..Signing::new("POST", "https://sts.amazonaws.com/", b"", now()).sign()
+        };
         r.headers.insert("authorization", header.parse().unwrap());
         let err = sigv4::parse(&r.parts()).unwrap_err();
-        assert!(matches!(&err, SigV4Error::IncompleteSignature(m) if m.contains(message)), "{header}: {err}");
+        assert!(
+            matches!(&err, SigV4Error::IncompleteSignature(m) if m.contains(message)),
+            "{header}: {err}"
+        );
         let aws = err.to_aws_error(Protocol::IAM);
-        assert_eq!((aws.code.as_ref(), aws.status.as_u16()), ("IncompleteSignature", 400));
+        assert_eq!(
+            (aws.code.as_ref(), aws.status.as_u16()),
+            ("IncompleteSignature", 400)
+        );
     }
     // No date header at all.
     let mut r = Signing::new("POST", "https://sts.amazonaws.com/", b"", now()).sign();
     r.headers.remove("x-amz-date");
     let err = sigv4::parse(&r.parts()).unwrap_err();
-    assert!(err.to_string().contains("requires existence of either a 'X-Amz-Date' or a 'Date' header"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("requires existence of either a 'X-Amz-Date' or a 'Date' header"),
+        "{err}"
+    );
     // Wrong terminator.
     let mut r = Signing::new("POST", "https://sts.amazonaws.com/", b"", now()).sign();
-    let auth = r.headers["authorization"].to_str().unwrap().replace("aws4_request", "aws4_reques");
+    let auth = r.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .replace("aws4_request", "aws4_reques");
     r.headers.insert("authorization", auth.parse().unwrap());
-    assert!(matches!(sigv4::parse(&r.parts()), Err(SigV4Error::SignatureDoesNotMatch(m)) if m.contains("valid terminator")));
+    assert!(
+        matches!(sigv4::parse(&r.parts()), Err(SigV4Error::SignatureDoesNotMatch(m)) if m.contains("valid terminator"))
+    );
 }
 
 #[test]
 fn unsigned_request_is_none() {
     let uri: http::Uri = "/?Action=GetCallerIdentity".parse().unwrap();
     let headers = http::HeaderMap::new();
-    let parts = HttpRequestParts { method: &http::Method::GET, uri: &uri, headers: &headers, body: b"" };
+    let parts = HttpRequestParts {
+        method: &http::Method::GET,
+        uri: &uri,
+        headers: &headers,
+        body: b"",
+    };
     assert_eq!(sigv4::parse(&parts).unwrap(), None);
     let aws = SigV4Error::MissingAuthenticationToken.to_aws_error(Protocol::STS);
-    assert_eq!((aws.code.as_ref(), aws.status.as_u16(), aws.message.as_str()), ("MissingAuthenticationToken", 403, "Request is missing Authentication Token"));
+    assert_eq!(
+        (aws.code.as_ref(), aws.status.as_u16(), aws.message.as_str()),
+        (
+            "MissingAuthenticationToken",
+            403,
+            "Request is missing Authentication Token"
+        )
+    );
     let json = SigV4Error::MissingAuthenticationToken.to_aws_error(Protocol::AwsJson1_1);
     assert_eq!(json.code, "MissingAuthenticationTokenException");
 }
 
 #[test]
 fn presigned_with_missing_parameters_is_incomplete() {
-    let uri: http::Uri = "/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00".parse().unwrap();
+    let uri: http::Uri =
+        "/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"
+            .parse()
+            .unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert("host", "sts.amazonaws.com".parse().unwrap());
-    let parts = HttpRequestParts { method: &http::Method::GET, uri: &uri, headers: &headers, body: b"" };
+    let parts = HttpRequestParts {
+        method: &http::Method::GET,
+        uri: &uri,
+        headers: &headers,
+        body: b"",
+    };
     let err = sigv4::parse(&parts).unwrap_err();
-    assert!(matches!(&err, SigV4Error::IncompleteSignature(m) if m.contains("must include 'X-Amz-Credential'") && m.contains("must include 'X-Amz-Date'")), "{err}");
+    assert!(
+        matches!(&err, SigV4Error::IncompleteSignature(m) if m.contains("must include 'X-Amz-Credential'") && m.contains("must include 'X-Amz-Date'")),
+        "{err}"
+    );
 }

@@ -4,6 +4,13 @@
 //! and without a session token, and a presigned STS URL) at a fixed time; its output is checked
 //! in as `botocore_signed.json`. When python3 with botocore is available, the test also runs
 //! the script afresh, so that the installed botocore is checked too.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions fail loudly on bad fixtures"
+)]
 
 use std::path::Path;
 
@@ -23,20 +30,36 @@ fn verify_fixtures(doc: &serde_json::Value) -> usize {
         for h in r["headers"].as_array().unwrap() {
             let k = h[0].as_str().unwrap();
             let v = h[1].as_str().unwrap();
-            headers.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            headers.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         // The HTTP client adds Host from the URL; the server sees an origin-form target.
-        headers.insert(http::header::HOST, url.authority().unwrap().as_str().parse().unwrap());
+        headers.insert(
+            http::header::HOST,
+            url.authority().unwrap().as_str().parse().unwrap(),
+        );
         let uri: http::Uri = url.path_and_query().unwrap().as_str().parse().unwrap();
         let body = r["body"].as_str().unwrap().as_bytes().to_vec();
-        let parts = HttpRequestParts { method: &method, uri: &uri, headers: &headers, body: &body };
+        let parts = HttpRequestParts {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
 
-        let parsed = sigv4::parse(&parts).unwrap_or_else(|e| panic!("{name}: {e}")).expect(name);
+        let parsed = sigv4::parse(&parts)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .expect(name);
         assert_eq!(parsed.amz_date, now_text, "{name}");
         let now = parsed.request_time;
         sigv4::verify(&parts, &parsed, &secret, now).unwrap_or_else(|e| panic!("{name}: {e}"));
         let wrong = Secret::new("wrong".to_owned());
-        assert!(sigv4::verify(&parts, &parsed, &wrong, now).is_err(), "{name}");
+        assert!(
+            sigv4::verify(&parts, &parsed, &wrong, now).is_err(),
+            "{name}"
+        );
 
         if name.starts_with("sts-") || name.starts_with("iam-") {
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
@@ -48,9 +71,15 @@ fn verify_fixtures(doc: &serde_json::Value) -> usize {
             }
         }
         if name.contains("presigned") {
-            assert!(matches!(parsed.location, SignatureLocation::Query { .. }), "{name}");
+            assert!(
+                matches!(parsed.location, SignatureLocation::Query { .. }),
+                "{name}"
+            );
             let late = now + std::time::Duration::from_secs(61);
-            assert_eq!(sigv4::verify(&parts, &parsed, &secret, late), Err(sigv4::SigV4Error::RequestExpired));
+            assert_eq!(
+                sigv4::verify(&parts, &parsed, &secret, late),
+                Err(sigv4::SigV4Error::RequestExpired)
+            );
         }
         verified += 1;
     }
@@ -60,7 +89,8 @@ fn verify_fixtures(doc: &serde_json::Value) -> usize {
 #[test]
 fn checked_in_botocore_fixtures_verify() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/botocore/botocore_signed.json");
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(verify_fixtures(&doc), 9);
 }
 
@@ -71,7 +101,10 @@ fn freshly_signed_by_installed_botocore() {
     let output = match output {
         Ok(o) if o.status.success() => o,
         Ok(o) => {
-            eprintln!("skipped: botocore not usable: {}", String::from_utf8_lossy(&o.stderr));
+            eprintln!(
+                "skipped: botocore not usable: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             return;
         }
         Err(e) => {

@@ -1,6 +1,13 @@
 //! The official SigV4 test-suite vectors (`tests/data/sigv4-suite`): every signed request must
 //! verify with the example secret, our canonical request must equal the suite's, and a request
 //! with one byte changed must be refused.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions fail loudly on bad fixtures"
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -39,7 +46,12 @@ fn parse_request(text: &str) -> Option<RawRequest> {
             http::HeaderValue::from_str(value).ok()?,
         );
     }
-    Some(RawRequest { method: method.parse().ok()?, uri, headers, body: body.as_bytes().to_vec() })
+    Some(RawRequest {
+        method: method.parse().ok()?,
+        uri,
+        headers,
+        body: body.as_bytes().to_vec(),
+    })
 }
 
 struct Context {
@@ -52,9 +64,13 @@ fn context(dir: &Path) -> Option<Context> {
     let text = std::fs::read_to_string(dir.join("context.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let ts = v["timestamp"].as_str().unwrap();
-    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).unwrap();
+    let t =
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).unwrap();
     Some(Context {
-        secret: v["credentials"]["secret_access_key"].as_str().unwrap().to_owned(),
+        secret: v["credentials"]["secret_access_key"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         normalize: v["normalize"].as_bool().unwrap_or(true),
         now: t.into(),
     })
@@ -62,43 +78,76 @@ fn context(dir: &Path) -> Option<Context> {
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sigv4-suite");
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     dirs
 }
 
 fn parts(r: &RawRequest) -> HttpRequestParts<'_> {
-    HttpRequestParts { method: &r.method, uri: &r.uri, headers: &r.headers, body: &r.body }
+    HttpRequestParts {
+        method: &r.method,
+        uri: &r.uri,
+        headers: &r.headers,
+        body: &r.body,
+    }
 }
 
 /// Verifies one signed request file; returns false when it cannot be represented.
 fn check_signed(dir: &Path, file: &str, ctx: &Context) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(file)) else { return false };
-    let Some(req) = parse_request(&text) else { return false };
+    let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+        return false;
+    };
+    let Some(req) = parse_request(&text) else {
+        return false;
+    };
     let name = format!("{}/{file}", dir.display());
-    let parsed = sigv4::parse(&parts(&req)).unwrap_or_else(|e| panic!("{name}: {e}")).expect("signed");
+    let parsed = sigv4::parse(&parts(&req))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .expect("signed");
     let secret = Secret::new(ctx.secret.clone());
-    let options = CanonicalOptions { normalize_path: ctx.normalize };
+    let options = CanonicalOptions {
+        normalize_path: ctx.normalize,
+    };
     sigv4::verify_with(&parts(&req), &parsed, &secret, ctx.now, options)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
 
     // The canonical request must be the suite's, byte for byte.
-    let expected_file = if file.starts_with("header") { "header-canonical-request.txt" } else { "query-canonical-request.txt" };
+    let expected_file = if file.starts_with("header") {
+        "header-canonical-request.txt"
+    } else {
+        "query-canonical-request.txt"
+    };
     if let Ok(expected) = std::fs::read_to_string(dir.join(expected_file)) {
-        let hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &req.body));
+        let hash = hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &req.body,
+        ));
         let ours = sigv4::canonical_request(&parts(&req), &parsed, &hash, options).unwrap();
-        assert_eq!(String::from_utf8(ours).unwrap(), expected, "{name}: canonical request");
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            expected,
+            "{name}: canonical request"
+        );
     }
 
     // A wrong secret must fail.
     let wrong = Secret::new(format!("{}x", ctx.secret));
-    assert!(sigv4::verify_with(&parts(&req), &parsed, &wrong, ctx.now, options).is_err(), "{name}: wrong secret");
+    assert!(
+        sigv4::verify_with(&parts(&req), &parsed, &wrong, ctx.now, options).is_err(),
+        "{name}: wrong secret"
+    );
     // A tampered method must fail.
     let mut tampered = parts(&req);
     let put = http::Method::PUT;
     tampered.method = &put;
-    assert!(sigv4::verify_with(&tampered, &parsed, &secret, ctx.now, options).is_err(), "{name}: tampered");
+    assert!(
+        sigv4::verify_with(&tampered, &parsed, &secret, ctx.now, options).is_err(),
+        "{name}: tampered"
+    );
     if let SignatureLocation::Query { expires_in } = parsed.location {
         let late = ctx.now + expires_in + std::time::Duration::from_secs(1);
         let err = sigv4::verify_with(&parts(&req), &parsed, &secret, late, options).unwrap_err();
@@ -125,22 +174,41 @@ fn every_representable_vector_verifies() {
                 continue;
             }
             let label = format!("{}/{file}", dir.file_name().unwrap().to_string_lossy());
-            if check_signed(&dir, file, &ctx) { verified.push(label) } else { skipped.push(label) }
+            if check_signed(&dir, file, &ctx) {
+                verified.push(label)
+            } else {
+                skipped.push(label)
+            }
         }
     }
-    println!("verified {}: {verified:?}\nskipped {}: {skipped:?}", verified.len(), skipped.len());
+    println!(
+        "verified {}: {verified:?}\nskipped {}: {skipped:?}",
+        verified.len(),
+        skipped.len()
+    );
     // 38 cases with context, two files each; the only ones `http::Uri`/`HeaderValue` cannot
     // carry are raw spaces and UTF-8 in the path (get-space-*, get-utf8) and obs-fold
     // (get-header-value-multiline).
-    assert!(verified.len() >= 67, "only {} vectors verified", verified.len());
-    assert!(skipped.iter().all(|s| s.contains("space") || s.contains("utf8") || s.contains("multiline")), "{skipped:?}");
+    assert!(
+        verified.len() >= 67,
+        "only {} vectors verified",
+        verified.len()
+    );
+    assert!(
+        skipped
+            .iter()
+            .all(|s| s.contains("space") || s.contains("utf8") || s.contains("multiline")),
+        "{skipped:?}"
+    );
 }
 
 #[test]
 fn double_encoding_of_paths() {
     // These two vectors carry no context file: compare the canonical URI only.
     for case in ["double-url-encode", "double-encode-path"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sigv4-suite").join(case);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/sigv4-suite")
+            .join(case);
         let expected = std::fs::read_to_string(dir.join("header-canonical-request.txt")).unwrap();
         let text = std::fs::read_to_string(dir.join("header-signed-request.txt")).unwrap();
         let path = text.lines().next().unwrap().split(' ').nth(1).unwrap();
