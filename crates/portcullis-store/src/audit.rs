@@ -144,7 +144,9 @@ impl std::fmt::Debug for ChainHasher {
 impl ChainHasher {
     /// A hasher keyed with `key` (any length; 32 bytes from `MasterKey::derive`).
     pub fn new(key: &[u8]) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key) }
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        }
     }
 
     /// The hash of the record at `seq` whose predecessor's hash is `prev`.
@@ -263,14 +265,30 @@ pub(crate) fn decode_hash(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// One new record's place in the chain.
+#[derive(Debug)]
+pub(crate) struct ChainedRow {
+    pub(crate) seq: i64,
+    pub(crate) event_time_micros: i64,
+    pub(crate) hash: String,
+}
+
+/// A batch of new records chained after the head, and the new head.
+#[derive(Debug)]
+pub(crate) struct ChainedBatch {
+    /// One per record, in order.
+    pub(crate) rows: Vec<ChainedRow>,
+    pub(crate) head_seq: i64,
+    pub(crate) head_hash: String,
+}
+
 /// Assigns `seq` and `hash` to a batch of new records following the chain head `(seq, hash)`.
-/// Returns the rows to insert (with their event times in microseconds) and the new head.
 pub(crate) fn chain_batch(
     hasher: &ChainHasher,
     head_seq: i64,
     head_hash: &str,
     records: &[NewAuditRecord],
-) -> Result<(Vec<(i64, i64, String)>, i64, String), StoreError> {
+) -> Result<ChainedBatch, StoreError> {
     let mut prev = if head_seq == 0 {
         GENESIS_HASH
     } else {
@@ -285,9 +303,17 @@ pub(crate) fn chain_batch(
             .ok_or_else(|| StoreError::Corrupt("audit sequence exhausted".to_owned()))?;
         let micros = crate::to_micros(record.event_time)?;
         prev = hasher.hash(&prev, seq, record.fields(), micros);
-        rows.push((seq, micros, hex::encode(prev)));
+        rows.push(ChainedRow {
+            seq,
+            event_time_micros: micros,
+            hash: hex::encode(prev),
+        });
     }
-    Ok((rows, seq, hex::encode(prev)))
+    Ok(ChainedBatch {
+        rows,
+        head_seq: seq,
+        head_hash: hex::encode(prev),
+    })
 }
 
 /// Walks stored records in ascending `seq` order; stops at the first wrong one.
@@ -303,7 +329,13 @@ pub struct ChainVerifier<'k> {
 impl<'k> ChainVerifier<'k> {
     /// A verifier at the start of the chain.
     pub fn new(hasher: &'k ChainHasher) -> Self {
-        Self { hasher, prev: GENESIS_HASH, last_seq: 0, records: 0, broken: None }
+        Self {
+            hasher,
+            prev: GENESIS_HASH,
+            last_seq: 0,
+            records: 0,
+            broken: None,
+        }
     }
 
     /// Checks the next record; returns `false` once the chain is found broken.
@@ -314,9 +346,15 @@ impl<'k> ChainVerifier<'k> {
         let expected_seq = self.last_seq.saturating_add(1);
         if record.seq != expected_seq {
             let reason = if record.seq > expected_seq {
-                format!("record {expected_seq} is missing (next record found is {})", record.seq)
+                format!(
+                    "record {expected_seq} is missing (next record found is {})",
+                    record.seq
+                )
             } else {
-                format!("record {} is out of order after {}", record.seq, self.last_seq)
+                format!(
+                    "record {} is out of order after {}",
+                    record.seq, self.last_seq
+                )
             };
             self.broken = Some((expected_seq.min(record.seq), reason));
             return false;
@@ -328,7 +366,9 @@ impl<'k> ChainVerifier<'k> {
                 return false;
             }
         };
-        let computed = self.hasher.hash(&self.prev, record.seq, record.fields(), micros);
+        let computed = self
+            .hasher
+            .hash(&self.prev, record.seq, record.fields(), micros);
         let stored = decode_hash(&record.hash);
         if stored.is_none_or(|s| !portcullis_core::secret::ct_eq(&s, &computed)) {
             self.broken = Some((
@@ -357,9 +397,7 @@ impl<'k> ChainVerifier<'k> {
         if head_seq != self.last_seq {
             let seq = self.last_seq.saturating_add(1);
             let reason = if head_seq > self.last_seq {
-                format!(
-                    "records {seq}..={head_seq} are missing (the chain head says {head_seq})"
-                )
+                format!("records {seq}..={head_seq} are missing (the chain head says {head_seq})")
             } else {
                 format!("record {seq} is beyond the chain head ({head_seq})")
             };
@@ -371,7 +409,9 @@ impl<'k> ChainVerifier<'k> {
                 reason: "the chain head's hash does not match the last record".to_owned(),
             };
         }
-        AuditVerification::Intact { records: self.records }
+        AuditVerification::Intact {
+            records: self.records,
+        }
     }
 }
 
@@ -470,11 +510,11 @@ mod tests {
 
     fn stored(hasher: &ChainHasher, n: usize) -> Vec<AuditRecord> {
         let news: Vec<_> = (0..n as u32).map(record).collect();
-        let (rows, _, _) = chain_batch(hasher, 0, "", &news).unwrap();
+        let batch = chain_batch(hasher, 0, "", &news).unwrap();
         news.into_iter()
-            .zip(rows)
-            .map(|(r, (seq, _, hash))| AuditRecord {
-                seq,
+            .zip(batch.rows)
+            .map(|(r, row)| AuditRecord {
+                seq: row.seq,
                 event_id: r.event_id,
                 event_time: r.event_time,
                 account: r.account,
@@ -486,12 +526,16 @@ mod tests {
                 access_key_id: r.access_key_id,
                 error_code: r.error_code,
                 body: r.body,
-                hash,
+                hash: row.hash,
             })
             .collect()
     }
 
-    fn verify(hasher: &ChainHasher, records: &[AuditRecord], head: (i64, &str)) -> AuditVerification {
+    fn verify(
+        hasher: &ChainHasher,
+        records: &[AuditRecord],
+        head: (i64, &str),
+    ) -> AuditVerification {
         let mut v = ChainVerifier::new(hasher);
         for r in records {
             if !v.push(r) {
@@ -506,26 +550,44 @@ mod tests {
         let h = ChainHasher::new(b"k");
         let recs = stored(&h, 5);
         let head = (5, recs[4].hash.as_str());
-        assert_eq!(verify(&h, &recs, head), AuditVerification::Intact { records: 5 });
+        assert_eq!(
+            verify(&h, &recs, head),
+            AuditVerification::Intact { records: 5 }
+        );
 
         let mut edited = recs.clone();
         edited[2].body.push(' ');
-        assert!(matches!(verify(&h, &edited, head), AuditVerification::Broken { seq: 3, .. }));
+        assert!(matches!(
+            verify(&h, &edited, head),
+            AuditVerification::Broken { seq: 3, .. }
+        ));
 
         let mut flipped = recs.clone();
         flipped[1].read_only = true;
-        assert!(matches!(verify(&h, &flipped, head), AuditVerification::Broken { seq: 2, .. }));
+        assert!(matches!(
+            verify(&h, &flipped, head),
+            AuditVerification::Broken { seq: 2, .. }
+        ));
 
         let mut deleted = recs.clone();
         deleted.remove(3);
-        assert!(matches!(verify(&h, &deleted, head), AuditVerification::Broken { seq: 4, .. }));
+        assert!(matches!(
+            verify(&h, &deleted, head),
+            AuditVerification::Broken { seq: 4, .. }
+        ));
 
         let truncated = &recs[..4];
-        assert!(matches!(verify(&h, truncated, head), AuditVerification::Broken { seq: 5, .. }));
+        assert!(matches!(
+            verify(&h, truncated, head),
+            AuditVerification::Broken { seq: 5, .. }
+        ));
 
         // Another key cannot produce the chain.
         let other = ChainHasher::new(b"other");
-        assert!(matches!(verify(&other, &recs, head), AuditVerification::Broken { seq: 1, .. }));
+        assert!(matches!(
+            verify(&other, &recs, head),
+            AuditVerification::Broken { seq: 1, .. }
+        ));
     }
 
     #[test]
@@ -538,11 +600,17 @@ mod tests {
         let mut b = record(1);
         b.event_source = "a".into();
         b.event_name = "bc".into();
-        assert_ne!(h.hash(&GENESIS_HASH, 1, a.fields(), 0), h.hash(&GENESIS_HASH, 1, b.fields(), 0));
+        assert_ne!(
+            h.hash(&GENESIS_HASH, 1, a.fields(), 0),
+            h.hash(&GENESIS_HASH, 1, b.fields(), 0)
+        );
         let mut c = record(1);
         c.username = Some(String::new());
         let mut d = record(1);
         d.username = None;
-        assert_ne!(h.hash(&GENESIS_HASH, 1, c.fields(), 0), h.hash(&GENESIS_HASH, 1, d.fields(), 0));
+        assert_ne!(
+            h.hash(&GENESIS_HASH, 1, c.fields(), 0),
+            h.hash(&GENESIS_HASH, 1, d.fields(), 0)
+        );
     }
 }

@@ -43,17 +43,23 @@ impl MasterKey {
     /// Reads the key file at `path`, or creates it (mode 0600, 32 random bytes) if absent. A file
     /// that group or others may read or write is refused, as is one that is not 32 bytes.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        let key_err = |reason: String| StoreError::KeyFile { path: path.to_owned(), reason };
+        let key_err = |reason: String| StoreError::KeyFile {
+            path: path.to_owned(),
+            reason,
+        };
         match open_private(path) {
             Ok(mut file) => {
                 let mut bytes = Vec::with_capacity(KEY_LEN);
-                file.read_to_end(&mut bytes).map_err(|e| key_err(e.to_string()))?;
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| key_err(e.to_string()))?;
                 if bytes.len() != KEY_LEN {
                     let len = bytes.len();
                     bytes.zeroize();
                     return Err(key_err(format!("expected {KEY_LEN} bytes, found {len}")));
                 }
-                Ok(Self { bytes: Secret::new(bytes) })
+                Ok(Self {
+                    bytes: Secret::new(bytes),
+                })
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let key = Self::generate()?;
@@ -85,14 +91,18 @@ impl MasterKey {
                 "expected {KEY_LEN} bytes, found {len}"
             )));
         }
-        Ok(Self { bytes: Secret::new(bytes) })
+        Ok(Self {
+            bytes: Secret::new(bytes),
+        })
     }
 
     /// A fresh random key (dev mode with in-memory state, tests).
     pub fn generate() -> Result<Self, StoreError> {
         let mut bytes = vec![0u8; KEY_LEN];
         aws_lc_rs::rand::fill(&mut bytes).map_err(|_| StoreError::Crypto("random source"))?;
-        Ok(Self { bytes: Secret::new(bytes) })
+        Ok(Self {
+            bytes: Secret::new(bytes),
+        })
     }
 
     /// The key as base64, to hand to an operator who supplies it by env on other nodes.
@@ -184,7 +194,10 @@ fn open_private(path: &Path) -> std::io::Result<fs::File> {
     if mode & 0o077 != 0 {
         return Err(std::io::Error::new(
             ErrorKind::PermissionDenied,
-            format!("mode {:o} lets group or others access it; run chmod 600", mode & 0o777),
+            format!(
+                "mode {:o} lets group or others access it; run chmod 600",
+                mode & 0o777
+            ),
         ));
     }
     Ok(file)
@@ -237,19 +250,27 @@ mod tests {
 
     #[test]
     fn derive_depends_on_purpose_and_key() {
-        let a = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
-            .unwrap();
+        let a =
+            MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .unwrap();
         let b = MasterKey::generate().unwrap();
         assert_ne!(a.derive("audit-chain").expose(), a.derive("other").expose());
-        assert_ne!(a.derive("audit-chain").expose(), b.derive("audit-chain").expose());
-        assert_eq!(a.derive("audit-chain").expose(), a.derive("audit-chain").expose());
+        assert_ne!(
+            a.derive("audit-chain").expose(),
+            b.derive("audit-chain").expose()
+        );
+        assert_eq!(
+            a.derive("audit-chain").expose(),
+            a.derive("audit-chain").expose()
+        );
         assert_eq!(a.derive("x").expose().len(), 32);
     }
 
     #[test]
     fn debug_is_redacted() {
-        let k = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([0x41u8; 32]))
-            .unwrap();
+        let k =
+            MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([0x41u8; 32]))
+                .unwrap();
         assert_eq!(format!("{k:?}"), "MasterKey([REDACTED])");
     }
 

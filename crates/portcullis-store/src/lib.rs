@@ -90,7 +90,10 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend { backend: "sqlite", message: e.to_string() }
+        StoreError::Backend {
+            backend: "sqlite",
+            message: e.to_string(),
+        }
     }
 }
 
@@ -102,7 +105,10 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => e.to_string(),
         };
-        StoreError::Backend { backend: "postgres", message }
+        StoreError::Backend {
+            backend: "postgres",
+            message,
+        }
     }
 }
 
@@ -202,9 +208,12 @@ impl WriteOp {
     /// `(kind, account, id)` of the item the op touches.
     pub fn key(&self) -> (&str, &str, &str) {
         match self {
-            WriteOp::Put { kind, account, id, .. } | WriteOp::Delete { kind, account, id, .. } => {
-                (kind, account, id)
+            WriteOp::Put {
+                kind, account, id, ..
             }
+            | WriteOp::Delete {
+                kind, account, id, ..
+            } => (kind, account, id),
         }
     }
 
@@ -268,7 +277,13 @@ pub struct ListQuery<'a> {
 impl<'a> ListQuery<'a> {
     /// Every item of `(kind, account)`, no paging.
     pub fn all(kind: &'a str, account: &'a str) -> Self {
-        Self { kind, account, id_prefix: "", start_after: None, limit: 0 }
+        Self {
+            kind,
+            account,
+            id_prefix: "",
+            start_after: None,
+            limit: 0,
+        }
     }
 }
 
@@ -346,12 +361,16 @@ impl StoreLocation {
     /// `sqlite://PATH` / a plain path for a SQLite file.
     pub fn parse(text: &str) -> Self {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            StoreLocation::Postgres { url: text.to_owned() }
+            StoreLocation::Postgres {
+                url: text.to_owned(),
+            }
         } else if text == "sqlite::memory:" || text == ":memory:" {
             StoreLocation::SqliteInMemory
         } else {
             let path = text.strip_prefix("sqlite://").unwrap_or(text);
-            StoreLocation::Sqlite { path: PathBuf::from(path) }
+            StoreLocation::Sqlite {
+                path: PathBuf::from(path),
+            }
         }
     }
 }
@@ -394,7 +413,11 @@ fn from_micros(micros: i64) -> SystemTime {
 
 /// The effective row limit for a `limit` where 0 means "no limit".
 fn effective_limit(limit: usize) -> i64 {
-    if limit == 0 { i64::MAX } else { i64::try_from(limit).unwrap_or(i64::MAX) }
+    if limit == 0 {
+        i64::MAX
+    } else {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
 }
 
 /// Cuts a listing fetched with one extra row down to `limit`, setting `next` when more remain.
@@ -454,16 +477,25 @@ mod tests {
     fn location_parsing() {
         assert_eq!(
             StoreLocation::parse("postgres://u@h/db"),
-            StoreLocation::Postgres { url: "postgres://u@h/db".into() }
+            StoreLocation::Postgres {
+                url: "postgres://u@h/db".into()
+            }
         );
-        assert_eq!(StoreLocation::parse("sqlite::memory:"), StoreLocation::SqliteInMemory);
+        assert_eq!(
+            StoreLocation::parse("sqlite::memory:"),
+            StoreLocation::SqliteInMemory
+        );
         assert_eq!(
             StoreLocation::parse("sqlite:///var/lib/p.db"),
-            StoreLocation::Sqlite { path: "/var/lib/p.db".into() }
+            StoreLocation::Sqlite {
+                path: "/var/lib/p.db".into()
+            }
         );
         assert_eq!(
             StoreLocation::parse("data/p.db"),
-            StoreLocation::Sqlite { path: "data/p.db".into() }
+            StoreLocation::Sqlite {
+                path: "data/p.db".into()
+            }
         );
     }
 

@@ -20,8 +20,8 @@
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use portcullis_core::Secret;
@@ -142,7 +142,8 @@ impl PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY,
@@ -152,7 +153,10 @@ impl PostgresStore {
         )
         .await?;
         let current: i64 = tx
-            .query_one("SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations", &[])
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_migrations",
+                &[],
+            )
             .await?
             .try_get(0)?;
         let latest = MIGRATIONS.last().map_or(0, |m| m.0);
@@ -338,11 +342,14 @@ impl Store for PostgresStore {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
             // The row lock on the chain head serialises appenders across every node.
-            let head =
-                tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await?;
+            let head = tx
+                .query_one(
+                    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+                    &[],
+                )
+                .await?;
             let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
-            let (rows, new_seq, new_hash) =
-                audit::chain_batch(&self.hasher, head_seq, &head_hash, &records)?;
+            let batch = audit::chain_batch(&self.hasher, head_seq, &head_hash, &records)?;
             let insert = tx
                 .prepare(
                     "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
@@ -351,13 +358,13 @@ impl Store for PostgresStore {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .await?;
-            for (r, (seq, micros, hash)) in records.iter().zip(rows) {
+            for (r, row) in records.iter().zip(&batch.rows) {
                 tx.execute(
                     &insert,
                     &[
-                        &seq,
+                        &row.seq,
                         &r.event_id,
-                        &micros,
+                        &row.event_time_micros,
                         &r.account,
                         &r.event_source,
                         &r.event_name,
@@ -367,14 +374,15 @@ impl Store for PostgresStore {
                         &r.access_key_id,
                         &r.error_code,
                         &r.body,
-                        &hash,
+                        &row.hash,
                     ],
                 )
                 .await?;
             }
-            tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[
-                &new_seq, &new_hash,
-            ])
+            tx.execute(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[&batch.head_seq, &batch.head_hash],
+            )
             .await?;
             tx.commit().await?;
             Ok(())
@@ -397,8 +405,10 @@ impl Store for PostgresStore {
                     }
                 })
                 .collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             let client = self.pool.get().await?;
             let rows = client.query(&sql, &refs).await?;
             rows.iter().map(audit_row).collect()
@@ -415,7 +425,9 @@ impl Store for PostgresStore {
                 .read_only(true)
                 .start()
                 .await?;
-            let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[]).await?;
+            let head = tx
+                .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+                .await?;
             let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
             let select = tx
                 .prepare(&format!(
@@ -445,7 +457,9 @@ impl Store for PostgresStore {
     fn health<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let client = self.pool.get().await?;
-            client.query_one("SELECT count(*) FROM schema_migrations", &[]).await?;
+            client
+                .query_one("SELECT count(*) FROM schema_migrations", &[])
+                .await?;
             Ok(())
         })
     }
@@ -498,7 +512,11 @@ struct Pool {
 
 impl Pool {
     async fn get(&self) -> Result<PooledClient<'_>, StoreError> {
-        let permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let reused = loop {
             let next = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             match next {
@@ -518,7 +536,11 @@ impl Pool {
                 client
             }
         };
-        Ok(PooledClient { client: Some(client), pool: self, _permit: permit })
+        Ok(PooledClient {
+            client: Some(client),
+            pool: self,
+            _permit: permit,
+        })
     }
 
     fn close(&self) {

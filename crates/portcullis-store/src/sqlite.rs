@@ -167,7 +167,11 @@ impl SqliteStore {
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
-        if self.closed.load(Ordering::Acquire) { Err(StoreError::Closed) } else { Ok(()) }
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs `f` on the writer connection, off the async runtime.
@@ -196,8 +200,10 @@ impl SqliteStore {
         let Some(pool) = &self.readers else {
             return self.with_writer(move |conn, hasher| f(conn, hasher)).await;
         };
-        let permit =
-            Arc::clone(&pool.permits).acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let permit = Arc::clone(&pool.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let pool = Arc::clone(pool);
         let hasher = Arc::clone(&self.hasher);
         run_blocking(move || {
@@ -229,7 +235,13 @@ impl Store for SqliteStore {
                 })
                 .optional()?;
             row.map(|(value, version)| {
-                Ok(Item { value: parse_value(&value)?, kind, account, id, version })
+                Ok(Item {
+                    value: parse_value(&value)?,
+                    kind,
+                    account,
+                    id,
+                    version,
+                })
             })
             .transpose()
         }))
@@ -252,7 +264,13 @@ impl Store for SqliteStore {
             )?;
             let rows = stmt.query_map(
                 params![kind, account, prefix, upper, start_after, fetch],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
             )?;
             let mut items = Vec::new();
             for row in rows {
@@ -290,7 +308,12 @@ impl Store for SqliteStore {
                             "INSERT INTO items (kind, account, id, value, version)
                              VALUES (?1, ?2, ?3, ?4, 1)",
                         )?
-                        .execute(params![kind, account, id, crate::value_text(value)?])?;
+                        .execute(params![
+                            kind,
+                            account,
+                            id,
+                            crate::value_text(value)?
+                        ])?;
                     }
                     (WriteOp::Put { value, .. }, Some(version)) => {
                         tx.prepare_cached(
@@ -332,8 +355,7 @@ impl Store for SqliteStore {
                 tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
-            let (rows, new_seq, new_hash) =
-                audit::chain_batch(hasher, head_seq, &head_hash, &records)?;
+            let batch = audit::chain_batch(hasher, head_seq, &head_hash, &records)?;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
@@ -341,11 +363,11 @@ impl Store for SqliteStore {
                         error_code, body, hash)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?;
-                for (record, (seq, micros, hash)) in records.iter().zip(rows) {
+                for (record, row) in records.iter().zip(&batch.rows) {
                     insert.execute(params![
-                        seq,
+                        row.seq,
                         record.event_id,
-                        micros,
+                        row.event_time_micros,
                         record.account,
                         record.event_source,
                         record.event_name,
@@ -355,13 +377,13 @@ impl Store for SqliteStore {
                         record.access_key_id,
                         record.error_code,
                         record.body,
-                        hash
+                        row.hash
                     ])?;
                 }
             }
             tx.execute(
                 "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
-                params![new_seq, new_hash],
+                params![batch.head_seq, batch.head_hash],
             )?;
             tx.commit()?;
             Ok(())
@@ -395,8 +417,9 @@ impl Store for SqliteStore {
                 })?;
             let mut verifier = ChainVerifier::new(hasher);
             {
-                let mut stmt =
-                    tx.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
+                ))?;
                 let mut rows = stmt.query([])?;
                 while let Some(row) = rows.next()? {
                     if !verifier.push(&audit_row(row)?) {
@@ -458,10 +481,12 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Backend {
-        backend: "sqlite",
-        message: format!("database task failed: {e}"),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend {
+            backend: "sqlite",
+            message: format!("database task failed: {e}"),
+        })?
 }
 
 /// Settings every connection gets.
@@ -523,10 +548,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
     for &(version, name, sql) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: i64 =
-            tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })?;
+        let current: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
         if current > latest {
             return Err(StoreError::Corrupt(format!(
                 "database schema version {current} is newer than this Portcullis knows ({latest})"

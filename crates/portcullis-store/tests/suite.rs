@@ -1,6 +1,11 @@
 //! The shared store test suite, run against every backend: a SQLite file, in-memory SQLite, and
 //! PostgreSQL when `PORTCULLIS_TEST_POSTGRES_URL` is set (each PostgreSQL test in a fresh schema,
 //! dropped afterwards).
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,7 +52,9 @@ impl Fixture {
             }
             StoreLocation::SqliteInMemory => false,
             StoreLocation::Postgres { url } => {
-                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
                 tokio::spawn(conn);
                 client.batch_execute(sql).await.unwrap();
                 true
@@ -67,14 +74,29 @@ impl Fixture {
 async fn postgres_fixture() -> Option<(Fixture, String, String)> {
     let base = std::env::var("PORTCULLIS_TEST_POSTGRES_URL").ok()?;
     let schema = format!("portcullis_test_{}", hex::encode(rand_bytes()));
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let location = StoreLocation::Postgres { url };
-    let store = portcullis_store::open(&location, audit_key()).await.unwrap();
-    Some((Fixture { store, location, _dir: None }, base, schema))
+    let store = portcullis_store::open(&location, audit_key())
+        .await
+        .unwrap();
+    Some((
+        Fixture {
+            store,
+            location,
+            _dir: None,
+        },
+        base,
+        schema,
+    ))
 }
 
 fn rand_bytes() -> [u8; 8] {
@@ -93,14 +115,28 @@ where
     let fixture = match backend {
         Backend::SqliteFile => {
             let dir = tempfile::tempdir().unwrap();
-            let location = StoreLocation::Sqlite { path: dir.path().join("store.db") };
-            let store = portcullis_store::open(&location, audit_key()).await.unwrap();
-            Fixture { store, location, _dir: Some(dir) }
+            let location = StoreLocation::Sqlite {
+                path: dir.path().join("store.db"),
+            };
+            let store = portcullis_store::open(&location, audit_key())
+                .await
+                .unwrap();
+            Fixture {
+                store,
+                location,
+                _dir: Some(dir),
+            }
         }
         Backend::SqliteMemory => {
             let location = StoreLocation::SqliteInMemory;
-            let store = portcullis_store::open(&location, audit_key()).await.unwrap();
-            Fixture { store, location, _dir: None }
+            let store = portcullis_store::open(&location, audit_key())
+                .await
+                .unwrap();
+            Fixture {
+                store,
+                location,
+                _dir: None,
+            }
         }
         Backend::Postgres => match postgres_fixture().await {
             Some((fixture, base, schema)) => {
@@ -115,9 +151,14 @@ where
     };
     let result = tokio::spawn(test(fixture)).await;
     if let Some((base, schema)) = pg_cleanup {
-        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
         tokio::spawn(conn);
-        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
     if let Err(e) = result {
         std::panic::resume_unwind(e.into_panic());
@@ -168,7 +209,11 @@ fn delete(id: &str, precondition: Precondition) -> WriteOp {
 }
 
 async fn version(store: &dyn Store, id: &str) -> Option<i64> {
-    store.get("test.thing", ACCOUNT, id).await.unwrap().map(|i| i.version)
+    store
+        .get("test.thing", ACCOUNT, id)
+        .await
+        .unwrap()
+        .map(|i| i.version)
 }
 
 fn assert_conflict(result: Result<(), StoreError>, op: usize) {
@@ -181,48 +226,101 @@ fn assert_conflict(result: Result<(), StoreError>, op: usize) {
 async fn preconditions_and_versions(f: Fixture) {
     let s = &*f.store;
     assert_eq!(s.get("test.thing", ACCOUNT, "a").await.unwrap(), None);
-    s.write(vec![put("a", json!({"n": 1}), Precondition::Absent)]).await.unwrap();
+    s.write(vec![put("a", json!({"n": 1}), Precondition::Absent)])
+        .await
+        .unwrap();
     let item = s.get("test.thing", ACCOUNT, "a").await.unwrap().unwrap();
-    assert_eq!((item.kind.as_str(), item.account.as_str(), item.id.as_str()), ("test.thing", ACCOUNT, "a"));
+    assert_eq!(
+        (item.kind.as_str(), item.account.as_str(), item.id.as_str()),
+        ("test.thing", ACCOUNT, "a")
+    );
     assert_eq!(item.value, json!({"n": 1}));
     assert_eq!(item.version, 1);
     // Isolation by account and kind.
     assert_eq!(s.get("test.thing", OTHER, "a").await.unwrap(), None);
     assert_eq!(s.get("test.other", ACCOUNT, "a").await.unwrap(), None);
 
-    assert_conflict(s.write(vec![put("a", json!(2), Precondition::Absent)]).await, 0);
-    s.write(vec![put("a", json!(2), Precondition::Any)]).await.unwrap();
+    assert_conflict(
+        s.write(vec![put("a", json!(2), Precondition::Absent)])
+            .await,
+        0,
+    );
+    s.write(vec![put("a", json!(2), Precondition::Any)])
+        .await
+        .unwrap();
     assert_eq!(version(s, "a").await, Some(2));
-    s.write(vec![put("a", json!(3), Precondition::Version(2))]).await.unwrap();
+    s.write(vec![put("a", json!(3), Precondition::Version(2))])
+        .await
+        .unwrap();
     assert_eq!(version(s, "a").await, Some(3));
-    assert_conflict(s.write(vec![put("a", json!(4), Precondition::Version(2))]).await, 0);
-    s.write(vec![put("a", json!(4), Precondition::Exists)]).await.unwrap();
+    assert_conflict(
+        s.write(vec![put("a", json!(4), Precondition::Version(2))])
+            .await,
+        0,
+    );
+    s.write(vec![put("a", json!(4), Precondition::Exists)])
+        .await
+        .unwrap();
     assert_eq!(version(s, "a").await, Some(4));
-    assert_conflict(s.write(vec![put("missing", json!(0), Precondition::Exists)]).await, 0);
-    assert_conflict(s.write(vec![put("missing", json!(0), Precondition::Version(1))]).await, 0);
+    assert_conflict(
+        s.write(vec![put("missing", json!(0), Precondition::Exists)])
+            .await,
+        0,
+    );
+    assert_conflict(
+        s.write(vec![put("missing", json!(0), Precondition::Version(1))])
+            .await,
+        0,
+    );
     assert_eq!(version(s, "missing").await, None);
 
-    let err = s.write(vec![delete("a", Precondition::Version(3))]).await.unwrap_err();
+    let err = s
+        .write(vec![delete("a", Precondition::Version(3))])
+        .await
+        .unwrap_err();
     match err {
-        StoreError::Conflict { op, kind, account, id, reason } => {
-            assert_eq!((op, kind.as_str(), account.as_str(), id.as_str()), (0, "test.thing", ACCOUNT, "a"));
-            assert!(reason.contains("version 3") && reason.contains("version 4"), "{reason}");
+        StoreError::Conflict {
+            op,
+            kind,
+            account,
+            id,
+            reason,
+        } => {
+            assert_eq!(
+                (op, kind.as_str(), account.as_str(), id.as_str()),
+                (0, "test.thing", ACCOUNT, "a")
+            );
+            assert!(
+                reason.contains("version 3") && reason.contains("version 4"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_conflict(s.write(vec![delete("a", Precondition::Absent)]).await, 0);
-    assert_conflict(s.write(vec![delete("missing", Precondition::Exists)]).await, 0);
-    s.write(vec![delete("missing", Precondition::Any)]).await.unwrap();
-    s.write(vec![delete("a", Precondition::Version(4))]).await.unwrap();
+    assert_conflict(
+        s.write(vec![delete("missing", Precondition::Exists)]).await,
+        0,
+    );
+    s.write(vec![delete("missing", Precondition::Any)])
+        .await
+        .unwrap();
+    s.write(vec![delete("a", Precondition::Version(4))])
+        .await
+        .unwrap();
     assert_eq!(version(s, "a").await, None);
     // A re-created item starts again at version 1.
-    s.write(vec![put("a", json!(5), Precondition::Absent)]).await.unwrap();
+    s.write(vec![put("a", json!(5), Precondition::Absent)])
+        .await
+        .unwrap();
     assert_eq!(version(s, "a").await, Some(1));
 }
 
 async fn failing_batch_applies_nothing(f: Fixture) {
     let s = &*f.store;
-    s.write(vec![put("x", json!("x1"), Precondition::Absent)]).await.unwrap();
+    s.write(vec![put("x", json!("x1"), Precondition::Absent)])
+        .await
+        .unwrap();
     let result = s
         .write(vec![
             put("y", json!("y1"), Precondition::Absent),
@@ -267,17 +365,62 @@ async fn values_round_trip(f: Fixture) {
         "Nested": {"z": 1, "a": [true, false, {}]},
         "Quote": "it's \"quoted\" \\ and \u{0001}"
     });
-    s.write(vec![WriteOp::put("iam.user", "", "global", value.clone(), Precondition::Any)]).await.unwrap();
-    assert_eq!(s.get("iam.user", "", "global").await.unwrap().unwrap().value, value);
+    s.write(vec![WriteOp::put(
+        "iam.user",
+        "",
+        "global",
+        value.clone(),
+        Precondition::Any,
+    )])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get("iam.user", "", "global")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        value
+    );
 }
 
 async fn list_order_prefix_and_paging(f: Fixture) {
     let s = &*f.store;
-    let ids = ["user/b", "user/a", "role/x", "user/ab", "user/", "user0", "usera", "user/Z", "user/é", "user/\u{10FFFF}", "user/~"];
-    s.write(ids.iter().map(|id| put(id, json!(id), Precondition::Absent)).collect()).await.unwrap();
+    let ids = [
+        "user/b",
+        "user/a",
+        "role/x",
+        "user/ab",
+        "user/",
+        "user0",
+        "usera",
+        "user/Z",
+        "user/é",
+        "user/\u{10FFFF}",
+        "user/~",
+    ];
+    s.write(
+        ids.iter()
+            .map(|id| put(id, json!(id), Precondition::Absent))
+            .collect(),
+    )
+    .await
+    .unwrap();
     s.write(vec![
-        WriteOp::put("test.thing", OTHER, "user/other-account", json!(0), Precondition::Any),
-        WriteOp::put("test.other", ACCOUNT, "user/other-kind", json!(0), Precondition::Any),
+        WriteOp::put(
+            "test.thing",
+            OTHER,
+            "user/other-account",
+            json!(0),
+            Precondition::Any,
+        ),
+        WriteOp::put(
+            "test.other",
+            ACCOUNT,
+            "user/other-kind",
+            json!(0),
+            Precondition::Any,
+        ),
     ])
     .await
     .unwrap();
@@ -288,14 +431,28 @@ async fn list_order_prefix_and_paging(f: Fixture) {
     want.sort(); // Rust's str order is byte order.
     assert_eq!(got, want);
     assert_eq!(all.next, None);
-    assert!(all.items.iter().all(|i| i.value == json!(i.id) && i.version == 1));
+    assert!(
+        all.items
+            .iter()
+            .all(|i| i.value == json!(i.id) && i.version == 1)
+    );
 
     let prefixed = s
-        .list(ListQuery { kind: "test.thing", account: ACCOUNT, id_prefix: "user/", start_after: None, limit: 0 })
+        .list(ListQuery {
+            kind: "test.thing",
+            account: ACCOUNT,
+            id_prefix: "user/",
+            start_after: None,
+            limit: 0,
+        })
         .await
         .unwrap();
     let got: Vec<_> = prefixed.items.iter().map(|i| i.id.as_str()).collect();
-    let want: Vec<_> = want.iter().copied().filter(|id| id.starts_with("user/")).collect();
+    let want: Vec<_> = want
+        .iter()
+        .copied()
+        .filter(|id| id.starts_with("user/"))
+        .collect();
     assert_eq!(got, want);
 
     // Pages of 3 over the prefix.
@@ -326,12 +483,21 @@ async fn list_order_prefix_and_paging(f: Fixture) {
 
     // Exactly a page's worth left: no `next`.
     let page = s
-        .list(ListQuery { kind: "test.thing", account: ACCOUNT, id_prefix: "user/a", start_after: None, limit: 2 })
+        .list(ListQuery {
+            kind: "test.thing",
+            account: ACCOUNT,
+            id_prefix: "user/a",
+            start_after: None,
+            limit: 2,
+        })
         .await
         .unwrap();
     assert_eq!(page.items.len(), 2);
     assert_eq!(page.next, None);
-    let empty = s.list(ListQuery::all("test.nothing", ACCOUNT)).await.unwrap();
+    let empty = s
+        .list(ListQuery::all("test.nothing", ACCOUNT))
+        .await
+        .unwrap();
     assert!(empty.items.is_empty() && empty.next.is_none());
 }
 
@@ -344,13 +510,22 @@ fn record(n: u64, account: &str, name: &str) -> NewAuditRecord {
         event_id: format!("00000000-0000-4000-8000-{n:012}"),
         event_time: at(n) + Duration::from_micros(123_456),
         account: account.to_owned(),
-        event_source: if name == "GetCallerIdentity" { "sts.amazonaws.com" } else { "iam.amazonaws.com" }.to_owned(),
+        event_source: if name == "GetCallerIdentity" {
+            "sts.amazonaws.com"
+        } else {
+            "iam.amazonaws.com"
+        }
+        .to_owned(),
         event_name: name.to_owned(),
         read_only: name.starts_with("Get") || name.starts_with("List"),
         principal_arn: Some(format!("arn:aws:iam::{account}:user/u{}", n % 2)),
         username: Some(format!("u{}", n % 2)),
         access_key_id: Some(format!("AKIA{n:016}")),
-        error_code: if n % 3 == 0 { Some("AccessDenied".to_owned()) } else { None },
+        error_code: if n.is_multiple_of(3) {
+            Some("AccessDenied".to_owned())
+        } else {
+            None
+        },
         body: format!("{{\"eventName\":\"{name}\",\"n\":{n}}}"),
     }
 }
@@ -361,10 +536,19 @@ fn seqs(records: &[portcullis_store::AuditRecord]) -> Vec<i64> {
 
 async fn append_standard(s: &dyn Store) {
     // seq n holds record n.
-    s.append_audit(vec![record(1, ACCOUNT, "CreateUser"), record(2, ACCOUNT, "GetCallerIdentity")]).await.unwrap();
-    s.append_audit(vec![record(3, OTHER, "CreateUser")]).await.unwrap();
+    s.append_audit(vec![
+        record(1, ACCOUNT, "CreateUser"),
+        record(2, ACCOUNT, "GetCallerIdentity"),
+    ])
+    .await
+    .unwrap();
+    s.append_audit(vec![record(3, OTHER, "CreateUser")])
+        .await
+        .unwrap();
     s.append_audit(vec![]).await.unwrap();
-    s.append_audit((4..=6).map(|n| record(n, ACCOUNT, "ListUsers")).collect()).await.unwrap();
+    s.append_audit((4..=6).map(|n| record(n, ACCOUNT, "ListUsers")).collect())
+        .await
+        .unwrap();
 }
 
 async fn audit_append_and_query(f: Fixture) {
@@ -376,12 +560,38 @@ async fn audit_append_and_query(f: Fixture) {
     let first = all.last().unwrap();
     let want = record(1, ACCOUNT, "CreateUser");
     assert_eq!(
-        (&first.event_id, first.event_time, &first.account, &first.event_source, &first.event_name, first.read_only),
-        (&want.event_id, want.event_time, &want.account, &want.event_source, &want.event_name, want.read_only)
+        (
+            &first.event_id,
+            first.event_time,
+            &first.account,
+            &first.event_source,
+            &first.event_name,
+            first.read_only
+        ),
+        (
+            &want.event_id,
+            want.event_time,
+            &want.account,
+            &want.event_source,
+            &want.event_name,
+            want.read_only
+        )
     );
     assert_eq!(
-        (&first.principal_arn, &first.username, &first.access_key_id, &first.error_code, &first.body),
-        (&want.principal_arn, &want.username, &want.access_key_id, &want.error_code, &want.body)
+        (
+            &first.principal_arn,
+            &first.username,
+            &first.access_key_id,
+            &first.error_code,
+            &first.body
+        ),
+        (
+            &want.principal_arn,
+            &want.username,
+            &want.access_key_id,
+            &want.error_code,
+            &want.body
+        )
     );
     assert_eq!(first.hash.len(), 64);
 
@@ -393,39 +603,91 @@ async fn audit_append_and_query(f: Fixture) {
     let cases: Vec<(AuditQuery, Vec<i64>)> = vec![
         (q(|q| q.account = Some(OTHER.into())), vec![3]),
         (q(|q| q.event_name = Some("CreateUser".into())), vec![3, 1]),
-        (q(|q| q.event_source = Some("sts.amazonaws.com".into())), vec![2]),
-        (q(|q| q.event_id = Some("00000000-0000-4000-8000-000000000005".into())), vec![5]),
+        (
+            q(|q| q.event_source = Some("sts.amazonaws.com".into())),
+            vec![2],
+        ),
+        (
+            q(|q| q.event_id = Some("00000000-0000-4000-8000-000000000005".into())),
+            vec![5],
+        ),
         (q(|q| q.read_only = Some(true)), vec![6, 5, 4, 2]),
         (q(|q| q.read_only = Some(false)), vec![3, 1]),
-        (q(|q| q.error_code = Some("AccessDenied".into())), vec![6, 3]),
+        (
+            q(|q| q.error_code = Some("AccessDenied".into())),
+            vec![6, 3],
+        ),
         (q(|q| q.principal = Some("u1".into())), vec![5, 3, 1]),
-        (q(|q| q.principal = Some(format!("arn:aws:iam::{ACCOUNT}:user/u0"))), vec![6, 4, 2]),
-        (q(|q| q.principal = Some("AKIA0000000000000004".into())), vec![4]),
+        (
+            q(|q| q.principal = Some(format!("arn:aws:iam::{ACCOUNT}:user/u0"))),
+            vec![6, 4, 2],
+        ),
+        (
+            q(|q| q.principal = Some("AKIA0000000000000004".into())),
+            vec![4],
+        ),
         // Start and end are inclusive, to the microsecond.
-        (q(|q| q.start = Some(at(2) + Duration::from_micros(123_456))), vec![6, 5, 4, 3, 2]),
-        (q(|q| q.start = Some(at(2) + Duration::from_micros(123_457))), vec![6, 5, 4, 3]),
-        (q(|q| q.end = Some(at(4) + Duration::from_micros(123_456))), vec![4, 3, 2, 1]),
-        (q(|q| { q.start = Some(at(2)); q.end = Some(at(4)); }), vec![3, 2]),
-        (q(|q| { q.account = Some(ACCOUNT.into()); q.error_code = Some("AccessDenied".into()); }), vec![6]),
+        (
+            q(|q| q.start = Some(at(2) + Duration::from_micros(123_456))),
+            vec![6, 5, 4, 3, 2],
+        ),
+        (
+            q(|q| q.start = Some(at(2) + Duration::from_micros(123_457))),
+            vec![6, 5, 4, 3],
+        ),
+        (
+            q(|q| q.end = Some(at(4) + Duration::from_micros(123_456))),
+            vec![4, 3, 2, 1],
+        ),
+        (
+            q(|q| {
+                q.start = Some(at(2));
+                q.end = Some(at(4));
+            }),
+            vec![3, 2],
+        ),
+        (
+            q(|q| {
+                q.account = Some(ACCOUNT.into());
+                q.error_code = Some("AccessDenied".into());
+            }),
+            vec![6],
+        ),
         (q(|q| q.event_name = Some("DeleteUser".into())), vec![]),
         (q(|q| q.limit = 2), vec![6, 5]),
-        (q(|q| { q.before_seq = Some(5); q.limit = 2; }), vec![4, 3]),
+        (
+            q(|q| {
+                q.before_seq = Some(5);
+                q.limit = 2;
+            }),
+            vec![4, 3],
+        ),
     ];
     for (query, want) in cases {
         let got = s.query_audit(query.clone()).await.unwrap();
         assert_eq!(seqs(&got), want, "{query:?}");
     }
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
 }
 
 async fn audit_pagination(f: Fixture) {
     let s = &*f.store;
-    s.append_audit((1..=25).map(|n| record(n, ACCOUNT, "ListUsers")).collect()).await.unwrap();
+    s.append_audit((1..=25).map(|n| record(n, ACCOUNT, "ListUsers")).collect())
+        .await
+        .unwrap();
     let mut got = Vec::new();
     let mut before = None;
     loop {
         let page = s
-            .query_audit(AuditQuery { before_seq: before, limit: 10, read_only: Some(true), ..AuditQuery::default() })
+            .query_audit(AuditQuery {
+                before_seq: before,
+                limit: 10,
+                read_only: Some(true),
+                ..AuditQuery::default()
+            })
             .await
             .unwrap();
         if page.is_empty() {
@@ -439,20 +701,36 @@ async fn audit_pagination(f: Fixture) {
 
 async fn verify_intact(f: Fixture) {
     let s = &*f.store;
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 0 });
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 0 }
+    );
     append_standard(s).await;
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
     // A store with another key finds the chain broken at the first record.
     if let StoreLocation::Sqlite { .. } | StoreLocation::Postgres { .. } = &f.location {
-        let other = portcullis_store::open(&f.location, Secret::new(vec![7; 32])).await.unwrap();
-        assert!(matches!(other.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 1, .. }));
+        let other = portcullis_store::open(&f.location, Secret::new(vec![7; 32]))
+            .await
+            .unwrap();
+        assert!(matches!(
+            other.verify_audit().await.unwrap(),
+            AuditVerification::Broken { seq: 1, .. }
+        ));
     }
 }
 
 async fn verify_catches_edited_body(f: Fixture) {
     let s = &*f.store;
     append_standard(s).await;
-    if !f.tamper("UPDATE audit_log SET body = replace(body, 'ListUsers', 'DeleteUser') WHERE seq = 5").await {
+    if !f
+        .tamper(
+            "UPDATE audit_log SET body = replace(body, 'ListUsers', 'DeleteUser') WHERE seq = 5",
+        )
+        .await
+    {
         return;
     }
     match s.verify_audit().await.unwrap() {
@@ -463,10 +741,24 @@ async fn verify_catches_edited_body(f: Fixture) {
         other => panic!("{other:?}"),
     }
     // An edited indexed field, too.
-    assert!(f.tamper("UPDATE audit_log SET body = replace(body, 'DeleteUser', 'ListUsers') WHERE seq = 5").await);
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
-    assert!(f.tamper("UPDATE audit_log SET error_code = NULL WHERE seq = 3").await);
-    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 3, .. }));
+    assert!(
+        f.tamper(
+            "UPDATE audit_log SET body = replace(body, 'DeleteUser', 'ListUsers') WHERE seq = 5"
+        )
+        .await
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
+    assert!(
+        f.tamper("UPDATE audit_log SET error_code = NULL WHERE seq = 3")
+            .await
+    );
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 3, .. }
+    ));
 }
 
 async fn verify_catches_deleted_record(f: Fixture) {
@@ -490,7 +782,10 @@ async fn verify_catches_deleted_record(f: Fixture) {
         )
         .await
     );
-    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 2, .. }));
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 2, .. }
+    ));
 }
 
 async fn verify_catches_inserted_and_truncated(f: Fixture) {
@@ -508,9 +803,18 @@ async fn verify_catches_inserted_and_truncated(f: Fixture) {
     {
         return;
     }
-    assert!(matches!(s.verify_audit().await.unwrap(), AuditVerification::Broken { seq: 7, .. }));
-    assert!(f.tamper("DELETE FROM audit_log WHERE seq = 7; UPDATE audit_head SET seq = 6 WHERE id = 1").await);
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 7, .. }
+    ));
+    assert!(
+        f.tamper("DELETE FROM audit_log WHERE seq = 7; UPDATE audit_head SET seq = 6 WHERE id = 1")
+            .await
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
     // Deleting the newest records without rewinding the head is caught.
     assert!(f.tamper("DELETE FROM audit_log WHERE seq >= 5").await);
     match s.verify_audit().await.unwrap() {
@@ -521,39 +825,76 @@ async fn verify_catches_inserted_and_truncated(f: Fixture) {
 
 async fn reset_keeps_audit(f: Fixture) {
     let s = &*f.store;
-    s.write(vec![put("a", json!(1), Precondition::Any), WriteOp::put("iam.user", "", "g", json!(1), Precondition::Any)])
-        .await
-        .unwrap();
+    s.write(vec![
+        put("a", json!(1), Precondition::Any),
+        WriteOp::put("iam.user", "", "g", json!(1), Precondition::Any),
+    ])
+    .await
+    .unwrap();
     append_standard(s).await;
     s.reset().await.unwrap();
     assert_eq!(version(s, "a").await, None);
     assert_eq!(s.get("iam.user", "", "g").await.unwrap(), None);
-    assert!(s.list(ListQuery::all("test.thing", ACCOUNT)).await.unwrap().items.is_empty());
+    assert!(
+        s.list(ListQuery::all("test.thing", ACCOUNT))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert_eq!(s.query_audit(AuditQuery::default()).await.unwrap().len(), 6);
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 6 });
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
     // Still usable; the chain goes on.
-    s.write(vec![put("a", json!(2), Precondition::Absent)]).await.unwrap();
-    s.append_audit(vec![record(7, ACCOUNT, "CreateUser")]).await.unwrap();
-    assert_eq!(s.verify_audit().await.unwrap(), AuditVerification::Intact { records: 7 });
+    s.write(vec![put("a", json!(2), Precondition::Absent)])
+        .await
+        .unwrap();
+    s.append_audit(vec![record(7, ACCOUNT, "CreateUser")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 7 }
+    );
 }
 
 async fn concurrent_writers_lose_no_updates(f: Fixture) {
     const TASKS: u64 = 6;
     const INCREMENTS: u64 = 15;
-    f.store.write(vec![put("counter", json!(0), Precondition::Absent)]).await.unwrap();
+    f.store
+        .write(vec![put("counter", json!(0), Precondition::Absent)])
+        .await
+        .unwrap();
     // Half the tasks go through a second store over the same database when there is one (a
     // second Portcullis node, or a second process on the same SQLite file).
     let second = f.reopen().await.unwrap_or_else(|| Arc::clone(&f.store));
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        let store = if t.is_multiple_of(2) {
+            Arc::clone(&f.store)
+        } else {
+            Arc::clone(&second)
+        };
         tasks.push(tokio::spawn(async move {
             let mut conflicts = 0u64;
             for _ in 0..INCREMENTS {
                 loop {
-                    let item = store.get("test.thing", ACCOUNT, "counter").await.unwrap().unwrap();
+                    let item = store
+                        .get("test.thing", ACCOUNT, "counter")
+                        .await
+                        .unwrap()
+                        .unwrap();
                     let n = item.value.as_u64().unwrap();
-                    match store.write(vec![put("counter", json!(n + 1), Precondition::Version(item.version))]).await {
+                    match store
+                        .write(vec![put(
+                            "counter",
+                            json!(n + 1),
+                            Precondition::Version(item.version),
+                        )])
+                        .await
+                    {
                         Ok(()) => break,
                         Err(StoreError::Conflict { .. }) => conflicts += 1,
                         Err(e) => panic!("{e}"),
@@ -566,16 +907,27 @@ async fn concurrent_writers_lose_no_updates(f: Fixture) {
     for task in tasks {
         task.await.unwrap();
     }
-    let item = f.store.get("test.thing", ACCOUNT, "counter").await.unwrap().unwrap();
+    let item = f
+        .store
+        .get("test.thing", ACCOUNT, "counter")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(item.value, json!(TASKS * INCREMENTS));
     assert_eq!(item.version, i64::try_from(TASKS * INCREMENTS).unwrap() + 1);
 
     // Racing creators of one absent item: exactly one wins.
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        let store = if t.is_multiple_of(2) {
+            Arc::clone(&f.store)
+        } else {
+            Arc::clone(&second)
+        };
         tasks.push(tokio::spawn(async move {
-            store.write(vec![put("race", json!(t), Precondition::Absent)]).await
+            store
+                .write(vec![put("race", json!(t), Precondition::Absent)])
+                .await
         }));
     }
     let mut wins = 0;
@@ -593,11 +945,22 @@ async fn concurrent_appenders_keep_one_chain(f: Fixture) {
     let second = f.reopen().await.unwrap_or_else(|| Arc::clone(&f.store));
     let mut tasks = Vec::new();
     for t in 0..4u64 {
-        let store = if t % 2 == 0 { Arc::clone(&f.store) } else { Arc::clone(&second) };
+        let store = if t.is_multiple_of(2) {
+            Arc::clone(&f.store)
+        } else {
+            Arc::clone(&second)
+        };
         tasks.push(tokio::spawn(async move {
             for i in 0..10u64 {
                 let n = t * 100 + i;
-                let batch = if i % 3 == 0 { vec![record(n, ACCOUNT, "CreateUser"), record(n + 50, ACCOUNT, "TagUser")] } else { vec![record(n, ACCOUNT, "CreateUser")] };
+                let batch = if i.is_multiple_of(3) {
+                    vec![
+                        record(n, ACCOUNT, "CreateUser"),
+                        record(n + 50, ACCOUNT, "TagUser"),
+                    ]
+                } else {
+                    vec![record(n, ACCOUNT, "CreateUser")]
+                };
                 store.append_audit(batch).await.unwrap();
             }
         }));
@@ -606,26 +969,48 @@ async fn concurrent_appenders_keep_one_chain(f: Fixture) {
         task.await.unwrap();
     }
     let expected = 4 * (10 + 4);
-    assert_eq!(f.store.verify_audit().await.unwrap(), AuditVerification::Intact { records: expected });
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: expected }
+    );
     let all = f.store.query_audit(AuditQuery::default()).await.unwrap();
-    assert_eq!(seqs(&all), (1..=i64::try_from(expected).unwrap()).rev().collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&all),
+        (1..=i64::try_from(expected).unwrap())
+            .rev()
+            .collect::<Vec<_>>()
+    );
 }
 
 async fn health_close_and_reopen(f: Fixture) {
     let s = &*f.store;
     s.health().await.unwrap();
-    s.write(vec![put("kept", json!({"k": true}), Precondition::Absent)]).await.unwrap();
-    s.append_audit(vec![record(1, ACCOUNT, "CreateUser")]).await.unwrap();
+    s.write(vec![put("kept", json!({"k": true}), Precondition::Absent)])
+        .await
+        .unwrap();
+    s.append_audit(vec![record(1, ACCOUNT, "CreateUser")])
+        .await
+        .unwrap();
     s.close().await.unwrap();
-    assert!(matches!(s.get("test.thing", ACCOUNT, "kept").await, Err(StoreError::Closed)));
+    assert!(matches!(
+        s.get("test.thing", ACCOUNT, "kept").await,
+        Err(StoreError::Closed)
+    ));
     assert!(matches!(s.write(vec![]).await, Err(StoreError::Closed)));
     assert!(matches!(s.health().await, Err(StoreError::Closed)));
     s.close().await.unwrap();
     // Opening again runs no migration twice and finds the data.
     if let Some(again) = f.reopen().await {
-        let item = again.get("test.thing", ACCOUNT, "kept").await.unwrap().unwrap();
+        let item = again
+            .get("test.thing", ACCOUNT, "kept")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((item.value, item.version), (json!({"k": true}), 1));
-        assert_eq!(again.verify_audit().await.unwrap(), AuditVerification::Intact { records: 1 });
+        assert_eq!(
+            again.verify_audit().await.unwrap(),
+            AuditVerification::Intact { records: 1 }
+        );
         again.close().await.unwrap();
     }
 }
