@@ -540,8 +540,8 @@ fn botocore_examples_validate() {
 #[ignore = "needs a dump of botocore's examples (see tools/codegen/dump_examples.py)"]
 fn botocore_query_serialization_round_trips() {
     let path = std::env::var("PORTCULLIS_BOTOCORE_QUERY_EXAMPLES").unwrap();
-    let rows: Vec<(String, String, Value, Vec<(String, Value)>)> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    type Row = (String, String, Value, Vec<(String, Value)>);
+    let rows: Vec<Row> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(!rows.is_empty());
     let mut failures = Vec::new();
     for (s, name, input, raw) in &rows {
