@@ -42,7 +42,7 @@ impl Regex {
     ///
     /// # Errors
     /// [`ModelError::Pattern`] when the pattern is malformed or uses a construct outside the subset.
-    pub fn new(pattern: &str) -> Result<Self, RegexError> {
+    pub fn new(pattern: &str) -> Result<Self, ModelError> {
         let chars: Vec<char> = pattern.chars().collect();
         let mut p = Parser {
             s: &chars,
