@@ -131,6 +131,7 @@ impl PostgresStore {
                 config,
                 idle: Mutex::new(Vec::new()),
                 permits: Semaphore::new(pool_size.max(1)),
+                size: pool_size.max(1),
                 closed: AtomicBool::new(false),
             },
             hasher: ChainHasher::new(audit_key.expose()),
@@ -474,7 +475,7 @@ impl Store for PostgresStore {
 
     fn close<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.pool.close();
+            self.pool.close().await;
             Ok(())
         })
     }
@@ -507,11 +508,15 @@ struct Pool {
     config: Config,
     idle: Mutex<Vec<Client>>,
     permits: Semaphore,
+    size: usize,
     closed: AtomicBool,
 }
 
 impl Pool {
     async fn get(&self) -> Result<PooledClient<'_>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
         let permit = self
             .permits
             .acquire()
@@ -543,8 +548,13 @@ impl Pool {
         })
     }
 
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+    /// Waits for the clients in use to come back, then closes every connection.
+    async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let all = u32::try_from(self.size).unwrap_or(u32::MAX);
+        drop(self.permits.acquire_many(all).await);
         self.permits.close();
         if let Ok(mut idle) = self.idle.lock() {
             // Dropping a client ends its connection.

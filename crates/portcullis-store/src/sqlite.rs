@@ -451,6 +451,10 @@ impl Store for SqliteStore {
                 return Ok(());
             }
             if let Some(pool) = &self.readers {
+                // Let reads in flight finish (new ones see `closed`), then refuse more.
+                let all = u32::try_from(READERS).unwrap_or(u32::MAX);
+                let in_flight_done = pool.permits.acquire_many(all).await;
+                drop(in_flight_done);
                 pool.closed.store(true, Ordering::Release);
                 pool.permits.close();
                 if let Ok(mut idle) = pool.idle.lock() {

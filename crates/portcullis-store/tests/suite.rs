@@ -62,6 +62,24 @@ impl Fixture {
         }
     }
 
+    /// One number from the database, read behind the store's back (`None` for in-memory).
+    async fn query_i64(&self, sql: &str) -> Option<i64> {
+        match &self.location {
+            StoreLocation::Sqlite { path } => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                Some(conn.query_row(sql, [], |r| r.get(0)).unwrap())
+            }
+            StoreLocation::SqliteInMemory => None,
+            StoreLocation::Postgres { url } => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                Some(client.query_one(sql, &[]).await.unwrap().get(0))
+            }
+        }
+    }
+
     /// A second store over the same database (a restart, or a second node), when there is one.
     async fn reopen(&self) -> Option<Arc<dyn Store>> {
         match &self.location {
@@ -198,6 +216,8 @@ suite!(
     concurrent_writers_lose_no_updates,
     concurrent_appenders_keep_one_chain,
     health_close_and_reopen,
+    migrations_run_once_and_refuse_a_newer_schema,
+    sealed_secrets_are_not_in_the_data_files,
 );
 
 fn put(id: &str, value: serde_json::Value, precondition: Precondition) -> WriteOp {
@@ -1013,4 +1033,82 @@ async fn health_close_and_reopen(f: Fixture) {
         );
         again.close().await.unwrap();
     }
+}
+
+async fn migrations_run_once_and_refuse_a_newer_schema(f: Fixture) {
+    let count = "SELECT CAST(count(*) AS BIGINT) FROM schema_migrations";
+    let Some(before) = f.query_i64(count).await else {
+        return;
+    };
+    assert_eq!(before, 1);
+    assert_eq!(
+        f.query_i64("SELECT CAST(max(version) AS BIGINT) FROM schema_migrations")
+            .await,
+        Some(1)
+    );
+    let again = f.reopen().await.unwrap();
+    again.close().await.unwrap();
+    assert_eq!(f.query_i64(count).await, Some(before));
+    // A database migrated by a newer Portcullis is refused, not misread.
+    assert!(
+        f.tamper(
+            "INSERT INTO schema_migrations (version, name, applied_at)
+             VALUES (999, 'from the future', '2030-01-01T00:00:00Z')"
+        )
+        .await
+    );
+    match portcullis_store::open(&f.location, audit_key()).await {
+        Err(StoreError::Corrupt(reason)) => assert!(reason.contains("999"), "{reason}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+async fn sealed_secrets_are_not_in_the_data_files(f: Fixture) {
+    let StoreLocation::Sqlite { path } = &f.location else {
+        return;
+    };
+    let key = portcullis_store::MasterKey::generate().unwrap();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEYq";
+    let aad = portcullis_store::place_aad("iam.access-key", ACCOUNT, "AKIAIOSFODNN7EXAMPLE");
+    let sealed = key.seal(secret.as_bytes(), &aad).unwrap();
+    let value = json!({ "SecretAccessKey": hex::encode(&sealed) });
+    f.store
+        .write(vec![WriteOp::put(
+            "iam.access-key",
+            ACCOUNT,
+            "AKIAIOSFODNN7EXAMPLE",
+            value,
+            Precondition::Absent,
+        )])
+        .await
+        .unwrap();
+    let item = f
+        .store
+        .get("iam.access-key", ACCOUNT, "AKIAIOSFODNN7EXAMPLE")
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = hex::decode(item.value["SecretAccessKey"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        key.open(&stored, &aad).unwrap().expose().as_slice(),
+        secret.as_bytes()
+    );
+
+    let dir = path.parent().unwrap();
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret found in {}",
+            entry.path().display()
+        );
+        // The database, its WAL and its shared memory are the owner's only.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", entry.path().display());
+        files += 1;
+    }
+    assert!(files >= 2, "expected the database and its WAL");
 }
