@@ -159,7 +159,8 @@ pub enum WriteOp {
         /// Checked against the item as left by the earlier ops of the same batch.
         precondition: Precondition,
     },
-    /// Delete an item.
+    /// Delete an item. Deleting an absent item is no error unless the precondition asks for
+    /// the item (`Exists`, `Version`); `Absent` is a check that the item is not there.
     Delete {
         /// The collection.
         kind: String,
@@ -510,7 +511,14 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn prefix_bound_selects_exactly_the_prefixed(prefix in "\\PC{0,4}", id in "\\PC{0,6}") {
+        fn prefix_bound_selects_exactly_the_prefixed(
+            prefix in "[a\u{D7FF}\u{E000}\u{10FFFF}\\PC]{0,3}",
+            tail in "[a\u{D7FF}\u{E000}\u{10FFFF}\\PC]{0,3}",
+            other in "[a\u{D7FF}\u{E000}\u{10FFFF}\\PC]{0,5}",
+            extend in proptest::bool::ANY,
+        ) {
+            // Half the ids start with the prefix, half are arbitrary.
+            let id = if extend { format!("{prefix}{tail}") } else { other };
             let inside = id.as_str() >= prefix.as_str()
                 && prefix_upper_bound(&prefix).is_none_or(|b| id.as_str() < b.as_str());
             proptest::prop_assert_eq!(inside, id.starts_with(&prefix));

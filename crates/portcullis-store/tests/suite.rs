@@ -1088,7 +1088,7 @@ async fn sealed_secrets_are_not_in_the_data_files(f: Fixture) {
         .await
         .unwrap()
         .unwrap();
-    let stored = hex::decode(item.value["SecretAccessKey"].as_str().unwrap()).unwrap();
+    let stored = hex::decode(item.value.get("SecretAccessKey").unwrap().as_str().unwrap()).unwrap();
     assert_eq!(
         key.open(&stored, &aad).unwrap().expose().as_slice(),
         secret.as_bytes()
