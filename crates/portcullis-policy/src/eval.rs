@@ -531,8 +531,9 @@ fn aws_principal_grant(value: &str, who: &RequestPrincipal) -> Option<Grant> {
     None
 }
 
-/// `NotPrincipal` excludes only the principals it lists exactly (an account entry excludes
-/// the root user only), per the IAM User Guide's NotPrincipal page.
+/// `NotPrincipal` excludes only the principals it lists exactly, per the IAM User Guide's
+/// NotPrincipal page: an account entry excludes the root user only, and a role session is
+/// excluded by its assumed-role session ARN, not by the role ARN alone.
 fn principal_listed_exactly(p: &Principals, who: &RequestPrincipal) -> bool {
     match p {
         Principals::Any => true,
@@ -544,7 +545,6 @@ fn principal_listed_exactly(p: &Principals, who: &RequestPrincipal) -> bool {
                         || (who.kind == PrincipalKind::Root
                             && (value == who.account
                                 || account_of(value) == who.account && value.ends_with(":root")))
-                        || who.role_arn.as_deref() == Some(value)
                 }
                 PrincipalType::Service => who.kind == PrincipalKind::Service && who.arn == value,
                 PrincipalType::Federated => {

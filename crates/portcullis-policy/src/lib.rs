@@ -50,7 +50,9 @@ pub use eval::{
     Decision, Effect, InlineList, Layer, MatchedStatement, Policy, PrincipalPolicies,
     ResourcePolicies, ResourcePolicyKind, evaluate,
 };
-pub use request::{Context, ContextValue, PrincipalKind, Request, RequestPrincipal, Scalar};
+pub use request::{
+    Context, ContextValue, PrincipalKind, Request, RequestPrincipal, Scalar, principal_from_text,
+};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

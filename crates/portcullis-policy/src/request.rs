@@ -506,3 +506,87 @@ pub(crate) fn parse_date(s: &str) -> Option<i128> {
         .ok()
         .map(|d| d.midnight().assume_utc().unix_timestamp_nanos())
 }
+
+impl Request {
+    /// Reads a request from JSON (the CLI's `--request FILE.json` and the test corpus):
+    ///
+    /// ```json
+    /// { "principal": "arn:aws:iam::111122223333:user/alice",
+    ///   "action": "s3:GetObject", "resource": "arn:aws:s3:::bucket/key",
+    ///   "resource_account": "111122223333",
+    ///   "context": { "aws:SourceIp": "203.0.113.7", "aws:TagKeys": ["a", "b"],
+    ///                "aws:SecureTransport": true, "s3:max-keys": 10,
+    ///                "kms:Blob": { "binary": "aGVsbG8=" } } }
+    /// ```
+    ///
+    /// `principal` is an IAM/STS ARN, a service name (`ec2.amazonaws.com`), or an object with
+    /// the fields of [`RequestPrincipal`].
+    ///
+    /// # Errors
+    /// [`crate::Error::Request`] naming the field that could not be read.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, crate::Error> {
+        use serde_json::Value;
+        let bad = |what: &str| crate::Error::Request(what.to_owned());
+        let principal = match v.get("principal") {
+            Some(Value::String(s)) => principal_from_text(s).ok_or_else(|| bad("principal"))?,
+            Some(obj @ Value::Object(_)) => {
+                serde_json::from_value(obj.clone()).map_err(|e| crate::Error::Request(format!("principal: {e}")))?
+            }
+            _ => return Err(bad("principal")),
+        };
+        let action = v.get("action").and_then(Value::as_str).ok_or_else(|| bad("action"))?;
+        let resource = v.get("resource").and_then(Value::as_str).unwrap_or("*");
+        let mut r = Self::new(principal, action, resource);
+        if let Some(acct) = v.get("resource_account").and_then(Value::as_str) {
+            r = r.with_resource_account(acct);
+        }
+        if let Some(ctx) = v.get("context") {
+            let Value::Object(map) = ctx else { return Err(bad("context")) };
+            for (k, val) in map {
+                let value = context_value_from_json(val).ok_or_else(|| crate::Error::Request(format!("context key {k}")))?;
+                r = r.with_context(k, value);
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A principal from its text: an IAM/STS ARN, or a service principal name.
+pub fn principal_from_text(s: &str) -> Option<RequestPrincipal> {
+    if s.starts_with("arn:") {
+        return RequestPrincipal::from_arn(s);
+    }
+    (!s.is_empty()).then(|| RequestPrincipal {
+        arn: s.to_owned(),
+        account: String::new(),
+        kind: PrincipalKind::Service,
+        role_arn: None,
+        service_linked_role: false,
+    })
+}
+
+fn context_value_from_json(v: &serde_json::Value) -> Option<ContextValue> {
+    use serde_json::Value;
+    Some(match v {
+        Value::String(s) => ContextValue::string(s.clone()),
+        Value::Bool(b) => ContextValue::bool(*b),
+        Value::Number(n) => ContextValue::number(n.as_f64()?),
+        Value::Array(items) => {
+            let texts: Option<Vec<String>> = items
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect();
+            ContextValue::strings(texts?)
+        }
+        Value::Object(map) => {
+            let b64 = map.get("binary")?.as_str()?;
+            ContextValue::binary(crate::condition::base64_decode(b64)?)
+        }
+        Value::Null => return None,
+    })
+}
