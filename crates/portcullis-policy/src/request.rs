@@ -529,21 +529,26 @@ impl Request {
         let bad = |what: &str| crate::Error::Request(what.to_owned());
         let principal = match v.get("principal") {
             Some(Value::String(s)) => principal_from_text(s).ok_or_else(|| bad("principal"))?,
-            Some(obj @ Value::Object(_)) => {
-                serde_json::from_value(obj.clone()).map_err(|e| crate::Error::Request(format!("principal: {e}")))?
-            }
+            Some(obj @ Value::Object(_)) => serde_json::from_value(obj.clone())
+                .map_err(|e| crate::Error::Request(format!("principal: {e}")))?,
             _ => return Err(bad("principal")),
         };
-        let action = v.get("action").and_then(Value::as_str).ok_or_else(|| bad("action"))?;
+        let action = v
+            .get("action")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("action"))?;
         let resource = v.get("resource").and_then(Value::as_str).unwrap_or("*");
         let mut r = Self::new(principal, action, resource);
         if let Some(acct) = v.get("resource_account").and_then(Value::as_str) {
             r = r.with_resource_account(acct);
         }
         if let Some(ctx) = v.get("context") {
-            let Value::Object(map) = ctx else { return Err(bad("context")) };
+            let Value::Object(map) = ctx else {
+                return Err(bad("context"));
+            };
             for (k, val) in map {
-                let value = context_value_from_json(val).ok_or_else(|| crate::Error::Request(format!("context key {k}")))?;
+                let value = context_value_from_json(val)
+                    .ok_or_else(|| crate::Error::Request(format!("context key {k}")))?;
                 r = r.with_context(k, value);
             }
         }

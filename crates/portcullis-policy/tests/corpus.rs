@@ -21,13 +21,24 @@ fn policy(id: &str, doc: &Value, ty: PolicyType) -> Policy {
 
 fn list(v: Option<&Value>, prefix: &str, ty: PolicyType) -> Vec<Policy> {
     v.and_then(Value::as_array)
-        .map(|items| items.iter().enumerate().map(|(i, d)| policy(&format!("{prefix}[{i}]"), d, ty)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, d)| policy(&format!("{prefix}[{i}]"), d, ty))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn levels(v: Option<&Value>, prefix: &str, ty: PolicyType) -> Vec<Vec<Policy>> {
     v.and_then(Value::as_array)
-        .map(|lv| lv.iter().enumerate().map(|(l, p)| list(Some(p), &format!("{prefix}{l}"), ty)).collect())
+        .map(|lv| {
+            lv.iter()
+                .enumerate()
+                .map(|(l, p)| list(Some(p), &format!("{prefix}{l}"), ty))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -35,9 +46,14 @@ fn sets(p: &Value) -> (PrincipalPolicies, Option<ResourcePolicies>) {
     let principal = PrincipalPolicies {
         scp_levels: levels(p.get("scp"), "scp", PolicyType::Scp),
         identity: list(p.get("identity"), "identity", PolicyType::Identity),
-        boundary: p.get("boundary").map(|d| policy("boundary", d, PolicyType::Boundary)),
+        boundary: p
+            .get("boundary")
+            .map(|d| policy("boundary", d, PolicyType::Boundary)),
         session: list(p.get("session"), "session", PolicyType::Session),
-        management_account: p.get("management_account").and_then(Value::as_bool).unwrap_or(false),
+        management_account: p
+            .get("management_account")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     };
     let kind = match p.get("resource_kind").and_then(Value::as_str) {
         Some("trust") => ResourcePolicyKind::Trust,
@@ -49,13 +65,21 @@ fn sets(p: &Value) -> (PrincipalPolicies, Option<ResourcePolicies>) {
         ResourcePolicyKind::Key => PolicyType::Key,
         ResourcePolicyKind::Resource => PolicyType::Resource,
     };
-    let has_resource_side = p.get("resource").is_some() || p.get("rcp").is_some() || p.get("resource_owner").is_some();
+    let has_resource_side =
+        p.get("resource").is_some() || p.get("rcp").is_some() || p.get("resource_owner").is_some();
     let resource = has_resource_side.then(|| ResourcePolicies {
-        owner_account: p.get("resource_owner").and_then(Value::as_str).unwrap_or("").to_owned(),
+        owner_account: p
+            .get("resource_owner")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
         policy: p.get("resource").map(|d| policy("resource", d, ty)),
         kind,
         rcp_levels: levels(p.get("rcp"), "rcp", PolicyType::Rcp),
-        management_account: p.get("resource_management_account").and_then(Value::as_bool).unwrap_or(false),
+        management_account: p
+            .get("resource_management_account")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     });
     (principal, resource)
 }
@@ -71,11 +95,17 @@ fn effect_name(e: Effect) -> &'static str {
 #[test]
 fn corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut total = 0;
     let mut failures = Vec::new();
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
         let data: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let fname = file.file_name().unwrap().to_string_lossy().to_string();
@@ -83,7 +113,11 @@ fn corpus() {
             let (principal, resource) = sets(&group["policies"]);
             for case in group["cases"].as_array().unwrap() {
                 total += 1;
-                let label = format!("{fname} / {} / {}", group["name"].as_str().unwrap_or("?"), case["name"].as_str().unwrap_or("?"));
+                let label = format!(
+                    "{fname} / {} / {}",
+                    group["name"].as_str().unwrap_or("?"),
+                    case["name"].as_str().unwrap_or("?")
+                );
                 let request = Request::from_json(case).unwrap_or_else(|e| panic!("{label}: {e}"));
                 let d = evaluate(&principal, resource.as_ref(), &request);
                 let mut problems = Vec::new();
@@ -110,8 +144,16 @@ fn corpus() {
                     }
                 }
                 if let Some(matched) = case.get("matched").and_then(Value::as_array) {
-                    let got: Vec<String> = d.matched.iter().map(|m| format!("{}#{}", m.policy_id, m.index)).collect();
-                    let want: Vec<String> = matched.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+                    let got: Vec<String> = d
+                        .matched
+                        .iter()
+                        .map(|m| format!("{}#{}", m.policy_id, m.index))
+                        .collect();
+                    let want: Vec<String> = matched
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
                     if got != want {
                         problems.push(format!("matched {got:?}, want {want:?}"));
                     }
@@ -122,6 +164,14 @@ fn corpus() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} corpus cases failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(total >= 400, "the corpus has {total} cases; the issue asks for at least 400");
+    assert!(
+        failures.is_empty(),
+        "{} of {total} corpus cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        total >= 400,
+        "the corpus has {total} cases; the issue asks for at least 400"
+    );
 }
