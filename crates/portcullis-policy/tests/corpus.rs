@@ -8,6 +8,11 @@
 //! the request as `Request::from_json` reads it, plus `expect` (`Allow` | `ExplicitDeny` |
 //! `ImplicitDeny`) and optionally `layer`, `message`, `missing` (context keys) and `matched`
 //! (`policy-id#index`).
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions: a panic is a test failure"
+)]
 
 use std::path::Path;
 
@@ -125,10 +130,10 @@ fn corpus() {
                 if effect_name(d.effect) != want {
                     problems.push(format!("effect {:?}, want {want}", d.effect));
                 }
-                if let Some(layer) = case.get("layer").and_then(Value::as_str) {
-                    if format!("{:?}", d.deciding_layer) != layer {
-                        problems.push(format!("layer {:?}, want {layer}", d.deciding_layer));
-                    }
+                if let Some(layer) = case.get("layer").and_then(Value::as_str)
+                    && format!("{:?}", d.deciding_layer) != layer
+                {
+                    problems.push(format!("layer {:?}, want {layer}", d.deciding_layer));
                 }
                 if let Some(msg) = case.get("message").and_then(Value::as_str) {
                     let got = d.access_denied_message(&request).unwrap_or_default();

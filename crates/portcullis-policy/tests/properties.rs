@@ -1,6 +1,11 @@
 //! Property tests of the evaluation logic over random policy sets and requests:
 //! adding a Deny never grants, removing an Allow never grants, SCPs and RCPs only narrow,
 //! statement and policy order never matter, and nothing panics.
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions: a panic is a test failure"
+)]
 
 use portcullis_policy::*;
 use proptest::prelude::*;

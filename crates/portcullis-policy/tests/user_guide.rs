@@ -1,5 +1,10 @@
 //! Examples from the IAM User Guide's policy pages whose outcome the guide states, restated
 //! as tests (names and values shortened; the structure and the stated outcome are the guide's).
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions: a panic is a test failure"
+)]
 
 use portcullis_policy::*;
 

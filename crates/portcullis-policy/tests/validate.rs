@@ -1,4 +1,8 @@
 //! Validation per policy type: each finding's AWS code and message.
+#![expect(
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions: a panic is a test failure"
+)]
 
 use portcullis_policy::*;
 
