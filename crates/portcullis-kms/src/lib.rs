@@ -1,0 +1,491 @@
+//! AWS Key Management Service for Portcullis (JSON 1.1, `TrentService`).
+//!
+//! This crate owns KMS keys and everything done with them: key lifecycle (CreateKey to
+//! ScheduleKeyDeletion), aliases and tags, rotation, imported key material, the cryptographic
+//! operations (Encrypt/Decrypt and envelope encryption, Sign/Verify, MACs, ECDH), key policies
+//! and grants. Cryptography is aws-lc-rs ([`backend`]); key material is sealed at rest under
+//! the store's [`MasterKey`], bound to its key and version. The symmetric ciphertext format is
+//! documented in [`blob`].
+//!
+//! The server front authenticates the request and validates its JSON against the botocore
+//! model; [`Kms::call`] does the rest. Authorization is KMS's own: a grant that covers the
+//! call allows it (as in AWS, without looking at policies); otherwise [`KeyAccess`] decides with
+//! the key policy. Until IAM supplies the policy engine, [`AccountOnlyAccess`] allows the key's
+//! own account only.
+//!
+//! Out of scope, answered with `UnsupportedOperationException`: multi-Region keys
+//! (ReplicateKey, UpdatePrimaryRegion, `MultiRegion: true`) and custom key stores.
+
+pub mod backend;
+pub mod blob;
+mod crypto;
+mod error;
+mod grants;
+mod keys;
+pub mod record;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use portcullis_aws::{AwsError, Protocol};
+use portcullis_core::{Arn, Clock, RequestContext, Secret};
+use portcullis_store::{BoxFuture, MasterKey, Store, StoreError, WriteOp, place_aad};
+use serde_json::Value;
+
+pub use error::KmsError;
+use record::{DUE, KEY, KeyRecord, KeyState};
+
+/// Authorization of a call against the key policy (the IAM crate implements this with the
+/// policy engine; it evaluates the key policy, and IAM policies where the key policy delegates
+/// to the account).
+///
+/// Actions that have no key (CreateKey, ListKeys, ListAliases, GenerateRandom,
+/// ListRetirableGrants) are asked with `key_arn` = `arn:aws:kms:<region>:<account>:*` and an
+/// empty `key_policy`: only IAM policies decide those, as in AWS.
+pub trait KeyAccess: Send + Sync + 'static {
+    /// Ok(()) when `ctx.principal` may perform `action` ("kms:Encrypt") on the key `key_arn`,
+    /// whose key policy document is `key_policy`, with the request's KMS condition keys in
+    /// `conditions` (kms:EncryptionContext:*, kms:EncryptionContextKeys, kms:CallerAccount,
+    /// kms:KeySpec, kms:KeyUsage, kms:GrantOperations, kms:RequestAlias, ...). Err: the
+    /// AccessDeniedException to return.
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        key_arn: &Arn,
+        key_policy: &str,
+        conditions: &[(String, Vec<String>)],
+    ) -> BoxFuture<'_, Result<(), AwsError>>;
+}
+
+/// Until IAM lands: any principal of the key's own account is allowed, every other principal
+/// is denied with AWS's AccessDeniedException message.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AccountOnlyAccess;
+
+impl KeyAccess for AccountOnlyAccess {
+    fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        key_arn: &Arn,
+        _key_policy: &str,
+        _conditions: &[(String, Vec<String>)],
+    ) -> BoxFuture<'_, Result<(), AwsError>> {
+        let result = if key_arn.account() == ctx.principal.account.as_str() {
+            Ok(())
+        } else {
+            Err(access_denied(ctx, action, key_arn.as_str()))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// AWS's denial for a principal that no policy allows.
+pub fn access_denied(ctx: &RequestContext, action: &str, resource: &str) -> AwsError {
+    AwsError::access_denied(
+        Protocol::AwsJson1_1,
+        format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} because no resource-based policy allows the {action} action",
+            ctx.principal.arn
+        ),
+    )
+}
+
+/// The KMS service.
+pub struct Kms {
+    store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    access: Arc<dyn KeyAccess>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Kms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kms")
+    }
+}
+
+/// A key found for a request, with the store version it was read at.
+pub(crate) struct Resolved {
+    pub key: KeyRecord,
+    pub version: i64,
+    /// The alias name when the caller named the key by alias (`kms:RequestAlias`).
+    pub alias: Option<String>,
+}
+
+/// Whether an operation may name a key of another account (AWS lists these per operation:
+/// "Cross-account use: Yes").
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    CrossAccount,
+    OwnAccount,
+}
+
+impl Kms {
+    /// A KMS over `store`, sealing key material with `master`, authorizing with `access`.
+    pub fn new(store: Arc<dyn Store>, master: Arc<MasterKey>, access: Arc<dyn KeyAccess>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, master, access, clock }
+    }
+
+    /// One KMS operation: `operation` is the X-Amz-Target suffix ("Encrypt"), input the JSON body.
+    pub async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Value, AwsError> {
+        self.dispatch(ctx, operation, &input).await.map_err(|e| e.to_aws())
+    }
+
+    async fn dispatch(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Value, KmsError> {
+        let i = record::Input(input);
+        match op {
+            "CreateKey" => self.create_key(ctx, &i).await,
+            "DescribeKey" => self.describe_key(ctx, &i).await,
+            "ListKeys" => self.list_keys(ctx, &i).await,
+            "EnableKey" => self.set_enabled(ctx, &i, true).await,
+            "DisableKey" => self.set_enabled(ctx, &i, false).await,
+            "ScheduleKeyDeletion" => self.schedule_key_deletion(ctx, &i).await,
+            "CancelKeyDeletion" => self.cancel_key_deletion(ctx, &i).await,
+            "UpdateKeyDescription" => self.update_key_description(ctx, &i).await,
+            "TagResource" => self.tag_resource(ctx, &i).await,
+            "UntagResource" => self.untag_resource(ctx, &i).await,
+            "ListResourceTags" => self.list_resource_tags(ctx, &i).await,
+            "CreateAlias" => self.create_alias(ctx, &i).await,
+            "UpdateAlias" => self.update_alias(ctx, &i).await,
+            "DeleteAlias" => self.delete_alias(ctx, &i).await,
+            "ListAliases" => self.list_aliases(ctx, &i).await,
+            "EnableKeyRotation" => self.enable_key_rotation(ctx, &i).await,
+            "DisableKeyRotation" => self.disable_key_rotation(ctx, &i).await,
+            "GetKeyRotationStatus" => self.get_key_rotation_status(ctx, &i).await,
+            "RotateKeyOnDemand" => self.rotate_key_on_demand(ctx, &i).await,
+            "ListKeyRotations" => self.list_key_rotations(ctx, &i).await,
+            "GetParametersForImport" => self.get_parameters_for_import(ctx, &i).await,
+            "ImportKeyMaterial" => self.import_key_material(ctx, &i).await,
+            "DeleteImportedKeyMaterial" => self.delete_imported_key_material(ctx, &i).await,
+            "Encrypt" => self.encrypt(ctx, &i).await,
+            "Decrypt" => self.decrypt(ctx, &i).await,
+            "ReEncrypt" => self.re_encrypt(ctx, &i).await,
+            "GenerateDataKey" => self.generate_data_key(ctx, &i, true).await,
+            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(ctx, &i, false).await,
+            "GenerateDataKeyPair" => self.generate_data_key_pair(ctx, &i, true).await,
+            "GenerateDataKeyPairWithoutPlaintext" => self.generate_data_key_pair(ctx, &i, false).await,
+            "GenerateRandom" => self.generate_random(ctx, &i).await,
+            "Sign" => self.sign(ctx, &i).await,
+            "Verify" => self.verify(ctx, &i).await,
+            "GetPublicKey" => self.get_public_key(ctx, &i).await,
+            "GenerateMac" => self.generate_mac(ctx, &i).await,
+            "VerifyMac" => self.verify_mac(ctx, &i).await,
+            "DeriveSharedSecret" => self.derive_shared_secret(ctx, &i).await,
+            "GetKeyPolicy" => self.get_key_policy(ctx, &i).await,
+            "PutKeyPolicy" => self.put_key_policy(ctx, &i).await,
+            "ListKeyPolicies" => self.list_key_policies(ctx, &i).await,
+            "CreateGrant" => self.create_grant(ctx, &i).await,
+            "ListGrants" => self.list_grants(ctx, &i).await,
+            "ListRetirableGrants" => self.list_retirable_grants(ctx, &i).await,
+            "RetireGrant" => self.retire_grant(ctx, &i).await,
+            "RevokeGrant" => self.revoke_grant(ctx, &i).await,
+            "ReplicateKey" | "UpdatePrimaryRegion" => Err(KmsError::Unsupported(
+                "Multi-Region keys are not supported by this KMS.".to_owned(),
+            )),
+            "ConnectCustomKeyStore" | "CreateCustomKeyStore" | "DeleteCustomKeyStore" | "DescribeCustomKeyStores"
+            | "DisconnectCustomKeyStore" | "UpdateCustomKeyStore" => Err(KmsError::Unsupported(
+                "Custom key stores are not supported by this KMS.".to_owned(),
+            )),
+            _ => Err(KmsError::Denied(AwsError::unknown_operation(Protocol::AwsJson1_1))),
+        }
+    }
+
+    /// Work that falls due with time: really delete keys whose PendingDeletion date passed,
+    /// rotate keys due for automatic rotation, expire imported key material. The server calls
+    /// it every minute.
+    pub async fn run_due_work(&self) -> Result<(), KmsError> {
+        let now = self.now_secs();
+        for entry in record::list_all(self.store.as_ref(), DUE, "", "").await? {
+            let at = entry.value.get("at").and_then(Value::as_u64).unwrap_or(0);
+            let Some(account) = entry.value.get("account").and_then(Value::as_str) else {
+                continue;
+            };
+            if at > now {
+                continue;
+            }
+            // One key failing (a concurrent change) must not stop the others; the next run
+            // picks it up again.
+            if let Err(e) = self.due_work_for(account, &entry.id, now).await {
+                tracing::warn!(key_id = %entry.id, error = %e, "KMS due work failed; will retry");
+            }
+        }
+        Ok(())
+    }
+
+    async fn due_work_for(&self, account: &str, key_id: &str, now: u64) -> Result<(), KmsError> {
+        let Some(item) = self.store.get(KEY, account, key_id).await? else {
+            self.store.write(vec![WriteOp::delete(DUE, "", key_id, portcullis_store::Precondition::Any)]).await?;
+            return Ok(());
+        };
+        let mut key: KeyRecord = record::decode(&item)?;
+        if key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now) {
+            return self.delete_key_now(&key, item.version).await;
+        }
+        if key.expiration_model.as_deref() == Some("KEY_MATERIAL_EXPIRES")
+            && key.valid_to.is_some_and(|t| t <= now)
+            && !key.materials.is_empty()
+        {
+            // AWS: when imported key material expires, KMS deletes it and the key becomes
+            // unusable (PendingImport) until the same material is imported again.
+            key.materials.clear();
+            key.valid_to = None;
+            if key.state != KeyState::PendingDeletion {
+                key.state = KeyState::PendingImport;
+            }
+        }
+        if let (Some(period), Some(next)) = (key.rotation_period_days, key.next_rotation)
+            && next <= now
+            && key.state == KeyState::Enabled
+        {
+            self.add_material(&mut key, Some("AUTOMATIC"))?;
+            key.next_rotation = Some(now + u64::from(period) * 86_400);
+        }
+        self.store.write(key.write_ops(Some(item.version))?).await?;
+        Ok(())
+    }
+
+    async fn delete_key_now(&self, key: &KeyRecord, version: i64) -> Result<(), KmsError> {
+        let mut ops = vec![
+            WriteOp::delete(KEY, &key.account, &key.key_id, portcullis_store::Precondition::Version(version)),
+            WriteOp::delete(DUE, "", &key.key_id, portcullis_store::Precondition::Any),
+        ];
+        for grant in record::list_all(self.store.as_ref(), record::GRANT, &key.account, &format!("{}/", key.key_id)).await? {
+            ops.push(WriteOp::delete(record::GRANT, &key.account, grant.id, portcullis_store::Precondition::Any));
+        }
+        // Aliases of a deleted key are deleted with it (AWS).
+        for alias in record::list_all(self.store.as_ref(), record::ALIAS, &key.account, &format!("{}/", key.region)).await? {
+            if alias.value.get("target_key_id").and_then(Value::as_str) == Some(key.key_id.as_str()) {
+                ops.push(WriteOp::delete(record::ALIAS, &key.account, alias.id, portcullis_store::Precondition::Any));
+            }
+        }
+        self.store.write(ops).await?;
+        Ok(())
+    }
+
+    // ---- shared helpers ----
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    /// Seals material version `version` of a key under the master key.
+    pub(crate) fn seal_material(&self, account: &str, key_id: &str, version: u32, material: &[u8]) -> Result<String, KmsError> {
+        let aad = place_aad("kms.key-material", account, &format!("{key_id}/{version}"));
+        Ok(record::b64(&self.master.seal(material, &aad)?))
+    }
+
+    /// Opens material version `version` of `key`.
+    pub(crate) fn material(&self, key: &KeyRecord, version: u32) -> Result<Secret<Vec<u8>>, KmsError> {
+        let m = key.material(version).ok_or_else(KmsError::invalid_ciphertext)?;
+        let sealed = record::unb64(&m.sealed).ok_or_else(|| KmsError::Corrupt("sealed material".into()))?;
+        let aad = place_aad("kms.key-material", &key.account, &format!("{}/{version}", key.key_id));
+        self.master.open(&sealed, &aad).map_err(|e| match e {
+            StoreError::Unseal => KmsError::Corrupt(format!("key material of {} does not open", key.key_id)),
+            other => KmsError::Store(other),
+        })
+    }
+
+    /// The current material of a usable key.
+    pub(crate) fn current_material(&self, key: &KeyRecord) -> Result<(u32, Secret<Vec<u8>>), KmsError> {
+        let version = key.current().map(|m| m.version).ok_or_else(|| pending_import(key))?;
+        Ok((version, self.material(key, version)?))
+    }
+
+    /// Appends a freshly generated material version (rotation).
+    pub(crate) fn add_material(&self, key: &mut KeyRecord, rotation_type: Option<&str>) -> Result<(), KmsError> {
+        let version = key.current().map_or(1, |m| m.version + 1);
+        let (material, public) = backend::generate(key.key_spec)?;
+        let sealed = self.seal_material(&key.account, &key.key_id, version, material.expose())?;
+        key.materials.push(record::Material {
+            version,
+            sealed,
+            public_key: public.map(|p| record::b64(&p)),
+            created: self.now_secs(),
+            rotation_type: rotation_type.map(str::to_owned),
+        });
+        Ok(())
+    }
+
+    /// Finds the key a `KeyId` names: key id, key ARN, alias name or alias ARN.
+    pub(crate) async fn resolve(&self, ctx: &RequestContext, key_id: &str, scope: Scope) -> Result<Resolved, KmsError> {
+        let own = ctx.principal.account.as_str();
+        let (account, region, target) = if key_id.starts_with("arn:") {
+            let arn = Arn::parse(key_id).map_err(|_| KmsError::NotFound(format!("Invalid arn {key_id}")))?;
+            if arn.service() != "kms" {
+                return Err(KmsError::NotFound(format!("Invalid arn {key_id}")));
+            }
+            (arn.account().to_owned(), arn.region().to_owned(), arn.resource().to_owned())
+        } else {
+            (own.to_owned(), ctx.region.clone(), key_id.to_owned())
+        };
+        let not_found = || KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &target)));
+        if scope == Scope::OwnAccount && account != own {
+            return Err(not_found());
+        }
+        let (id, alias) = if let Some(name) = target.strip_prefix("alias/") {
+            let alias_name = format!("alias/{name}");
+            let item = self.store.get(record::ALIAS, &account, &format!("{region}/{alias_name}")).await?;
+            let Some(item) = item else {
+                return Err(KmsError::NotFound(format!(
+                    "Alias '{}' is not found.",
+                    Arn::new(portcullis_core::PARTITION, "kms", &region, &account, &alias_name)
+                )));
+            };
+            let alias: record::AliasRecord = record::decode(&item)?;
+            (alias.target_key_id, Some(alias_name))
+        } else if let Some(id) = target.strip_prefix("key/") {
+            (id.to_owned(), None)
+        } else if !key_id.starts_with("arn:") && blob::uuid_bytes(&target).is_some() {
+            (target.clone(), None)
+        } else {
+            return Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")));
+        };
+        let item = self.store.get(KEY, &account, &id).await?;
+        let Some(item) = item else {
+            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &format!("key/{id}")))));
+        };
+        let key: KeyRecord = record::decode(&item)?;
+        if key.region != region {
+            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &format!("key/{id}")))));
+        }
+        Ok(Resolved { key, version: item.version, alias })
+    }
+
+    /// Writes `resolved.key` after `change`, retrying on a concurrent change by re-reading
+    /// the key and applying `change` again.
+    pub(crate) async fn mutate<R>(
+        &self,
+        mut resolved: Resolved,
+        mut change: impl FnMut(&Self, &mut KeyRecord) -> Result<R, KmsError>,
+    ) -> Result<(KeyRecord, R), KmsError> {
+        for _ in 0..5 {
+            let mut key = resolved.key.clone();
+            let out = change(self, &mut key)?;
+            match self.store.write(key.write_ops(Some(resolved.version))?).await {
+                Ok(()) => return Ok((key, out)),
+                Err(StoreError::Conflict { .. }) => {
+                    let item = self
+                        .store
+                        .get(KEY, &resolved.key.account, &resolved.key.key_id)
+                        .await?
+                        .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", resolved.key.arn)))?;
+                    resolved = Resolved { key: record::decode(&item)?, version: item.version, alias: None };
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(KmsError::Conflict("The key was changed concurrently; retry the request.".to_owned()))
+    }
+
+    /// Authorizes `action` (`"Encrypt"`) on `key`: a grant for the caller that covers the
+    /// operation and the encryption context allows it; otherwise [`KeyAccess`] decides.
+    pub(crate) async fn authorize(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resolved: &Resolved,
+        context: Option<&BTreeMap<String, String>>,
+        extra: Vec<(String, Vec<String>)>,
+        grant_tokens: &[String],
+    ) -> Result<(), KmsError> {
+        grants::check_tokens(grant_tokens)?;
+        let key = &resolved.key;
+        if grants::GRANT_OPERATIONS.contains(&action) && self.grant_allows(ctx, key, action, context).await? {
+            return Ok(());
+        }
+        let mut conditions = vec![
+            ("kms:CallerAccount".to_owned(), vec![ctx.principal.account.to_string()]),
+            ("kms:KeySpec".to_owned(), vec![key.key_spec.as_str().to_owned()]),
+            ("kms:KeyUsage".to_owned(), vec![usage_str(key.key_usage).to_owned()]),
+            ("kms:KeyOrigin".to_owned(), vec![key.origin.clone()]),
+            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
+        ];
+        if let Some(context) = context {
+            for (k, v) in context {
+                conditions.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
+            }
+            conditions.push(("kms:EncryptionContextKeys".to_owned(), context.keys().cloned().collect()));
+        }
+        if let Some(alias) = &resolved.alias {
+            conditions.push(("kms:RequestAlias".to_owned(), vec![alias.clone()]));
+        }
+        conditions.extend(extra);
+        let arn = Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))?;
+        self.access
+            .authorize(ctx, &format!("kms:{action}"), &arn, &key.policy, &conditions)
+            .await
+            .map_err(KmsError::Denied)
+    }
+
+    /// Authorizes an action that has no key resource (IAM policies alone decide).
+    pub(crate) async fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), KmsError> {
+        let arn = Arn::new(portcullis_core::PARTITION, "kms", &ctx.region, ctx.principal.account.as_str(), "*");
+        let conditions = vec![("kms:CallerAccount".to_owned(), vec![ctx.principal.account.to_string()])];
+        self.access
+            .authorize(ctx, &format!("kms:{action}"), &arn, "", &conditions)
+            .await
+            .map_err(KmsError::Denied)
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+}
+
+/// `arn:aws:kms:region:account:resource`.
+pub(crate) fn key_arn(region: &str, account: &str, resource: &str) -> String {
+    Arn::new(portcullis_core::PARTITION, "kms", region, account, resource).to_string()
+}
+
+pub(crate) fn usage_str(usage: backend::KeyUsage) -> &'static str {
+    match usage {
+        backend::KeyUsage::ENCRYPT_DECRYPT => "ENCRYPT_DECRYPT",
+        backend::KeyUsage::SIGN_VERIFY => "SIGN_VERIFY",
+        backend::KeyUsage::GENERATE_VERIFY_MAC => "GENERATE_VERIFY_MAC",
+        backend::KeyUsage::KEY_AGREEMENT => "KEY_AGREEMENT",
+    }
+}
+
+fn pending_import(key: &KeyRecord) -> KmsError {
+    KmsError::InvalidState(format!("{} is pending import.", key.arn))
+}
+
+/// The key must be usable for cryptography: AWS refuses a disabled key with DisabledException
+/// and a key pending deletion or import with KMSInvalidStateException.
+pub(crate) fn check_usable(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn))),
+        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn))),
+        KeyState::PendingImport => Err(pending_import(key)),
+    }
+}
+
+/// The key must have `usage`; AWS answers InvalidKeyUsageException otherwise.
+pub(crate) fn check_usage(key: &KeyRecord, usage: backend::KeyUsage, op: &str) -> Result<(), KmsError> {
+    if key.key_usage == usage {
+        Ok(())
+    } else {
+        Err(KmsError::InvalidKeyUsage(format!(
+            "{} key usage is {} which is not valid for {op}.",
+            key.arn,
+            usage_str(key.key_usage)
+        )))
+    }
+}
+
+/// Seconds since the epoch as JSON 1.1 timestamps (epoch seconds).
+pub(crate) fn ts(secs: u64) -> Value {
+    Value::from(secs)
+}
