@@ -61,18 +61,33 @@ impl Accounts {
 
     /// Reads an account.
     pub async fn get(&self, account: &AccountId) -> Result<Option<Account>, IamError> {
-        let Some(item) = self.store.get(KIND, account.as_str(), account.as_str()).await? else {
+        let Some(item) = self
+            .store
+            .get(KIND, account.as_str(), account.as_str())
+            .await?
+        else {
             return Ok(None);
         };
-        serde_json::from_value(item.value).map(Some).map_err(|e| IamError::corrupt(KIND, account.as_str(), e))
+        serde_json::from_value(item.value)
+            .map(Some)
+            .map_err(|e| IamError::corrupt(KIND, account.as_str(), e))
     }
 
     /// Creates `account` unless it exists. Two concurrent callers both succeed.
-    pub async fn ensure(&self, account: &AccountId, name: &str, now: SystemTime) -> Result<(), IamError> {
+    pub async fn ensure(
+        &self,
+        account: &AccountId,
+        name: &str,
+        now: SystemTime,
+    ) -> Result<(), IamError> {
         if self.get(account).await?.is_some() {
             return Ok(());
         }
-        match self.store.write(vec![account_put(account, name, now)?]).await {
+        match self
+            .store
+            .write(vec![account_put(account, name, now)?])
+            .await
+        {
             Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -82,22 +97,41 @@ impl Accounts {
     ///
     /// `requested` fixes the account id on first start; on later starts it must agree with the
     /// stored one, or the call fails rather than silently serve a different account.
-    pub async fn bootstrap(&self, requested: Option<&AccountId>, now: SystemTime) -> Result<Bootstrap, IamError> {
+    pub async fn bootstrap(
+        &self,
+        requested: Option<&AccountId>,
+        now: SystemTime,
+    ) -> Result<Bootstrap, IamError> {
         if let Some(item) = self.store.get(META_KIND, "", META_MANAGEMENT).await? {
-            let meta: ManagementMeta =
-                serde_json::from_value(item.value).map_err(|e| IamError::corrupt(META_KIND, META_MANAGEMENT, e))?;
+            let meta: ManagementMeta = serde_json::from_value(item.value)
+                .map_err(|e| IamError::corrupt(META_KIND, META_MANAGEMENT, e))?;
             if let Some(requested) = requested
                 && *requested != meta.account_id
             {
-                return Err(IamError::AccountMismatch { configured: requested.clone(), stored: meta.account_id });
+                return Err(IamError::AccountMismatch {
+                    configured: requested.clone(),
+                    stored: meta.account_id,
+                });
             }
-            return Ok(Bootstrap { account: meta.account_id, new_root_key: None });
+            return Ok(Bootstrap {
+                account: meta.account_id,
+                new_root_key: None,
+            });
         }
         let account = requested.cloned().unwrap_or_else(AccountId::random);
         let key_id = id::access_key_id(id::prefix::ACCESS_KEY);
         let secret = Secret::new(id::secret_access_key());
-        let key = AccessKeyRecord::seal(&self.master, key_id.clone(), account.clone(), KeyOwner::Root, iso8601(now), &secret)?;
-        let meta = ManagementMeta { account_id: account.clone() };
+        let key = AccessKeyRecord::seal(
+            &self.master,
+            key_id.clone(),
+            account.clone(),
+            KeyOwner::Root,
+            iso8601(now),
+            &secret,
+        )?;
+        let meta = ManagementMeta {
+            account_id: account.clone(),
+        };
         self.store
             .write(vec![
                 account_put(&account, "management", now)?,
@@ -117,12 +151,19 @@ impl Accounts {
                 },
             ])
             .await?;
-        Ok(Bootstrap { account, new_root_key: Some((key_id, secret)) })
+        Ok(Bootstrap {
+            account,
+            new_root_key: Some((key_id, secret)),
+        })
     }
 }
 
 fn account_put(account: &AccountId, name: &str, now: SystemTime) -> Result<WriteOp, IamError> {
-    let record = Account { id: account.clone(), name: name.to_owned(), created: iso8601(now) };
+    let record = Account {
+        id: account.clone(),
+        name: name.to_owned(),
+        created: iso8601(now),
+    };
     Ok(WriteOp::Put {
         kind: KIND.to_owned(),
         account: account.as_str().to_owned(),

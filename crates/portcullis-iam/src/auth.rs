@@ -136,34 +136,63 @@ impl Authenticator {
 
     /// Verifies `request` and returns its principal.
     ///
-    /// `parsed` is `sigv4::parse(request)`, which the caller has already run to route the request.
+    /// `parsed` is `sigv4::parse(request)`, which the caller has already run to route the request;
+    /// `service` is the signing name of the service the request was routed to, which the
+    /// credential scope must name.
     pub async fn authenticate(
         &self,
         request: &HttpRequestParts<'_>,
         parsed: Result<Option<ParsedSignature>, SigV4Error>,
+        service: &str,
         now: SystemTime,
     ) -> Result<Authenticated, AuthFailure> {
         let parsed = match parsed {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return Err(AuthFailure::Unsigned),
-            Err(error) => return Err(AuthFailure::Signature { access_key_id: None, account: None, error }),
+            Err(error) => {
+                return Err(AuthFailure::Signature {
+                    access_key_id: None,
+                    account: None,
+                    error,
+                });
+            }
         };
         let key_id = parsed.scope.access_key_id.clone();
+        if let Err(error) = parsed.check_scope(service, None) {
+            return Err(AuthFailure::Signature {
+                access_key_id: Some(key_id),
+                account: None,
+                error,
+            });
+        }
         let Some(key) = self.key(&key_id).await? else {
             return match &self.mode {
-                Mode::Secure => Err(AuthFailure::UnknownKey { access_key_id: key_id }),
+                Mode::Secure => Err(AuthFailure::UnknownKey {
+                    access_key_id: key_id,
+                }),
                 Mode::Dev { default_account } => {
-                    let account = AccountId::parse(&key_id).unwrap_or_else(|_| default_account.clone());
+                    let account =
+                        AccountId::parse(&key_id).unwrap_or_else(|_| default_account.clone());
                     self.ensure_account(&account, now).await?;
-                    Ok(Authenticated { principal: Principal::root(account, key_id), scope: parsed.scope })
+                    Ok(Authenticated {
+                        principal: Principal::root(account, key_id),
+                        scope: parsed.scope,
+                    })
                 }
             };
         };
         if let Err(error) = sigv4::verify(request, &parsed, &key.secret, now) {
             let account = Some(key.principal.account.clone());
-            return Err(AuthFailure::Signature { access_key_id: Some(key_id), account, error });
+            return Err(AuthFailure::Signature {
+                access_key_id: Some(key_id),
+                account,
+                error,
+            });
         }
-        Ok(Authenticated { principal: key.principal.clone(), scope: parsed.scope })
+        Ok(Authenticated {
+            principal: key.principal.clone(),
+            scope: parsed.scope,
+        })
     }
 
     /// Drops a key from the cache, so that a change to it takes effect on the next request.
@@ -184,18 +213,26 @@ impl Authenticator {
     }
 
     async fn key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, IamError> {
-        if let Some(hit) = self.keys.read().ok().and_then(|keys| keys.get(access_key_id).cloned()) {
+        if let Some(hit) = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.get(access_key_id).cloned())
+        {
             return Ok(Some(hit));
         }
         let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
             return Ok(None);
         };
-        let record: AccessKeyRecord =
-            serde_json::from_value(item.value).map_err(|e| IamError::corrupt(keys::KIND, access_key_id, e))?;
+        let record: AccessKeyRecord = serde_json::from_value(item.value)
+            .map_err(|e| IamError::corrupt(keys::KIND, access_key_id, e))?;
         if record.status != KeyStatus::Active {
             return Ok(None);
         }
-        let cached = Arc::new(CachedKey { secret: record.secret(&self.master)?, principal: record.principal() });
+        let cached = Arc::new(CachedKey {
+            secret: record.secret(&self.master)?,
+            principal: record.principal(),
+        });
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(access_key_id.to_owned(), cached.clone());
         }
@@ -203,7 +240,11 @@ impl Authenticator {
     }
 
     async fn ensure_account(&self, account: &AccountId, now: SystemTime) -> Result<(), IamError> {
-        if self.known_accounts.read().is_ok_and(|known| known.contains(account)) {
+        if self
+            .known_accounts
+            .read()
+            .is_ok_and(|known| known.contains(account))
+        {
             return Ok(());
         }
         self.accounts.ensure(account, "dev", now).await?;

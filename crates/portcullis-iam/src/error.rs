@@ -19,7 +19,9 @@ pub enum IamError {
         reason: String,
     },
     /// The configured management account differs from the one the data directory holds.
-    #[error("the data directory belongs to account {stored}, but account {configured} was configured")]
+    #[error(
+        "the data directory belongs to account {stored}, but account {configured} was configured"
+    )]
     AccountMismatch {
         /// The account id from the configuration.
         configured: portcullis_core::AccountId,
@@ -30,6 +32,10 @@ pub enum IamError {
 
 impl IamError {
     pub(crate) fn corrupt(kind: &'static str, id: &str, reason: impl ToString) -> Self {
-        Self::Corrupt { kind, id: id.to_owned(), reason: reason.to_string() }
+        Self::Corrupt {
+            kind,
+            id: id.to_owned(),
+            reason: reason.to_string(),
+        }
     }
 }

@@ -99,9 +99,19 @@ impl AccessKeyRecord {
     pub fn principal(&self) -> Principal {
         match &self.owner {
             KeyOwner::Root => Principal::root(self.account.clone(), self.access_key_id.clone()),
-            KeyOwner::User { name, user_id, path } => {
+            KeyOwner::User {
+                name,
+                user_id,
+                path,
+            } => {
                 let resource = format!("user{path}{name}");
-                let arn = Arn::new(portcullis_core::PARTITION, "iam", "", self.account.as_str(), &resource);
+                let arn = Arn::new(
+                    portcullis_core::PARTITION,
+                    "iam",
+                    "",
+                    self.account.as_str(),
+                    &resource,
+                );
                 Principal {
                     account: self.account.clone(),
                     arn,

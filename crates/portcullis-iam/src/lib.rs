@@ -11,6 +11,6 @@ pub mod keys;
 pub mod sts;
 
 pub use accounts::{Account, Accounts, Bootstrap};
-pub use auth::{Authenticated, AuthFailure, Authenticator, Mode};
+pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
 pub use error::IamError;
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};

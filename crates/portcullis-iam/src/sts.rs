@@ -12,7 +12,11 @@ pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const PROTOCOL: Protocol = Protocol::Query { xmlns: XMLNS };
 
 /// Serves one STS action.
-pub fn call(ctx: &RequestContext, action: &str, _params: &query::QueryParams) -> Result<Response<Bytes>, AwsError> {
+pub fn call(
+    ctx: &RequestContext,
+    action: &str,
+    _params: &query::QueryParams,
+) -> Result<Response<Bytes>, AwsError> {
     match action {
         "GetCallerIdentity" => Ok(get_caller_identity(ctx)),
         other => Err(AwsError::invalid_action(PROTOCOL, other)),

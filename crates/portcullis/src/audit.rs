@@ -2,9 +2,9 @@
 //! authentication, written to the store's hash-chained log.
 //!
 //! Records go through a channel to one writer task that commits them in batches (group
-//! commit), so that auditing costs a request a channel send rather than a disk sync. A call
-//! that changed state waits until its record is durable before the client gets its answer;
-//! a read-only call does not wait. On shutdown the writer drains the channel before the store
+//! commit): concurrent requests share one transaction and one disk sync. Every call waits until
+//! its record is durable before the client gets its answer, so an acknowledged call is always
+//! in the trail, even after a crash. On shutdown the writer drains the channel before the store
 //! closes.
 
 use std::net::IpAddr;
@@ -43,7 +43,7 @@ const SECRET_PARAMETERS: [&str; 10] = [
 
 struct Pending {
     record: NewAuditRecord,
-    durable: Option<oneshot::Sender<()>>,
+    durable: oneshot::Sender<()>,
 }
 
 /// The sending side of the audit trail.
@@ -59,23 +59,22 @@ impl AuditSink {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shutdown = Arc::new(Notify::new());
         let writer = tokio::spawn(write_loop(store, rx, shutdown.clone()));
-        Self { tx, shutdown, writer: std::sync::Mutex::new(Some(writer)) }
+        Self {
+            tx,
+            shutdown,
+            writer: std::sync::Mutex::new(Some(writer)),
+        }
     }
 
-    /// Appends `record`; with `wait_durable`, returns once it is committed.
-    pub async fn record(&self, record: NewAuditRecord, wait_durable: bool) {
-        let (durable, done) = if wait_durable {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
+    /// Appends `record` and returns once it is committed.
+    pub async fn record(&self, record: NewAuditRecord) {
+        let (durable, done) = oneshot::channel();
         if self.tx.send(Pending { record, durable }).await.is_err() {
             tracing::error!("audit writer has stopped; an audit record was not written");
             return;
         }
-        if let Some(done) = done {
-            let _ = done.await;
+        if done.await.is_err() {
+            tracing::error!("an audit record could not be committed");
         }
     }
 
@@ -121,12 +120,13 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shut
 }
 
 async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
-    let (records, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.record, p.durable)).unzip();
+    let (records, waiters): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.record, p.durable)).unzip();
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=20 {
         match store.append_audit(records.clone()).await {
             Ok(()) => {
-                for waiter in waiters.into_iter().flatten() {
+                for waiter in waiters {
                     let _ = waiter.send(());
                 }
                 return;
@@ -138,7 +138,10 @@ async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
             }
         }
     }
-    tracing::error!(records = records.len(), "gave up appending to the audit trail; these records are lost");
+    tracing::error!(
+        records = records.len(),
+        "gave up appending to the audit trail; these records are lost"
+    );
 }
 
 /// Everything the trail records about one call.
@@ -178,11 +181,22 @@ impl CallFacts<'_> {
     pub fn to_record(&self) -> NewAuditRecord {
         let event_id = portcullis_core::id::request_id();
         let read_only = is_read_only(self.operation);
-        let account = self.principal.map(|p| p.account.as_str()).or(self.account).unwrap_or("").to_owned();
-        let access_key_id = self.principal.map(|p| p.access_key_id.as_str()).or(self.access_key_id);
+        let account = self
+            .principal
+            .map(|p| p.account.as_str())
+            .or(self.account)
+            .unwrap_or("")
+            .to_owned();
+        let access_key_id = self
+            .principal
+            .map(|p| p.access_key_id.as_str())
+            .or(self.access_key_id);
         let mut body = Map::new();
         body.insert("eventVersion".into(), json!("1.11"));
-        body.insert("userIdentity".into(), user_identity(self.principal, access_key_id, &account));
+        body.insert(
+            "userIdentity".into(),
+            user_identity(self.principal, access_key_id, &account),
+        );
         body.insert("eventTime".into(), json!(iso8601(self.time)));
         body.insert("eventSource".into(), json!(self.service.event_source()));
         body.insert("eventName".into(), json!(self.operation));
@@ -193,8 +207,20 @@ impl CallFacts<'_> {
             body.insert("errorCode".into(), json!(error.code));
             body.insert("errorMessage".into(), json!(error.message));
         }
-        body.insert("requestParameters".into(), self.request_parameters.clone().map(redact).unwrap_or(Value::Null));
-        body.insert("responseElements".into(), self.response_elements.clone().map(redact).unwrap_or(Value::Null));
+        body.insert(
+            "requestParameters".into(),
+            self.request_parameters
+                .clone()
+                .map(redact)
+                .unwrap_or(Value::Null),
+        );
+        body.insert(
+            "responseElements".into(),
+            self.response_elements
+                .clone()
+                .map(redact)
+                .unwrap_or(Value::Null),
+        );
         body.insert("requestID".into(), json!(self.request_id));
         body.insert("eventID".into(), json!(event_id));
         body.insert("readOnly".into(), json!(read_only));
@@ -225,14 +251,28 @@ impl CallFacts<'_> {
 fn username(principal: &Principal) -> String {
     match principal.kind {
         PrincipalKind::Root => "root".to_owned(),
-        PrincipalKind::IamUser | PrincipalKind::FederatedUser => {
-            principal.arn.resource().rsplit('/').next().unwrap_or_default().to_owned()
-        }
-        PrincipalKind::AssumedRole => principal.arn.resource().split('/').nth(1).unwrap_or_default().to_owned(),
+        PrincipalKind::IamUser | PrincipalKind::FederatedUser => principal
+            .arn
+            .resource()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        PrincipalKind::AssumedRole => principal
+            .arn
+            .resource()
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
-fn user_identity(principal: Option<&Principal>, access_key_id: Option<&str>, account: &str) -> Value {
+fn user_identity(
+    principal: Option<&Principal>,
+    access_key_id: Option<&str>,
+    account: &str,
+) -> Value {
     let Some(p) = principal else {
         let mut identity = Map::new();
         identity.insert("type".into(), json!("Unknown"));
@@ -262,9 +302,16 @@ pub fn redact(value: Value) -> Value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
-                    let folded: String =
-                        k.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
-                    if SECRET_PARAMETERS.contains(&folded.as_str()) { (k, json!(HIDDEN)) } else { (k, redact(v)) }
+                    let folded: String = k
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric())
+                        .map(|c| c.to_ascii_lowercase())
+                        .collect();
+                    if SECRET_PARAMETERS.contains(&folded.as_str()) {
+                        (k, json!(HIDDEN))
+                    } else {
+                        (k, redact(v))
+                    }
                 })
                 .collect(),
         ),
@@ -291,7 +338,10 @@ mod tests {
 
     #[test]
     fn record_has_cloudtrail_fields() {
-        let principal = Principal::root(portcullis_core::AccountId::parse("123456789012").unwrap(), "AKIAX".into());
+        let principal = Principal::root(
+            portcullis_core::AccountId::parse("123456789012").unwrap(),
+            "AKIAX".into(),
+        );
         let facts = CallFacts {
             request_id: "rid",
             time: SystemTime::UNIX_EPOCH,
@@ -311,8 +361,19 @@ mod tests {
         let record = facts.to_record();
         let body: Value = serde_json::from_str(&record.body).unwrap();
         for field in [
-            "eventVersion", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress", "userAgent",
-            "userIdentity", "requestParameters", "responseElements", "requestID", "eventID", "readOnly",
+            "eventVersion",
+            "eventTime",
+            "eventSource",
+            "eventName",
+            "awsRegion",
+            "sourceIPAddress",
+            "userAgent",
+            "userIdentity",
+            "requestParameters",
+            "responseElements",
+            "requestID",
+            "eventID",
+            "readOnly",
             "recipientAccountId",
         ] {
             assert!(body.get(field).is_some(), "{field}");

@@ -19,7 +19,12 @@ use crate::App;
 const MAX_RESULTS: usize = 50;
 
 /// Serves one CloudTrail operation.
-pub async fn call(app: &App, ctx: &RequestContext, operation: &str, input: &Value) -> Result<Value, AwsError> {
+pub async fn call(
+    app: &App,
+    ctx: &RequestContext,
+    operation: &str,
+    input: &Value,
+) -> Result<Value, AwsError> {
     match operation {
         "LookupEvents" => lookup_events(app, ctx, input).await,
         other => Err(AwsError::new(
@@ -41,9 +46,15 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
         ..AuditQuery::default()
     };
     if let Some(max) = input.get("MaxResults") {
-        let max = max.as_u64().filter(|m| (1..=MAX_RESULTS as u64).contains(m)).ok_or_else(|| {
-            invalid("InvalidMaxResultsException", "Value for MaxResults is invalid. It must be between 1 and 50.")
-        })?;
+        let max = max
+            .as_u64()
+            .filter(|m| (1..=MAX_RESULTS as u64).contains(m))
+            .ok_or_else(|| {
+                invalid(
+                    "InvalidMaxResultsException",
+                    "Value for MaxResults is invalid. It must be between 1 and 50.",
+                )
+            })?;
         query.limit = usize::try_from(max).unwrap_or(MAX_RESULTS);
     }
     query.start = time_member(input, "StartTime")?;
@@ -51,10 +62,18 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
     if let (Some(start), Some(end)) = (query.start, query.end)
         && start > end
     {
-        return Err(invalid("InvalidTimeRangeException", "Start time must be before end time."));
+        return Err(invalid(
+            "InvalidTimeRangeException",
+            "Start time must be before end time.",
+        ));
     }
     if let Some(attributes) = input.get("LookupAttributes") {
-        let attributes = attributes.as_array().ok_or_else(|| invalid("InvalidLookupAttributesException", "LookupAttributes must be a list."))?;
+        let attributes = attributes.as_array().ok_or_else(|| {
+            invalid(
+                "InvalidLookupAttributesException",
+                "LookupAttributes must be a list.",
+            )
+        })?;
         if attributes.len() > 1 {
             return Err(invalid(
                 "InvalidLookupAttributesException",
@@ -62,8 +81,15 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
             ));
         }
         if let Some(attribute) = attributes.first() {
-            let key = attribute.get("AttributeKey").and_then(Value::as_str).unwrap_or_default();
-            let value = attribute.get("AttributeValue").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let key = attribute
+                .get("AttributeKey")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let value = attribute
+                .get("AttributeValue")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             match key {
                 "EventId" => query.event_id = Some(value),
                 "EventName" => query.event_name = Some(value),
@@ -92,7 +118,10 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
     let events: Vec<Value> = records
         .iter()
         .map(|r| {
-            let time = r.event_time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let time = r
+                .event_time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
             let mut event = json!({
                 "EventId": r.event_id,
                 "EventName": r.event_name,
@@ -121,11 +150,18 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
 }
 
 fn time_member(input: &Value, name: &str) -> Result<Option<SystemTime>, AwsError> {
-    let Some(value) = input.get(name) else { return Ok(None) };
+    let Some(value) = input.get(name) else {
+        return Ok(None);
+    };
     let secs = value
         .as_f64()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| invalid("InvalidTimeRangeException", format!("{name} is not a valid time.")))?;
+        .ok_or_else(|| {
+            invalid(
+                "InvalidTimeRangeException",
+                format!("{name} is not a valid time."),
+            )
+        })?;
     Ok(Some(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs)))
 }
 
@@ -134,5 +170,10 @@ fn decode_token(token: &str) -> Result<i64, AwsError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.parse().ok())
-        .ok_or_else(|| invalid("InvalidNextTokenException", "A token that is not valid was provided."))
+        .ok_or_else(|| {
+            invalid(
+                "InvalidNextTokenException",
+                "A token that is not valid was provided.",
+            )
+        })
 }

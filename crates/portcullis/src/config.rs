@@ -161,19 +161,29 @@ impl Settings {
             None => FileConfig::default(),
         };
         let dev = args.dev || file.dev.unwrap_or(false);
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let store_text = args.store.or(file.store);
         let store = match store_text.as_deref() {
             Some(text) => parse_store(text)?,
             None if dev => StoreLocation::SqliteInMemory,
-            None => StoreLocation::Sqlite { path: data_dir.join("portcullis.db") },
+            None => StoreLocation::Sqlite {
+                path: data_dir.join("portcullis.db"),
+            },
         };
         let master_key = match args.master_key_file.or(file.master_key_file) {
             Some(path) => MasterKeySource::File(path),
-            None if dev && matches!(store, StoreLocation::SqliteInMemory) => MasterKeySource::Ephemeral,
+            None if dev && matches!(store, StoreLocation::SqliteInMemory) => {
+                MasterKeySource::Ephemeral
+            }
             None => MasterKeySource::File(data_dir.join("master.key")),
         };
-        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => {
@@ -185,14 +195,19 @@ impl Settings {
         };
         let default_account = match args.default_account.or(file.default_account) {
             Some(account) => account,
-            None => AccountId::parse(DEFAULT_DEV_ACCOUNT)
-                .map_err(|e| ConfigError::Invalid { name: "default-account", message: e.to_string() })?,
+            None => AccountId::parse(DEFAULT_DEV_ACCOUNT).map_err(|e| ConfigError::Invalid {
+                name: "default-account",
+                message: e.to_string(),
+            })?,
         };
         let listen = match args.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN
                 .parse()
-                .map_err(|e: std::net::AddrParseError| ConfigError::Invalid { name: "listen", message: e.to_string() })?,
+                .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                    name: "listen",
+                    message: e.to_string(),
+                })?,
         };
         Ok(Self {
             listen,
@@ -201,9 +216,15 @@ impl Settings {
             dev,
             default_account,
             account_id: args.account_id.or(file.account_id),
-            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Human),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
             tls,
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             master_key,
         })
     }
@@ -212,14 +233,21 @@ impl Settings {
 /// Parses a `--store` value.
 pub fn parse_store(text: &str) -> Result<StoreLocation, ConfigError> {
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        return Ok(StoreLocation::Postgres { url: text.to_owned() });
+        return Ok(StoreLocation::Postgres {
+            url: text.to_owned(),
+        });
     }
     if text == "memory" || text == "sqlite::memory:" {
         return Ok(StoreLocation::SqliteInMemory);
     }
-    if let Some(path) = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:")) {
+    if let Some(path) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+    {
         if !path.is_empty() {
-            return Ok(StoreLocation::Sqlite { path: PathBuf::from(path) });
+            return Ok(StoreLocation::Sqlite {
+                path: PathBuf::from(path),
+            });
         }
     }
     Err(ConfigError::Invalid {
@@ -229,8 +257,14 @@ pub fn parse_store(text: &str) -> Result<StoreLocation, ConfigError> {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -248,14 +282,23 @@ mod tests {
         let s = Settings::resolve(ServeArgs::default()).unwrap();
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.data_dir, PathBuf::from("portcullis-data"));
-        assert!(matches!(s.store, StoreLocation::Sqlite { ref path } if path == Path::new("portcullis-data/portcullis.db")));
-        assert_eq!(s.master_key, MasterKeySource::File(PathBuf::from("portcullis-data/master.key")));
+        assert!(
+            matches!(s.store, StoreLocation::Sqlite { ref path } if path == Path::new("portcullis-data/portcullis.db"))
+        );
+        assert_eq!(
+            s.master_key,
+            MasterKeySource::File(PathBuf::from("portcullis-data/master.key"))
+        );
         assert!(!s.dev);
     }
 
     #[test]
     fn dev_mode_defaults_to_memory() {
-        let s = Settings::resolve(ServeArgs { dev: true, ..Default::default() }).unwrap();
+        let s = Settings::resolve(ServeArgs {
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(matches!(s.store, StoreLocation::SqliteInMemory));
         assert_eq!(s.master_key, MasterKeySource::Ephemeral);
         assert_eq!(s.default_account.as_str(), "000000000000");
@@ -263,7 +306,9 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file() {
-        let file = write_config("listen = \"127.0.0.1:9000\"\ndata-dir = \"/tmp/a\"\nmax-body-bytes = 10\n");
+        let file = write_config(
+            "listen = \"127.0.0.1:9000\"\ndata-dir = \"/tmp/a\"\nmax-body-bytes = 10\n",
+        );
         let args = ServeArgs {
             config: Some(file.path().to_owned()),
             listen: Some("127.0.0.1:9001".parse().unwrap()),
@@ -278,15 +323,27 @@ mod tests {
     #[test]
     fn unknown_file_keys_are_refused() {
         let file = write_config("lisen = \"127.0.0.1:9000\"\n");
-        let err = Settings::resolve(ServeArgs { config: Some(file.path().to_owned()), ..Default::default() });
+        let err = Settings::resolve(ServeArgs {
+            config: Some(file.path().to_owned()),
+            ..Default::default()
+        });
         assert!(matches!(err, Err(ConfigError::Parse { .. })));
     }
 
     #[test]
     fn store_urls() {
-        assert!(matches!(parse_store("postgres://u@h/db"), Ok(StoreLocation::Postgres { .. })));
-        assert!(matches!(parse_store("memory"), Ok(StoreLocation::SqliteInMemory)));
-        assert!(matches!(parse_store("sqlite:/x/y.db"), Ok(StoreLocation::Sqlite { .. })));
+        assert!(matches!(
+            parse_store("postgres://u@h/db"),
+            Ok(StoreLocation::Postgres { .. })
+        ));
+        assert!(matches!(
+            parse_store("memory"),
+            Ok(StoreLocation::SqliteInMemory)
+        ));
+        assert!(matches!(
+            parse_store("sqlite:/x/y.db"),
+            Ok(StoreLocation::Sqlite { .. })
+        ));
         assert!(parse_store("mysql://x").is_err());
         assert!(parse_store("sqlite:").is_err());
     }

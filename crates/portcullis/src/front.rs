@@ -10,14 +10,14 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use portcullis_aws::sigv4::{self, HttpRequestParts};
-use portcullis_aws::{AwsError, Protocol, error_response, json, query};
+use portcullis_aws::{AwsError, error_response, json, query};
 use portcullis_core::{DEFAULT_REGION, Principal, RequestContext, id};
 
 use crate::audit::CallFacts;
@@ -48,7 +48,9 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let request_id = id::request_id();
     let conn = request.extensions().get::<ConnInfo>().copied();
     let (parts, body) = request.into_parts();
-    let user_agent = header(&parts.headers, "user-agent").unwrap_or_default().to_owned();
+    let user_agent = header(&parts.headers, "user-agent")
+        .unwrap_or_default()
+        .to_owned();
     let source_ip = conn.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.remote.ip());
     let tls = conn.is_some_and(|c| c.tls);
 
@@ -64,26 +66,48 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(body) => body,
         Err(error) => {
             let service = header_service.unwrap_or(Service::Sts);
-            app.metrics.record(service.name(), "unknown", error.status.as_u16(), started.elapsed());
-            return error_response(early_protocol, &error, &request_id).into_response();
+            app.metrics.record(
+                service.name(),
+                "unknown",
+                error.status.as_u16(),
+                started.elapsed(),
+            );
+            return error_response(early_protocol, &error, &request_id).map(Body::from);
         }
     };
-    let http_parts = HttpRequestParts { method: &parts.method, uri: &parts.uri, headers: &parts.headers, body: &body };
+    let http_parts = HttpRequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
     let parsed = sigv4::parse(&http_parts);
 
     // Query parameters are needed to route unsigned query requests and to serve signed ones.
     let is_query = target.as_ref().is_ok_and(Option::is_none);
     let params = if is_query {
-        Some(query::parse_params(parts.uri.query(), header(&parts.headers, "content-type"), &body))
+        Some(query::parse_params(
+            parts.uri.query(),
+            header(&parts.headers, "content-type"),
+            &body,
+        ))
     } else {
         None
     };
     let service = header_service
         .or_else(|| {
-            parsed.as_ref().ok().and_then(Option::as_ref).and_then(|p| Service::from_signing_name(&p.scope.service))
+            parsed
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .and_then(|p| Service::from_signing_name(&p.scope.service))
         })
         .or_else(|| {
-            params.as_ref().and_then(|p| p.as_ref().ok()).and_then(query::QueryParams::action).map(Service::from_query_action)
+            params
+                .as_ref()
+                .and_then(|p| p.as_ref().ok())
+                .and_then(query::QueryParams::action)
+                .map(Service::from_query_action)
         })
         .unwrap_or(Service::Sts);
     let protocol = service.protocol();
@@ -98,7 +122,10 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         .and_then(Option::as_ref)
         .map_or_else(|| DEFAULT_REGION.to_owned(), |p| p.scope.region.clone());
 
-    let authenticated = app.auth.authenticate(&http_parts, parsed, received_at).await;
+    let authenticated = app
+        .auth
+        .authenticate(&http_parts, parsed, service.name(), received_at)
+        .await;
     let principal: Principal = match authenticated {
         Ok(a) => a.principal,
         Err(failure) => {
@@ -123,9 +150,14 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
                 request_parameters: None,
                 response_elements: None,
             };
-            app.audit.record(facts.to_record(), false).await;
-            app.metrics.record(service.name(), "unknown", error.status.as_u16(), started.elapsed());
-            return error_response(protocol, &error, &request_id).into_response();
+            app.audit.record(facts.to_record()).await;
+            app.metrics.record(
+                service.name(),
+                "unknown",
+                error.status.as_u16(),
+                started.elapsed(),
+            );
+            return error_response(protocol, &error, &request_id).map(Body::from);
         }
     };
 
@@ -140,11 +172,21 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let served = match (target, params) {
         (Ok(Some((_, operation))), _) => serve_json(&app, service, &ctx, operation, &body).await,
-        (Err(error), _) => Served { response: error_response(protocol, &error, &request_id).into_response(), operation: "unknown".into(), error: Some(error), request_parameters: None },
+        (Err(error), _) => Served {
+            response: error_response(protocol, &error, &request_id).map(Body::from),
+            operation: "unknown".into(),
+            error: Some(error),
+            request_parameters: None,
+        },
         (Ok(None), Some(params)) => serve_query(service, &ctx, params),
         (Ok(None), None) => {
             let error = AwsError::internal_failure();
-            Served { response: error_response(protocol, &error, &request_id).into_response(), operation: "unknown".into(), error: Some(error), request_parameters: None }
+            Served {
+                response: error_response(protocol, &error, &request_id).map(Body::from),
+                operation: "unknown".into(),
+                error: Some(error),
+                request_parameters: None,
+            }
         }
     };
 
@@ -164,17 +206,21 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         request_parameters: served.request_parameters,
         response_elements: None,
     };
-    let changed_state = served.error.is_none() && !crate::route::is_read_only(&served.operation);
-    app.audit.record(facts.to_record(), changed_state).await;
+    app.audit.record(facts.to_record()).await;
     let status = served.response.status().as_u16();
-    app.metrics.record(service.name(), &served.operation, status, started.elapsed());
+    app.metrics
+        .record(service.name(), &served.operation, status, started.elapsed());
     served.response
 }
 
-fn serve_query(service: Service, ctx: &RequestContext, params: Result<query::QueryParams, AwsError>) -> Served {
+fn serve_query(
+    service: Service,
+    ctx: &RequestContext,
+    params: Result<query::QueryParams, AwsError>,
+) -> Served {
     let protocol = service.protocol();
     let fail = |operation: String, error: AwsError| Served {
-        response: error_response(protocol, &error, &ctx.request_id).into_response(),
+        response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
         operation,
         error: Some(error),
         request_parameters: None,
@@ -190,7 +236,10 @@ fn serve_query(service: Service, ctx: &RequestContext, params: Result<query::Que
     if let (Some(expected), Some(version)) = (service.api_version(), params.version())
         && expected != version
     {
-        let mut served = fail(action.clone(), AwsError::invalid_action_for_version(protocol, &action, version));
+        let mut served = fail(
+            action.clone(),
+            AwsError::invalid_action_for_version(protocol, &action, version),
+        );
         served.request_parameters = request_parameters;
         return served;
     }
@@ -199,7 +248,12 @@ fn serve_query(service: Service, ctx: &RequestContext, params: Result<query::Que
         _ => Err(not_implemented(service, &action)),
     };
     match result {
-        Ok(response) => Served { response: response.into_response(), operation: action, error: None, request_parameters },
+        Ok(response) => Served {
+            response: response.map(Body::from),
+            operation: action,
+            error: None,
+            request_parameters,
+        },
         Err(error) => {
             let mut served = fail(action, error);
             served.request_parameters = request_parameters;
@@ -208,13 +262,19 @@ fn serve_query(service: Service, ctx: &RequestContext, params: Result<query::Que
     }
 }
 
-async fn serve_json(app: &App, service: Service, ctx: &RequestContext, operation: String, body: &Bytes) -> Served {
+async fn serve_json(
+    app: &App,
+    service: Service,
+    ctx: &RequestContext,
+    operation: String,
+    body: &Bytes,
+) -> Served {
     let protocol = service.protocol();
     let input = match json::parse_body(body) {
         Ok(input) => input,
         Err(error) => {
             return Served {
-                response: error_response(protocol, &error, &ctx.request_id).into_response(),
+                response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
                 operation,
                 error: Some(error),
                 request_parameters: None,
@@ -228,13 +288,13 @@ async fn serve_json(app: &App, service: Service, ctx: &RequestContext, operation
     let request_parameters = Some(input);
     match result {
         Ok(output) => Served {
-            response: json::response(&ctx.request_id, &output).into_response(),
+            response: json::response(&ctx.request_id, &output).map(Body::from),
             operation,
             error: None,
             request_parameters,
         },
         Err(error) => Served {
-            response: error_response(protocol, &error, &ctx.request_id).into_response(),
+            response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
             operation,
             error: Some(error),
             request_parameters,
@@ -247,7 +307,10 @@ fn not_implemented(service: Service, operation: &str) -> AwsError {
     AwsError::new(
         "NotImplemented",
         StatusCode::NOT_IMPLEMENTED,
-        format!("Portcullis does not implement {}:{operation} yet", service.name()),
+        format!(
+            "Portcullis does not implement {}:{operation} yet",
+            service.name()
+        ),
     )
 }
 
@@ -260,17 +323,32 @@ fn query_parameters(params: &query::QueryParams) -> Value {
             continue;
         }
         let mut chars = name.chars();
-        let camel: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+        let camel: String = chars
+            .next()
+            .map(|c| c.to_ascii_lowercase())
+            .into_iter()
+            .chain(chars)
+            .collect();
         map.insert(camel, Value::String(value.to_owned()));
     }
-    if map.is_empty() { Value::Null } else { Value::Object(map) }
+    if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, AwsError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AwsError::request_entity_too_large(limit)),
-        Err(e) => Err(AwsError::new("IncompleteBody", StatusCode::BAD_REQUEST, format!("could not read the request body: {e}"))),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(AwsError::request_entity_too_large(limit))
+        }
+        Err(e) => Err(AwsError::new(
+            "IncompleteBody",
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}"),
+        )),
     }
 }
 

@@ -45,7 +45,11 @@ pub struct App {
 }
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "A self-hosted, AWS-compatible security plane")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A self-hosted, AWS-compatible security plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,7 +129,9 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -137,7 +143,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| rt.block_on(server::run(settings)).map_err(|e| e.to_string()));
+    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(server::run(settings))
+            .map_err(|e| e.to_string())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -151,7 +160,9 @@ fn serve(args: ServeArgs) -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -170,7 +181,10 @@ async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, String> {
         && std::env::var_os("PORTCULLIS_MASTER_KEY").is_none()
         && !path.exists()
     {
-        return Err(format!("no master key at {}: is this a Portcullis data directory?", path.display()));
+        return Err(format!(
+            "no master key at {}: is this a Portcullis data directory?",
+            path.display()
+        ));
     }
     if let portcullis_store::StoreLocation::Sqlite { path } = &settings.store
         && !path.exists()
@@ -178,7 +192,9 @@ async fn open_store(args: &StoreArgs) -> Result<Arc<dyn Store>, String> {
         return Err(format!("no database at {}", path.display()));
     }
     let master = server::master_key(&settings.master_key).map_err(|e| e.to_string())?;
-    portcullis_store::open(&settings.store, master.derive("audit-chain")).await.map_err(|e| e.to_string())
+    portcullis_store::open(&settings.store, master.derive("audit-chain"))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn audit_command(command: AuditCommand) -> ExitCode {
@@ -214,15 +230,27 @@ fn audit_command(command: AuditCommand) -> ExitCode {
                     }
                 }
             }
-            AuditCommand::Query { store, start, end, principal, event_name, error_code, account, limit } => {
+            AuditCommand::Query {
+                store,
+                start,
+                end,
+                principal,
+                event_name,
+                error_code,
+                account,
+                limit,
+            } => {
                 let parse_time = |text: Option<String>| -> Result<Option<SystemTime>, String> {
                     text.map(|t| {
-                        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
-                            .map(|at| {
-                                let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-                                SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-                            })
-                            .map_err(|e| format!("invalid time {t:?}: {e}"))
+                        time::OffsetDateTime::parse(
+                            &t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .map(|at| {
+                            let secs = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+                            SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+                        })
+                        .map_err(|e| format!("invalid time {t:?}: {e}"))
                     })
                     .transpose()
                 };

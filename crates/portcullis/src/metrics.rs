@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// The server's counters.
 #[derive(Default)]
@@ -26,7 +28,9 @@ impl Metrics {
     /// Counts one finished request.
     pub fn record(&self, service: &'static str, operation: &str, status: u16, elapsed: Duration) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests.entry((service, operation.to_owned(), status)).or_insert(0) += 1;
+            *requests
+                .entry((service, operation.to_owned(), status))
+                .or_insert(0) += 1;
         }
         let secs = elapsed.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
@@ -70,7 +74,10 @@ impl Metrics {
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "portcullis_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "portcullis_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "portcullis_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "portcullis_request_duration_seconds_count {count}");
@@ -78,7 +85,10 @@ impl Metrics {
         out.push_str("# TYPE portcullis_authentication_failures_total counter\n");
         if let Ok(failures) = self.auth_failures.lock() {
             for (reason, n) in failures.iter() {
-                let _ = writeln!(out, "portcullis_authentication_failures_total{{reason=\"{reason}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "portcullis_authentication_failures_total{{reason=\"{reason}\"}} {n}"
+                );
             }
         }
         out
@@ -86,7 +96,10 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -26,8 +26,15 @@ pub enum Service {
 }
 
 /// Every service, for lookups.
-const ALL: [Service; 7] =
-    [Service::Sts, Service::Iam, Service::CloudTrail, Service::Kms, Service::Organizations, Service::Wafv2, Service::Shield];
+const ALL: [Service; 7] = [
+    Service::Sts,
+    Service::Iam,
+    Service::CloudTrail,
+    Service::Kms,
+    Service::Organizations,
+    Service::Wafv2,
+    Service::Shield,
+];
 
 /// STS actions, so that an unsigned query request can be told from an IAM one.
 const STS_ACTIONS: [&str; 11] = [
@@ -74,9 +81,15 @@ impl Service {
     /// The wire protocol.
     pub fn protocol(self) -> Protocol {
         match self {
-            Self::Sts => Protocol::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" },
-            Self::Iam => Protocol::Query { xmlns: "https://iam.amazonaws.com/doc/2010-05-08/" },
-            Self::CloudTrail | Self::Kms | Self::Organizations | Self::Wafv2 | Self::Shield => Protocol::AwsJson1_1,
+            Self::Sts => Protocol::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+            },
+            Self::Iam => Protocol::Query {
+                xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
+            },
+            Self::CloudTrail | Self::Kms | Self::Organizations | Self::Wafv2 | Self::Shield => {
+                Protocol::AwsJson1_1
+            }
         }
     }
 
@@ -113,13 +126,19 @@ impl Service {
 
     /// The query service an unsigned request with `action` is for.
     pub fn from_query_action(action: &str) -> Self {
-        if STS_ACTIONS.contains(&action) { Self::Sts } else { Self::Iam }
+        if STS_ACTIONS.contains(&action) {
+            Self::Sts
+        } else {
+            Self::Iam
+        }
     }
 }
 
 /// Whether CloudTrail records an operation as read-only: AWS's reading verbs.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"].iter().any(|verb| operation.starts_with(verb))
+    ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"]
+        .iter()
+        .any(|verb| operation.starts_with(verb))
 }
 
 #[cfg(test)]
@@ -134,7 +153,10 @@ mod tests {
                 assert_eq!(Service::from_target_prefix(prefix), Some(service));
             }
         }
-        assert_eq!(Service::from_query_action("GetCallerIdentity"), Service::Sts);
+        assert_eq!(
+            Service::from_query_action("GetCallerIdentity"),
+            Service::Sts
+        );
         assert_eq!(Service::from_query_action("CreateUser"), Service::Iam);
         assert!(is_read_only("GetCallerIdentity"));
         assert!(!is_read_only("CreateUser"));

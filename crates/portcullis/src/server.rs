@@ -18,7 +18,7 @@ use tower::ServiceExt as _;
 
 use portcullis_core::{Clock, Secret, SystemClock};
 use portcullis_iam::{Accounts, Authenticator, Mode};
-use portcullis_store::{MasterKey, Store};
+use portcullis_store::MasterKey;
 
 use crate::App;
 use crate::audit::AuditSink;
@@ -73,7 +73,9 @@ pub fn master_key(source: &MasterKeySource) -> Result<MasterKey, ServeError> {
         MasterKeySource::Ephemeral => {
             use base64::Engine as _;
             let bytes = Secret::new(portcullis_core::id::random_bytes::<32>().to_vec());
-            Ok(MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(bytes.expose()))?)
+            Ok(MasterKey::from_base64(
+                &base64::engine::general_purpose::STANDARD.encode(bytes.expose()),
+            )?)
         }
     }
 }
@@ -83,12 +85,19 @@ fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
         return Ok(());
     }
     use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_error("cannot create", dir))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("cannot create", dir))
 }
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
-    if matches!(settings.store, portcullis_store::StoreLocation::Sqlite { .. }) {
+    if matches!(
+        settings.store,
+        portcullis_store::StoreLocation::Sqlite { .. }
+    ) {
         create_private_dir(&settings.data_dir)?;
     }
     let master = Arc::new(master_key(&settings.master_key)?);
@@ -97,12 +106,18 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let mode = if settings.dev {
         tracing::warn!(account = %settings.default_account, "dev mode: unknown access keys act as an account's root user");
-        Mode::Dev { default_account: settings.default_account.clone() }
+        Mode::Dev {
+            default_account: settings.default_account.clone(),
+        }
     } else {
         let accounts = Accounts::new(store.clone(), master.clone());
-        let bootstrap = accounts.bootstrap(settings.account_id.as_ref(), clock.now()).await?;
+        let bootstrap = accounts
+            .bootstrap(settings.account_id.as_ref(), clock.now())
+            .await?;
         match &bootstrap.new_root_key {
-            Some((key_id, secret)) => announce_root_key(&settings.data_dir, &bootstrap.account, key_id, secret)?,
+            Some((key_id, secret)) => {
+                announce_root_key(&settings.data_dir, &bootstrap.account, key_id, secret)?
+            }
             None => tracing::info!(account = %bootstrap.account, "management account"),
         }
         Mode::Secure
@@ -124,8 +139,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         None => None,
     };
 
-    let listener = TcpListener::bind(settings.listen).await.map_err(io_error("cannot listen on", Path::new(&settings.listen.to_string())))?;
-    let local = listener.local_addr().map_err(io_error("cannot read address of", Path::new("listener")))?;
+    let listener = TcpListener::bind(settings.listen).await.map_err(io_error(
+        "cannot listen on",
+        Path::new(&settings.listen.to_string()),
+    ))?;
+    let local = listener
+        .local_addr()
+        .map_err(io_error("cannot read address of", Path::new("listener")))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
@@ -163,11 +183,15 @@ fn announce_root_key(
         .mode(0o600)
         .open(&path)
         .map_err(io_error("cannot write", &path))?;
-    file.write_all(text.expose().as_bytes()).map_err(io_error("cannot write", &path))?;
+    file.write_all(text.expose().as_bytes())
+        .map_err(io_error("cannot write", &path))?;
     file.sync_all().map_err(io_error("cannot sync", &path))?;
     // Printed once, on stdout, never through the logger: logs must not carry secrets.
     println!("Created the management account {account} and its root user ({arn}).");
-    println!("Root access key (shown once; also saved to {}):", path.display());
+    println!(
+        "Root access key (shown once; also saved to {}):",
+        path.display()
+    );
     println!("  AWS_ACCESS_KEY_ID={key_id}");
     println!("  AWS_SECRET_ACCESS_KEY={}", secret.expose());
     Ok(())
@@ -189,18 +213,30 @@ fn router(app: Arc<App>) -> Router {
 
 async fn health(State(app): State<Arc<App>>) -> Response {
     match app.store.health().await {
-        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok","store":"ok"}"#)
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ok","store":"ok"}"#,
+        )
             .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "health check: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"unavailable","store":"unreachable"}"#)
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"status":"unavailable","store":"unreachable"}"#,
+            )
                 .into_response()
         }
     }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Dev mode: forget all state, as moto's and LocalStack's reset endpoints do.
@@ -209,7 +245,12 @@ async fn reset(State(app): State<Arc<App>>) -> Response {
         Ok(()) => {
             app.auth.forget_all();
             tracing::info!("state reset");
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"status":"ok"}"#,
+            )
+                .into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "state reset failed");
@@ -224,7 +265,8 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| ServeError::Tls(format!("{}: {e}", cert.display())))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -253,18 +295,24 @@ async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnInfo { remote, tls: tls.is_some() };
+        let conn = ConnInfo {
+            remote,
+            tls: tls.is_some(),
+        };
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(conn);
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
+        let service =
+            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(conn);
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
             None => {
                 tokio::spawn(async move {
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
                     if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
@@ -279,7 +327,9 @@ async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::
                             return;
                         }
                     };
-                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let connection = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
                     if let Err(e) = watcher.watch(connection).await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
@@ -297,7 +347,10 @@ async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
         return std::future::pending().await;
     };

@@ -1,0 +1,23 @@
+"""Writes a wrk Lua script that replays one SigV4-signed STS GetCallerIdentity request.
+
+Usage: signed-wrk.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY OUT.lua
+The signature stays valid for 15 minutes, the window AWS (and Portcullis) allow.
+"""
+
+import sys
+
+import botocore.auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+endpoint, key_id, secret, out = sys.argv[1:5]
+body = "Action=GetCallerIdentity&Version=2011-06-15"
+request = AWSRequest(method="POST", url=endpoint + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                              "User-Agent": "portcullis-bench"})
+botocore.auth.SigV4Auth(Credentials(key_id, secret), "sts", "us-east-1").add_auth(request)
+lines = ['wrk.method = "POST"', f'wrk.body = "{body}"']
+for name, value in request.headers.items():
+    lines.append(f'wrk.headers["{name}"] = "{value}"')
+with open(out, "w") as f:
+    f.write("\n".join(lines) + "\n")
