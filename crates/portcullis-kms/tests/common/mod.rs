@@ -1,0 +1,94 @@
+//! Shared setup: a Kms over an in-memory SQLite store, a fixed clock, and request contexts.
+
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use portcullis_aws::AwsError;
+use portcullis_core::{AccountId, Arn, FixedClock, Principal, PrincipalKind, RequestContext};
+use portcullis_kms::{AccountOnlyAccess, Kms};
+use portcullis_store::{MasterKey, StoreLocation};
+use serde_json::Value;
+
+pub const OWNER: &str = "111122223333";
+pub const OTHER: &str = "444455556666";
+
+pub struct Env {
+    pub kms: Kms,
+    pub clock: Arc<FixedClock>,
+}
+
+pub async fn env() -> Env {
+    let master = Arc::new(MasterKey::generate().unwrap());
+    let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("audit-chain"))
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+    ));
+    let kms = Kms::new(store, master, Arc::new(AccountOnlyAccess), clock.clone());
+    Env { kms, clock }
+}
+
+pub fn root(account: &str) -> RequestContext {
+    let principal = Principal::root(AccountId::parse(account).unwrap(), "AKIATEST".into());
+    context(principal)
+}
+
+pub fn user(account: &str, name: &str) -> RequestContext {
+    let mut principal = Principal::root(AccountId::parse(account).unwrap(), "AKIATEST".into());
+    principal.kind = PrincipalKind::IamUser;
+    principal.arn = Arn::new("aws", "iam", "", account, &format!("user/{name}"));
+    context(principal)
+}
+
+fn context(principal: Principal) -> RequestContext {
+    RequestContext {
+        request_id: "req".into(),
+        principal,
+        region: "us-east-1".into(),
+        source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        user_agent: "test".into(),
+        secure_transport: true,
+        received_at: SystemTime::now(),
+    }
+}
+
+impl Env {
+    pub async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, AwsError> {
+        self.kms.call(ctx, op, input).await
+    }
+
+    pub async fn ok(&self, ctx: &RequestContext, op: &str, input: Value) -> Value {
+        match self.call(ctx, op, input).await {
+            Ok(v) => v,
+            Err(e) => panic!("{op} failed: {e}"),
+        }
+    }
+
+    pub async fn err(&self, ctx: &RequestContext, op: &str, input: Value) -> AwsError {
+        match self.call(ctx, op, input).await {
+            Ok(v) => panic!("{op} unexpectedly succeeded: {v}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Creates a key and returns its id.
+    pub async fn create(&self, ctx: &RequestContext, input: Value) -> String {
+        let out = self.ok(ctx, "CreateKey", input).await;
+        out["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub fn unb64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
