@@ -5,21 +5,23 @@ use http::Response;
 
 use portcullis_aws::{AwsError, Protocol, query};
 use portcullis_core::RequestContext;
+use serde_json::Value;
 
 /// STS's XML namespace.
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// STS's query protocol.
 pub const PROTOCOL: Protocol = Protocol::Query { xmlns: XMLNS };
 
-/// Serves one STS action.
+/// Serves one STS action. `input` has been decoded and validated against the operation's
+/// input shape by the front.
 pub fn call(
     ctx: &RequestContext,
     action: &str,
-    _params: &query::QueryParams,
+    _input: &Value,
 ) -> Result<Response<Bytes>, AwsError> {
     match action {
         "GetCallerIdentity" => Ok(get_caller_identity(ctx)),
-        other => Err(AwsError::invalid_action(PROTOCOL, other)),
+        other => Err(AwsError::not_implemented(&format!("sts:{other}"))),
     }
 }
 

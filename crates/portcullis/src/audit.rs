@@ -151,7 +151,7 @@ pub struct CallFacts<'a> {
     /// When the request arrived.
     pub time: SystemTime,
     /// The service, if the request named one Portcullis knows.
-    pub service: Service,
+    pub service: Option<Service>,
     /// The operation, as the client named it.
     pub operation: &'a str,
     /// The region of the credential scope.
@@ -198,7 +198,7 @@ impl CallFacts<'_> {
             user_identity(self.principal, access_key_id, &account),
         );
         body.insert("eventTime".into(), json!(iso8601(self.time)));
-        body.insert("eventSource".into(), json!(self.service.event_source()));
+        body.insert("eventSource".into(), json!(self.event_source()));
         body.insert("eventName".into(), json!(self.operation));
         body.insert("awsRegion".into(), json!(self.region));
         body.insert("sourceIPAddress".into(), json!(self.source_ip.to_string()));
@@ -211,7 +211,8 @@ impl CallFacts<'_> {
             "requestParameters".into(),
             self.request_parameters
                 .clone()
-                .map(redact)
+                .map(|p| redact(camel_case_keys(p)))
+                .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()))
                 .unwrap_or(Value::Null),
         );
         body.insert(
@@ -235,7 +236,7 @@ impl CallFacts<'_> {
             event_id,
             event_time: self.time,
             account,
-            event_source: self.service.event_source().to_owned(),
+            event_source: self.event_source().to_owned(),
             event_name: self.operation.to_owned(),
             read_only,
             principal_arn: self.principal.map(|p| p.arn.to_string()),
@@ -244,6 +245,12 @@ impl CallFacts<'_> {
             error_code: self.error.map(|e| e.code.to_string()),
             body: Value::Object(body).to_string(),
         }
+    }
+}
+
+impl CallFacts<'_> {
+    fn event_source(&self) -> &'static str {
+        self.service.map_or("unknown", Service::event_source)
     }
 }
 
@@ -296,6 +303,28 @@ fn user_identity(
     Value::Object(identity)
 }
 
+/// CloudTrail names request parameters in lower camel case (`userName`, `roleArn`).
+fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let mut chars = k.chars();
+                    let camel = chars
+                        .next()
+                        .map(|c| c.to_ascii_lowercase())
+                        .into_iter()
+                        .chain(chars)
+                        .collect();
+                    (camel, camel_case_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
 /// Replaces the values of secret-bearing members, at any depth, with CloudTrail's placeholder.
 pub fn redact(value: Value) -> Value {
     match value {
@@ -345,7 +374,7 @@ mod tests {
         let facts = CallFacts {
             request_id: "rid",
             time: SystemTime::UNIX_EPOCH,
-            service: Service::Sts,
+            service: Some(Service::Sts),
             operation: "GetCallerIdentity",
             region: "us-east-1",
             source_ip: "127.0.0.1".parse().unwrap(),

@@ -1,24 +1,27 @@
 //! The API front: every AWS API request goes through [`handle`].
 //!
 //! Read the body within its bound, find the service, authenticate the signature, decode the
-//! protocol, dispatch, then record the call in the audit trail and the metrics. Whatever goes
-//! wrong becomes an AWS-shaped error of the service's protocol; nothing here panics on input.
+//! protocol into the operation's input and validate it against the botocore model, dispatch,
+//! then record the call in the audit trail and the metrics. Whatever goes wrong becomes an
+//! AWS-shaped error in the service's protocol; nothing here panics on input.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 
 use portcullis_aws::sigv4::{self, HttpRequestParts};
-use portcullis_aws::{AwsError, error_response, json, query};
-use portcullis_core::{DEFAULT_REGION, Principal, RequestContext, id};
+use portcullis_aws::{AwsError, Protocol, error_response, json, query};
+use portcullis_core::{AccountId, DEFAULT_REGION, Principal, RequestContext, id};
+use portcullis_model::{OperationModel, ServiceModel, Violation};
 
 use crate::audit::CallFacts;
 use crate::route::Service;
@@ -33,309 +36,296 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
-/// What a dispatched call produced, beside its response, for the audit trail.
-struct Served {
-    response: Response,
-    operation: String,
-    error: Option<AwsError>,
+/// What the front learns about a call as it goes, for the audit trail and the metrics.
+struct Call {
+    request_id: String,
+    received_at: SystemTime,
+    source_ip: IpAddr,
+    user_agent: String,
+    tls: bool,
+    service: Option<Service>,
+    /// The operation as the client named it (`Action`, target suffix), known or not.
+    operation: Option<String>,
+    /// Whether `operation` is one of the service's operations (a bounded metrics label).
+    known_operation: bool,
+    region: String,
+    principal: Option<Principal>,
+    /// When authentication failed: the key and account it named.
+    failed_key: Option<String>,
+    failed_account: Option<AccountId>,
     request_parameters: Option<Value>,
+}
+
+/// What a handler returns: the response body in its protocol's form.
+enum Output {
+    /// A complete query-protocol (XML) response.
+    Query(http::Response<Bytes>),
+    /// A JSON document for JSON 1.1 and rest-json services.
+    Json(Value),
 }
 
 /// Serves one AWS API request.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
-    let received_at = app.clock.now();
-    let request_id = id::request_id();
     let conn = request.extensions().get::<ConnInfo>().copied();
     let (parts, body) = request.into_parts();
-    let user_agent = header(&parts.headers, "user-agent")
-        .unwrap_or_default()
-        .to_owned();
-    let source_ip = conn.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.remote.ip());
-    let tls = conn.is_some_and(|c| c.tls);
+    let mut call = Call {
+        request_id: id::request_id(),
+        received_at: app.clock.now(),
+        source_ip: conn.map_or(IpAddr::from([127, 0, 0, 1]), |c| c.remote.ip()),
+        user_agent: header(&parts.headers, "user-agent")
+            .unwrap_or_default()
+            .to_owned(),
+        tls: conn.is_some_and(|c| c.tls),
+        service: None,
+        operation: None,
+        known_operation: false,
+        region: DEFAULT_REGION.to_owned(),
+        principal: None,
+        failed_key: None,
+        failed_account: None,
+        request_parameters: None,
+    };
+    let outcome = serve(&app, &parts, body, &mut call).await;
+    let protocol = call.service.map_or(Protocol::STS, Service::protocol);
+    let (response, error) = match outcome {
+        Ok(Output::Query(response)) => (response, None),
+        Ok(Output::Json(value)) => (json::response(&call.request_id, &value), None),
+        Err(error) => (
+            error_response(protocol, &error, &call.request_id),
+            Some(error),
+        ),
+    };
 
-    // The JSON target is known from the headers alone; it decides the error shape from here on.
+    let operation = call.operation.as_deref().unwrap_or("unknown");
+    let facts = CallFacts {
+        request_id: &call.request_id,
+        time: call.received_at,
+        service: call.service,
+        operation,
+        region: &call.region,
+        source_ip: call.source_ip,
+        user_agent: &call.user_agent,
+        tls: call.tls,
+        principal: call.principal.as_ref(),
+        access_key_id: call.failed_key.as_deref(),
+        account: call.failed_account.as_ref().map(AccountId::as_str),
+        error: error.as_ref(),
+        request_parameters: call.request_parameters.take(),
+        response_elements: None,
+    };
+    app.audit.record(facts.to_record()).await;
+    let label = if call.known_operation {
+        operation
+    } else {
+        "unknown"
+    };
+    let service = call.service.map_or("unknown", Service::name);
+    app.metrics.record(
+        service,
+        label,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response.map(Body::from)
+}
+
+async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<Output, AwsError> {
+    // A JSON target names service and operation from the headers alone, so errors from here on
+    // take that service's shape.
     let target = json::parse_target(&parts.headers);
-    let header_service = match &target {
-        Ok(Some((prefix, _))) => Service::from_target_prefix(prefix),
-        _ => None,
-    };
-    let early_protocol = header_service.map_or(Service::Sts.protocol(), Service::protocol);
-
-    let body = match read_body(body, app.max_body_bytes).await {
-        Ok(body) => body,
-        Err(error) => {
-            let service = header_service.unwrap_or(Service::Sts);
-            app.metrics.record(
-                service.name(),
-                "unknown",
-                error.status.as_u16(),
-                started.elapsed(),
-            );
-            return error_response(early_protocol, &error, &request_id).map(Body::from);
+    if let Ok(Some((prefix, operation))) = &target {
+        call.service = Service::from_target_prefix(prefix);
+        call.operation = Some(operation.clone());
+        if call.service.is_none() {
+            call.service = Some(Service::Kms); // any JSON 1.1 service: the error shape is the same
+            return Err(AwsError::unknown_operation(Protocol::AwsJson1_1));
         }
-    };
-    let http_parts = HttpRequestParts {
+    }
+    let target = target?;
+    let body = read_body(body, app.max_body_bytes).await?;
+    let request = HttpRequestParts {
         method: &parts.method,
         uri: &parts.uri,
         headers: &parts.headers,
         body: &body,
     };
-    let parsed = sigv4::parse(&http_parts);
-
-    // Query parameters are needed to route unsigned query requests and to serve signed ones.
-    let is_query = target.as_ref().is_ok_and(Option::is_none);
-    let params = if is_query {
-        Some(query::parse_params(
-            parts.uri.query(),
-            header(&parts.headers, "content-type"),
-            &body,
-        ))
-    } else {
-        None
-    };
-    let service = header_service
-        .or_else(|| {
-            parsed
-                .as_ref()
-                .ok()
-                .and_then(Option::as_ref)
-                .and_then(|p| Service::from_signing_name(&p.scope.service))
-        })
-        .or_else(|| {
-            params
-                .as_ref()
-                .and_then(|p| p.as_ref().ok())
-                .and_then(query::QueryParams::action)
-                .map(Service::from_query_action)
-        })
-        .unwrap_or(Service::Sts);
-    let protocol = service.protocol();
-    let operation_hint = match (&target, &params) {
-        (Ok(Some((_, op))), _) => op.clone(),
-        (_, Some(Ok(p))) => p.action().unwrap_or("unknown").to_owned(),
-        _ => "unknown".to_owned(),
-    };
-    let region_hint = parsed
+    let parsed = sigv4::parse(&request);
+    let scope = parsed
         .as_ref()
         .ok()
         .and_then(Option::as_ref)
-        .map_or_else(|| DEFAULT_REGION.to_owned(), |p| p.scope.region.clone());
+        .map(|p| &p.scope);
+    if let Some(scope) = scope {
+        call.region = scope.region.clone();
+    }
+
+    // Query parameters route unsigned query requests and carry signed ones.
+    let params = match target {
+        Some(_) => None,
+        None => Some(query::parse_params(
+            parts.uri.query(),
+            header(&parts.headers, "content-type"),
+            &body,
+        )),
+    };
+    let query_action = params
+        .as_ref()
+        .and_then(|p| p.as_ref().ok())
+        .and_then(query::QueryParams::action);
+    let service = call
+        .service
+        .or_else(|| scope.and_then(|s| Service::from_signing_name(&s.service)))
+        .or_else(|| query_action.map(Service::from_query_action))
+        .unwrap_or(Service::Sts);
+    call.service = Some(service);
+    if call.operation.is_none() {
+        call.operation = query_action.map(str::to_owned);
+    }
 
     let authenticated = app
         .auth
-        .authenticate(&http_parts, parsed, service.name(), received_at)
+        .authenticate(&request, parsed, service.name(), call.received_at)
         .await;
-    let principal: Principal = match authenticated {
+    let principal = match authenticated {
         Ok(a) => a.principal,
         Err(failure) => {
             if let portcullis_iam::AuthFailure::Internal(e) = &failure {
-                tracing::error!(error = %e, request_id, "authentication could not read the store");
+                tracing::error!(error = %e, request_id = call.request_id, "authentication could not read the store");
             }
             app.metrics.auth_failure(failure.reason());
-            let error = failure.to_aws_error(protocol);
-            let facts = CallFacts {
-                request_id: &request_id,
-                time: received_at,
-                service,
-                operation: &operation_hint,
-                region: &region_hint,
-                source_ip,
-                user_agent: &user_agent,
-                tls,
-                principal: None,
-                access_key_id: failure.access_key_id(),
-                account: failure.account().map(|a| a.as_str()),
-                error: Some(&error),
-                request_parameters: None,
-                response_elements: None,
-            };
-            app.audit.record(facts.to_record()).await;
-            app.metrics.record(
-                service.name(),
-                "unknown",
-                error.status.as_u16(),
-                started.elapsed(),
-            );
-            return error_response(protocol, &error, &request_id).map(Body::from);
+            call.failed_key = failure.access_key_id().map(str::to_owned);
+            call.failed_account = failure.account().cloned();
+            return Err(failure.to_aws_error(service.protocol()));
         }
     };
+    call.principal = Some(principal.clone());
+
+    let model = service.model().ok_or_else(AwsError::internal_failure)?;
+    let protocol = service.protocol();
+    let (operation, input) = match protocol {
+        Protocol::Query { .. } => {
+            let params = params.ok_or_else(AwsError::internal_failure)??;
+            decode_query(model, protocol, &params, call)?
+        }
+        Protocol::AwsJson1_1 => {
+            let name = call.operation.clone().unwrap_or_default();
+            let operation = model
+                .operation(&name)
+                .ok_or_else(|| AwsError::unknown_operation(protocol))?;
+            call.known_operation = true;
+            let input = json::parse_body(&body)?;
+            call.request_parameters = Some(input.clone());
+            (operation, input)
+        }
+        Protocol::RestJson => decode_rest(model, parts, &body, call)?,
+    };
+    if let Err(violations) = portcullis_model::validate(&operation, &input) {
+        return Err(validation_error(model, &violations));
+    }
 
     let ctx = RequestContext {
-        request_id: request_id.clone(),
+        request_id: call.request_id.clone(),
         principal,
-        region: region_hint,
-        source_ip,
-        user_agent,
-        secure_transport: tls,
-        received_at,
+        region: call.region.clone(),
+        source_ip: call.source_ip,
+        user_agent: call.user_agent.clone(),
+        secure_transport: call.tls,
+        received_at: call.received_at,
     };
-    let served = match (target, params) {
-        (Ok(Some((_, operation))), _) => serve_json(&app, service, &ctx, operation, &body).await,
-        (Err(error), _) => Served {
-            response: error_response(protocol, &error, &request_id).map(Body::from),
-            operation: "unknown".into(),
-            error: Some(error),
-            request_parameters: None,
-        },
-        (Ok(None), Some(params)) => serve_query(service, &ctx, params),
-        (Ok(None), None) => {
-            let error = AwsError::internal_failure();
-            Served {
-                response: error_response(protocol, &error, &request_id).map(Body::from),
-                operation: "unknown".into(),
-                error: Some(error),
-                request_parameters: None,
-            }
-        }
-    };
-
-    let facts = CallFacts {
-        request_id: &request_id,
-        time: received_at,
-        service,
-        operation: &served.operation,
-        region: &ctx.region,
-        source_ip,
-        user_agent: &ctx.user_agent,
-        tls,
-        principal: Some(&ctx.principal),
-        access_key_id: None,
-        account: None,
-        error: served.error.as_ref(),
-        request_parameters: served.request_parameters,
-        response_elements: None,
-    };
-    app.audit.record(facts.to_record()).await;
-    let status = served.response.status().as_u16();
-    app.metrics
-        .record(service.name(), &served.operation, status, started.elapsed());
-    served.response
+    dispatch(app, service, &ctx, operation.name(), input).await
 }
 
-fn serve_query(
-    service: Service,
-    ctx: &RequestContext,
-    params: Result<query::QueryParams, AwsError>,
-) -> Served {
-    let protocol = service.protocol();
-    let fail = |operation: String, error: AwsError| Served {
-        response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
-        operation,
-        error: Some(error),
-        request_parameters: None,
-    };
-    let params = match params {
-        Ok(params) => params,
-        Err(error) => return fail("unknown".into(), error),
-    };
-    let Some(action) = params.action().map(str::to_owned) else {
-        return fail("unknown".into(), AwsError::missing_action(protocol));
-    };
-    let request_parameters = Some(query_parameters(&params));
-    if let (Some(expected), Some(version)) = (service.api_version(), params.version())
-        && expected != version
-    {
-        let mut served = fail(
-            action.clone(),
-            AwsError::invalid_action_for_version(protocol, &action, version),
-        );
-        served.request_parameters = request_parameters;
-        return served;
-    }
-    let result = match service {
-        Service::Sts => portcullis_iam::sts::call(ctx, &action, &params),
-        _ => Err(not_implemented(service, &action)),
-    };
-    match result {
-        Ok(response) => Served {
-            response: response.map(Body::from),
-            operation: action,
-            error: None,
-            request_parameters,
-        },
-        Err(error) => {
-            let mut served = fail(action, error);
-            served.request_parameters = request_parameters;
-            served
-        }
-    }
-}
-
-async fn serve_json(
+/// Runs the handler of `operation`, or says plainly that it is not built yet.
+async fn dispatch(
     app: &App,
     service: Service,
     ctx: &RequestContext,
-    operation: String,
-    body: &Bytes,
-) -> Served {
-    let protocol = service.protocol();
-    let input = match json::parse_body(body) {
-        Ok(input) => input,
-        Err(error) => {
-            return Served {
-                response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
-                operation,
-                error: Some(error),
-                request_parameters: None,
-            };
-        }
-    };
-    let result = match service {
-        Service::CloudTrail => cloudtrail::call(app, ctx, &operation, &input).await,
-        _ => Err(not_implemented(service, &operation)),
-    };
-    let request_parameters = Some(input);
-    match result {
-        Ok(output) => Served {
-            response: json::response(&ctx.request_id, &output).map(Body::from),
-            operation,
-            error: None,
-            request_parameters,
-        },
-        Err(error) => Served {
-            response: error_response(protocol, &error, &ctx.request_id).map(Body::from),
-            operation,
-            error: Some(error),
-            request_parameters,
-        },
-    }
-}
-
-/// A service or operation Portcullis answers for but does not implement yet: said plainly.
-fn not_implemented(service: Service, operation: &str) -> AwsError {
-    AwsError::new(
-        "NotImplemented",
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "Portcullis does not implement {}:{operation} yet",
+    operation: &str,
+    input: Value,
+) -> Result<Output, AwsError> {
+    match service {
+        Service::Sts => portcullis_iam::sts::call(ctx, operation, &input).map(Output::Query),
+        Service::CloudTrail => cloudtrail::call(app, ctx, operation, &input)
+            .await
+            .map(Output::Json),
+        Service::Iam
+        | Service::Kms
+        | Service::Organizations
+        | Service::Wafv2
+        | Service::Shield
+        | Service::GuardDuty
+        | Service::Inspector2
+        | Service::Artifact => Err(AwsError::not_implemented(&format!(
+            "{}:{operation}",
             service.name()
-        ),
-    )
+        ))),
+    }
 }
 
-/// The query parameters as CloudTrail records them: camel-cased names, lists and maps flattened
-/// as sent.
-fn query_parameters(params: &query::QueryParams) -> Value {
-    let mut map = serde_json::Map::new();
-    for (name, value) in params.iter() {
-        if name == "Action" || name == "Version" || name.starts_with("X-Amz-") {
-            continue;
-        }
-        let mut chars = name.chars();
-        let camel: String = chars
-            .next()
-            .map(|c| c.to_ascii_lowercase())
-            .into_iter()
-            .chain(chars)
-            .collect();
-        map.insert(camel, Value::String(value.to_owned()));
-    }
-    if map.is_empty() {
-        Value::Null
+fn decode_query<'m>(
+    model: &'m ServiceModel,
+    protocol: Protocol,
+    params: &query::QueryParams,
+    call: &mut Call,
+) -> Result<(OperationModel<'m>, Value), AwsError> {
+    let action = params
+        .action()
+        .ok_or_else(|| AwsError::missing_action(protocol))?;
+    let version = params.version().unwrap_or(model.api_version);
+    let operation = model
+        .operation(action)
+        .filter(|_| version == model.api_version)
+        .ok_or_else(|| AwsError::invalid_action_for_version(protocol, action, version))?;
+    call.known_operation = true;
+    let pairs: Vec<(&str, &str)> = params.iter().collect();
+    let input = portcullis_model::query_input(&operation, &pairs)
+        .map_err(|violation| validation_error(model, std::slice::from_ref(&violation)))?;
+    call.request_parameters = Some(input.clone());
+    Ok((operation, input))
+}
+
+fn decode_rest<'m>(
+    model: &'m ServiceModel,
+    parts: &Parts,
+    body: &Bytes,
+    call: &mut Call,
+) -> Result<(OperationModel<'m>, Value), AwsError> {
+    let (operation, labels) = model
+        .route(parts.method.as_str(), parts.uri.path())
+        .ok_or_else(|| AwsError::unknown_operation(Protocol::RestJson))?;
+    call.operation = Some(operation.name().to_owned());
+    call.known_operation = true;
+    let query = query::parse_params(parts.uri.query(), None, &[])?;
+    let query: Vec<(&str, &str)> = query.iter().collect();
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let document = if body.is_empty() {
+        None
     } else {
-        Value::Object(map)
-    }
+        Some(json::parse_body(body)?)
+    };
+    let input =
+        portcullis_model::rest_input(&operation, &labels, &query, &headers, document.as_ref())
+            .map_err(|violation| validation_error(model, std::slice::from_ref(&violation)))?;
+    call.request_parameters = Some(input.clone());
+    Ok((operation, input))
+}
+
+/// Violations as the service reports them: its validation code and AWS's message.
+fn validation_error(model: &ServiceModel, violations: &[Violation]) -> AwsError {
+    let code = match portcullis_model::error_code(model.protocol, violations) {
+        "SerializationException" => "SerializationException",
+        _ => model.validation_error_code(),
+    };
+    AwsError::new(
+        code,
+        StatusCode::BAD_REQUEST,
+        portcullis_model::violations_message(violations),
+    )
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, AwsError> {
@@ -347,7 +337,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, AwsError> {
         Err(e) => Err(AwsError::new(
             "IncompleteBody",
             StatusCode::BAD_REQUEST,
-            format!("could not read the request body: {e}"),
+            format!("The request body could not be read: {e}"),
         )),
     }
 }

@@ -23,10 +23,16 @@ pub enum Service {
     Wafv2,
     /// Shield Advanced.
     Shield,
+    /// GuardDuty (rest-json).
+    GuardDuty,
+    /// Inspector (v2, rest-json).
+    Inspector2,
+    /// Artifact (rest-json).
+    Artifact,
 }
 
 /// Every service, for lookups.
-const ALL: [Service; 7] = [
+const ALL: [Service; 10] = [
     Service::Sts,
     Service::Iam,
     Service::CloudTrail,
@@ -34,6 +40,9 @@ const ALL: [Service; 7] = [
     Service::Organizations,
     Service::Wafv2,
     Service::Shield,
+    Service::GuardDuty,
+    Service::Inspector2,
+    Service::Artifact,
 ];
 
 /// STS actions, so that an unsigned query request can be told from an IAM one.
@@ -62,7 +71,15 @@ impl Service {
             Self::Organizations => "organizations",
             Self::Wafv2 => "wafv2",
             Self::Shield => "shield",
+            Self::GuardDuty => "guardduty",
+            Self::Inspector2 => "inspector2",
+            Self::Artifact => "artifact",
         }
+    }
+
+    /// The botocore model of the service's operations and shapes.
+    pub fn model(self) -> Option<&'static portcullis_model::ServiceModel> {
+        portcullis_model::service(self.name())
     }
 
     /// CloudTrail's `eventSource`.
@@ -75,30 +92,21 @@ impl Service {
             Self::Organizations => "organizations.amazonaws.com",
             Self::Wafv2 => "wafv2.amazonaws.com",
             Self::Shield => "shield.amazonaws.com",
+            Self::GuardDuty => "guardduty.amazonaws.com",
+            Self::Inspector2 => "inspector2.amazonaws.com",
+            Self::Artifact => "artifact.amazonaws.com",
         }
     }
 
     /// The wire protocol.
     pub fn protocol(self) -> Protocol {
         match self {
-            Self::Sts => Protocol::Query {
-                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
-            },
-            Self::Iam => Protocol::Query {
-                xmlns: "https://iam.amazonaws.com/doc/2010-05-08/",
-            },
+            Self::Sts => Protocol::STS,
+            Self::Iam => Protocol::IAM,
             Self::CloudTrail | Self::Kms | Self::Organizations | Self::Wafv2 | Self::Shield => {
                 Protocol::AwsJson1_1
             }
-        }
-    }
-
-    /// The query protocol's `Version`, for query services.
-    pub fn api_version(self) -> Option<&'static str> {
-        match self {
-            Self::Sts => Some("2011-06-15"),
-            Self::Iam => Some("2010-05-08"),
-            _ => None,
+            Self::GuardDuty | Self::Inspector2 | Self::Artifact => Protocol::RestJson,
         }
     }
 
@@ -110,7 +118,7 @@ impl Service {
             Self::Organizations => Some("AWSOrganizationsV20161128"),
             Self::Wafv2 => Some("AWSWAF_20190729"),
             Self::Shield => Some("AWSShield_20160616"),
-            Self::Sts | Self::Iam => None,
+            Self::Sts | Self::Iam | Self::GuardDuty | Self::Inspector2 | Self::Artifact => None,
         }
     }
 
@@ -149,6 +157,8 @@ mod tests {
     fn lookups_agree() {
         for service in ALL {
             assert_eq!(Service::from_signing_name(service.name()), Some(service));
+            let model = service.model().expect("every service has a botocore model");
+            assert_eq!(model.target_prefix, service.target_prefix(), "{service:?}");
             if let Some(prefix) = service.target_prefix() {
                 assert_eq!(Service::from_target_prefix(prefix), Some(service));
             }

@@ -210,6 +210,63 @@ fn protocol_errors_have_aws_shapes() {
         "{out}"
     );
 
+    // Inputs are validated against the botocore model, with AWS's codes and messages.
+    let out = signed(
+        &server,
+        &creds,
+        json!({"form": {"Action": "AssumeRole", "Version": "2011-06-15", "RoleSessionName": "s"}}),
+    );
+    assert_eq!(out["status"], 400, "{out}");
+    let body = out["body"].as_str().unwrap();
+    assert!(body.contains("<Code>ValidationError</Code>"), "{body}");
+    assert!(body.contains("Value null at &apos;roleArn&apos; failed to satisfy constraint: Member must not be null") || body.contains("Value null at 'roleArn' failed to satisfy constraint: Member must not be null"), "{body}");
+    let out = signed(
+        &server,
+        &creds,
+        json!({"form": {"Action": "GetSessionToken", "Version": "2011-06-15", "DurationSeconds": "many"}}),
+    );
+    assert_eq!(out["status"], 400, "{out}");
+    let kms_target = |op: &str, body: &str| {
+        json!({"service": "organizations", "headers": {"X-Amz-Target": format!("AWSOrganizationsV20161128.{op}"),
+        "Content-Type": "application/x-amz-json-1.1"}, "body": body})
+    };
+    let out = signed(
+        &server,
+        &creds,
+        kms_target("DescribePolicy", r#"{"PolicyId": "not-a-policy-id"}"#),
+    );
+    assert_eq!(out["status"], 400, "{out}");
+    let error: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(error["__type"], "ValidationException", "{out}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 validation error detected: Value 'not-a-policy-id' at 'policyId'"),
+        "{out}"
+    );
+    let out = signed(&server, &creds, kms_target("NoSuchOperation", "{}"));
+    assert_eq!(out["status"], 400, "{out}");
+    assert!(
+        out["body"]
+            .as_str()
+            .unwrap()
+            .contains("UnknownOperationException"),
+        "{out}"
+    );
+
+    // Operations that exist in AWS but are not built yet say so plainly, in every protocol.
+    let err = stderr_err(&server.aws(&creds, &["sts", "get-session-token"]));
+    assert!(err.contains("NotImplemented"), "{err}");
+    let err = stderr_err(&server.aws(&creds, &["guardduty", "list-detectors"]));
+    assert!(err.contains("NotImplemented"), "{err}");
+    let out = signed(
+        &server,
+        &creds,
+        json!({"service": "guardduty", "method": "GET", "path": "/no/such/route"}),
+    );
+    assert_eq!(out["status"], 404, "{out}");
+
     for out in [&out] {
         assert!(
             out["headers"]
