@@ -6,11 +6,15 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod authz;
 pub mod error;
+pub mod iam;
 pub mod keys;
 pub mod sts;
 
 pub use accounts::{Account, Accounts, Bootstrap};
 pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
+pub use authz::Authorizer;
 pub use error::IamError;
+pub use iam::Iam;
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};

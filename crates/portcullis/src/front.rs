@@ -233,6 +233,9 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         secure_transport: call.tls,
         received_at: call.received_at,
     };
+    app.authz
+        .authorize(&ctx, service.name(), operation.name(), &input)
+        .await?;
     dispatch(app, service, &ctx, operation.name(), input).await
 }
 
@@ -249,9 +252,13 @@ async fn dispatch(
         Service::CloudTrail => cloudtrail::call(app, ctx, operation, &input)
             .await
             .map(Output::Json),
-        Service::Iam
-        | Service::Kms
-        | Service::Organizations
+        Service::Kms => app.kms.call(ctx, operation, input).await.map(Output::Json),
+        Service::Iam => app
+            .iam
+            .call(ctx, operation, &input)
+            .await
+            .map(Output::Query),
+        Service::Organizations
         | Service::Wafv2
         | Service::Shield
         | Service::GuardDuty

@@ -31,11 +31,17 @@ pub struct App {
     /// Durable state.
     pub store: Arc<dyn Store>,
     /// Resolves access keys to principals.
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
+    /// Decides whether a principal may make a call.
+    pub authz: portcullis_iam::Authorizer,
+    /// Identity and Access Management.
+    pub iam: portcullis_iam::Iam,
     /// The audit trail.
     pub audit: AuditSink,
     /// Request counters.
     pub metrics: Metrics,
+    /// Key Management Service.
+    pub kms: portcullis_kms::Kms,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Request body bound.

@@ -124,11 +124,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     };
 
     let audit = AuditSink::start(store.clone());
+    let auth = Arc::new(Authenticator::new(store.clone(), master.clone(), mode));
     let app = Arc::new(App {
-        auth: Authenticator::new(store.clone(), master.clone(), mode),
+        iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
+        authz: portcullis_iam::Authorizer::new(store.clone()),
+        auth,
         store: store.clone(),
         audit,
         metrics: Metrics::default(),
+        kms: portcullis_kms::Kms::new(
+            store.clone(),
+            master.clone(),
+            Arc::new(portcullis_kms::AccountOnlyAccess),
+            clock.clone(),
+        ),
         clock,
         max_body_bytes: settings.max_body_bytes,
         dev: settings.dev,
@@ -149,13 +158,27 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
+    let due_work = tokio::spawn(run_due_work(app.clone()));
     serve(listener, router, tls).await;
+    due_work.abort();
 
     tracing::info!("draining the audit trail and closing the store");
     app.audit.close().await;
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Work that falls due with time (KMS key deletion and rotation), once a minute.
+async fn run_due_work(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = app.kms.run_due_work().await {
+            tracing::error!(error = %e, "KMS scheduled work failed");
+        }
+    }
 }
 
 /// Prints the new root key once and writes it to `root-credentials.json` (mode 0600).
