@@ -15,6 +15,8 @@ use portcullis_store::{MasterKey, Store};
 
 use crate::Authenticator;
 
+pub mod records;
+
 /// The IAM service.
 pub struct Iam {
     #[expect(dead_code, reason = "used as IAM operations are built")]
