@@ -14,7 +14,7 @@ static GLOBAL: Counting = Counting;
 
 fn portcullis_set(n: usize) -> PrincipalPolicies {
     let stmts = workload::statements(n);
-    let identity = workload::split(&stmts, 6)
+    let identity = workload::split(&stmts)
         .iter()
         .enumerate()
         .map(|(i, chunk)| Policy::parse(&format!("managed-{i}"), &workload::iam_json(chunk), PolicyType::Identity).unwrap())

@@ -17,7 +17,7 @@ use portcullis_policy::{
 
 fn set(n: usize) -> PrincipalPolicies {
     let stmts = workload::statements(n);
-    let identity = workload::split(&stmts, 6)
+    let identity = workload::split(&stmts)
         .iter()
         .enumerate()
         .map(|(i, chunk)| {

@@ -42,8 +42,10 @@ pub fn statements(n: usize) -> Vec<Stmt> {
         .collect()
 }
 
-/// Splits statements into `k` policies.
-pub fn split(stmts: &[Stmt], k: usize) -> Vec<&[Stmt]> {
+/// Splits statements into managed policies: 6 for the typical principal, and as many as the
+/// 6,144-character managed policy quota needs (25 statements each) for larger sets.
+pub fn split(stmts: &[Stmt]) -> Vec<&[Stmt]> {
+    let k = stmts.len().div_ceil(25).max(6);
     let per = stmts.len().div_ceil(k);
     stmts.chunks(per.max(1)).collect()
 }

@@ -16,7 +16,10 @@ use crate::{
 
 /// The `portcullis policy` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "built once per process by clap; size is irrelevant")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per process by clap; size is irrelevant"
+)]
 pub enum PolicyCommand {
     /// Validate a policy document as AWS would for the given policy type.
     Validate {

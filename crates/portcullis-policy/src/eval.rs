@@ -13,7 +13,7 @@ use crate::condition::{Clause, OperatorName};
 use crate::document::{
     self, Document, PolicyType, PrincipalSpec, PrincipalType, StatementEffect, Version,
 };
-use crate::pattern::{ArnPattern, Pattern, Syntax};
+use crate::pattern::{ActionPattern, ArnPattern};
 use crate::request::{PrincipalKind, Request, RequestPrincipal};
 
 /// A compiled policy document. Cloning is cheap (shared).
@@ -25,13 +25,67 @@ struct PolicyInner {
     id: Box<str>,
     ty: PolicyType,
     statements: Vec<Statement>,
+    /// Statement indexes by the service prefix of their actions, so a request visits only the
+    /// statements that can apply to its service (plus `any_service`).
+    by_service: Vec<(u64, Box<str>, Vec<usize>)>,
+    /// Statements that may apply to any service: `*`, wildcard services, `NotAction`.
+    any_service: Vec<usize>,
+}
+
+impl PolicyInner {
+    /// The indexes of the statements that may match a request for `service_lc`, ascending.
+    fn candidates<'s>(
+        &'s self,
+        service_key: u64,
+        service_lc: &str,
+    ) -> impl Iterator<Item = usize> + 's {
+        let specific: &[usize] = self
+            .by_service
+            .iter()
+            .find(|(k, name, _)| *k == service_key && **name == *service_lc)
+            .map_or(&[], |(_, _, v)| v.as_slice());
+        Merge {
+            a: &self.any_service,
+            b: specific,
+        }
+    }
+}
+
+/// Merges two ascending index lists (document order is kept in decisions).
+struct Merge<'s> {
+    a: &'s [usize],
+    b: &'s [usize],
+}
+
+impl Iterator for Merge<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(x), Some(y)) => x <= y,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let (head, rest) = if take_a {
+            self.a.split_first()?
+        } else {
+            self.b.split_first()?
+        };
+        if take_a {
+            self.a = rest;
+        } else {
+            self.b = rest;
+        }
+        Some(*head)
+    }
 }
 
 #[derive(Debug)]
 struct Statement {
     sid: Option<Box<str>>,
     effect: StatementEffect,
-    actions: Vec<Pattern>,
+    actions: Vec<ActionPattern>,
     not_action: bool,
     /// `None`: no Resource element (trust policies): the statement applies to the resource
     /// the policy is attached to.
@@ -67,51 +121,76 @@ impl Policy {
     /// Compiles an already parsed document (no validation).
     pub fn compile(id: &str, doc: &Document, ty: PolicyType) -> Self {
         let variables = doc.version == Version::V2012_10_17;
-        let statements = doc
+        let statements: Vec<Statement> = doc
             .statements
             .iter()
-            .map(|s| {
-                let action_syntax = Syntax {
-                    wildcards: true,
-                    variables: false,
-                };
-                Statement {
-                    sid: s.sid.as_deref().map(Into::into),
-                    effect: s.effect,
-                    actions: s
-                        .actions
-                        .iter()
-                        .map(|a| Pattern::compile(a, action_syntax, true))
-                        .collect(),
-                    not_action: s.not_action,
-                    resources: s.resources.as_ref().map(|rs| {
-                        rs.iter()
-                            .map(|r| ArnPattern::compile(r, variables, false))
-                            .collect()
-                    }),
-                    not_resource: s.not_resource,
-                    principal: s.principal.as_ref().map(|p| match p {
-                        PrincipalSpec::Any => Principals::Any,
-                        PrincipalSpec::Values(vs) => Principals::List(
-                            vs.iter().map(|(t, v)| (*t, v.as_str().into())).collect(),
-                        ),
-                    }),
-                    not_principal: s.not_principal,
-                    clauses: s
-                        .conditions
-                        .iter()
-                        .filter_map(|(op, key, values)| {
-                            OperatorName::parse(op)
-                                .map(|name| Clause::compile(name, key, values, variables))
-                        })
-                        .collect(),
-                }
+            .map(|s| Statement {
+                sid: s.sid.as_deref().map(Into::into),
+                effect: s.effect,
+                actions: s
+                    .actions
+                    .iter()
+                    .map(|a| ActionPattern::compile(a))
+                    .collect(),
+                not_action: s.not_action,
+                resources: s.resources.as_ref().map(|rs| {
+                    rs.iter()
+                        .map(|r| ArnPattern::compile(r, variables, false))
+                        .collect()
+                }),
+                not_resource: s.not_resource,
+                principal: s.principal.as_ref().map(|p| match p {
+                    PrincipalSpec::Any => Principals::Any,
+                    PrincipalSpec::Values(vs) => {
+                        Principals::List(vs.iter().map(|(t, v)| (*t, v.as_str().into())).collect())
+                    }
+                }),
+                not_principal: s.not_principal,
+                clauses: s
+                    .conditions
+                    .iter()
+                    .filter_map(|(op, key, values)| {
+                        OperatorName::parse(op)
+                            .map(|name| Clause::compile(name, key, values, variables))
+                    })
+                    .collect(),
             })
             .collect();
+        let mut by_service: Vec<(u64, Box<str>, Vec<usize>)> = Vec::new();
+        let mut any_service = Vec::new();
+        for (i, st) in statements.iter().enumerate() {
+            let services: Option<Vec<&str>> = if st.not_action {
+                None
+            } else {
+                st.actions.iter().map(ActionPattern::service).collect()
+            };
+            match services {
+                None => any_service.push(i),
+                Some(mut list) => {
+                    list.dedup();
+                    for svc in list {
+                        let key = crate::pattern::short_key(svc);
+                        match by_service
+                            .iter_mut()
+                            .find(|(k, n, _)| *k == key && **n == *svc)
+                        {
+                            Some((_, _, v)) => {
+                                if v.last() != Some(&i) {
+                                    v.push(i);
+                                }
+                            }
+                            None => by_service.push((key, svc.into(), vec![i])),
+                        }
+                    }
+                }
+            }
+        }
         Self(Arc::new(PolicyInner {
             id: id.into(),
             ty,
             statements,
+            by_service,
+            any_service,
         }))
     }
 
@@ -379,6 +458,11 @@ struct LayerResult {
 
 struct Evaluator<'a, 'r> {
     request: &'r Request,
+    /// The request's service prefix, action and resource ARN parts, prepared once.
+    service: &'r str,
+    service_key: u64,
+    action: &'r str,
+    resource_parts: Option<[&'r str; 6]>,
     decision: Decision<'a>,
 }
 
@@ -405,7 +489,10 @@ impl<'a> Evaluator<'a, '_> {
         check_principal: bool,
         out: &mut LayerResult,
     ) {
-        for (index, st) in policy.0.statements.iter().enumerate() {
+        for index in policy.0.candidates(self.service_key, self.service) {
+            let Some(st) = policy.0.statements.get(index) else {
+                continue;
+            };
             let Some(grant) = self.statement(st, check_principal) else {
                 continue;
             };
@@ -430,12 +517,18 @@ impl<'a> Evaluator<'a, '_> {
     /// Whether the statement applies; for resource-based policies, how it named the caller.
     fn statement(&mut self, st: &'a Statement, check_principal: bool) -> Option<Grant> {
         let r = self.request;
-        let action_hit = st.actions.iter().any(|p| p.matches(r.action(), r));
+        let action_hit = st
+            .actions
+            .iter()
+            .any(|p| p.matches(self.service_key, self.service, self.action, r));
         if action_hit == st.not_action {
             return None;
         }
         if let Some(resources) = &st.resources {
-            let hit = resources.iter().any(|p| p.matches(r.resource(), r));
+            let parts = self.resource_parts;
+            let hit = resources
+                .iter()
+                .any(|p| p.matches_parts(r.resource(), parts, r));
             if hit == st.not_resource {
                 return None;
             }
@@ -595,6 +688,10 @@ pub fn evaluate<'a>(
     let who = request.principal();
     let mut ev = Evaluator {
         request,
+        service: request.service_lc(),
+        service_key: crate::pattern::short_key(request.service_lc()),
+        action: request.action_lc(),
+        resource_parts: request.resource_parts(),
         decision: Decision {
             effect: Effect::ImplicitDeny,
             deciding_layer: Layer::IdentityBased,

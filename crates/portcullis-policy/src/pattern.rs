@@ -255,7 +255,7 @@ fn split_default(body: &str) -> (&str, Option<&str>) {
 
 fn eq(a: &str, b: &str, ignore_case: bool) -> bool {
     if !ignore_case {
-        return a == b;
+        return bytes_eq(a.as_bytes(), b.as_bytes());
     }
     if a.is_ascii() && b.is_ascii() {
         return a.eq_ignore_ascii_case(b);
@@ -269,6 +269,28 @@ fn eq(a: &str, b: &str, ignore_case: bool) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Byte equality without a `memcmp` call for the short strings policies are made of (a
+/// call costs more than the comparison).
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 32 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The first eight bytes of a short string packed into an integer, with its length: two
+/// service prefixes are equal when their keys are, if neither is longer than eight bytes.
+pub(crate) fn short_key(s: &str) -> u64 {
+    let mut buf = [0u8; 8];
+    for (slot, b) in buf.iter_mut().zip(s.bytes()) {
+        *slot = b;
+    }
+    u64::from_le_bytes(buf) ^ ((s.len() as u64) << 56)
 }
 
 fn char_eq(a: char, b: char, ignore_case: bool) -> bool {
@@ -318,6 +340,24 @@ impl ArnPattern {
         }
     }
 
+    /// Whether an ARN already split into its six parts matches (the request's resource,
+    /// split once per request).
+    pub(crate) fn matches_parts(
+        &self,
+        arn: &str,
+        parts: Option<[&str; 6]>,
+        vars: &dyn Resolve,
+    ) -> bool {
+        match (self, parts) {
+            (Self::Any, _) => true,
+            (Self::Whole(p), _) => p.matches(arn, vars),
+            (Self::Parts(_), None) => false,
+            (Self::Parts(pats), Some(texts)) => {
+                pats.iter().zip(texts).all(|(p, t)| p.matches(t, vars))
+            }
+        }
+    }
+
     /// Whether `arn` matches.
     pub(crate) fn matches(&self, arn: &str, vars: &dyn Resolve) -> bool {
         match self {
@@ -336,6 +376,58 @@ impl ArnPattern {
                 true
             }
         }
+    }
+}
+
+/// An action pattern: the service prefix (when it has no wildcard) checked first, then the
+/// whole pattern, both against the lower-cased request action.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ActionPattern {
+    /// The service prefix and its [`short_key`].
+    service: Option<(u64, Box<str>)>,
+    pattern: Pattern,
+}
+
+impl ActionPattern {
+    /// Compiles an `Action` / `NotAction` value (no policy variables in actions).
+    pub(crate) fn compile(text: &str) -> Self {
+        let lc = text.to_lowercase();
+        let service = lc
+            .split_once(':')
+            .map(|(svc, _)| svc)
+            .filter(|svc| !svc.contains(['*', '?']))
+            .map(|svc| (short_key(svc), svc.into()));
+        let syntax = Syntax {
+            wildcards: true,
+            variables: false,
+        };
+        Self {
+            service,
+            pattern: Pattern::compile(&lc, syntax, false),
+        }
+    }
+
+    /// Whether the request's action matches.
+    /// The fixed service prefix, `None` when the pattern may match any service.
+    pub(crate) fn service(&self) -> Option<&str> {
+        self.service.as_ref().map(|(_, s)| &**s)
+    }
+
+    /// `service_key` is [`short_key`] of `service_lc`.
+    pub(crate) fn matches(
+        &self,
+        service_key: u64,
+        service_lc: &str,
+        action_lc: &str,
+        vars: &dyn Resolve,
+    ) -> bool {
+        if let Some((key, svc)) = &self.service
+            && (*key != service_key
+                || (svc.len() > 8 && !bytes_eq(svc.as_bytes(), service_lc.as_bytes())))
+        {
+            return false;
+        }
+        self.pattern.matches(action_lc, vars)
     }
 }
 

@@ -344,7 +344,12 @@ impl Context {
 pub struct Request {
     principal: RequestPrincipal,
     action: String,
+    /// The action lower-cased once, so action patterns compare bytes (IAM actions are
+    /// case-insensitive).
+    action_lc: String,
     resource: String,
+    /// Byte ranges of the six ARN parts of `resource`, split once per request.
+    resource_parts: Option<[(usize, usize); 6]>,
     resource_account: Option<String>,
     context: Context,
 }
@@ -365,9 +370,12 @@ impl Request {
             .nth(4)
             .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
             .map(str::to_owned);
+        let action: String = action.into();
         let mut r = Self {
             principal,
-            action: action.into(),
+            action_lc: action.to_lowercase(),
+            action,
+            resource_parts: split_arn(&resource),
             resource,
             resource_account,
             context: Context::new(),
@@ -443,6 +451,26 @@ impl Request {
         &self.resource
     }
 
+    /// The action, lower-cased.
+    pub(crate) fn action_lc(&self) -> &str {
+        &self.action_lc
+    }
+
+    /// The service prefix of the lower-cased action (`s3` of `s3:getobject`).
+    pub(crate) fn service_lc(&self) -> &str {
+        self.action_lc.split(':').next().unwrap_or("")
+    }
+
+    /// The six parts of the resource ARN, `None` when it is not ARN-shaped.
+    pub(crate) fn resource_parts(&self) -> Option<[&str; 6]> {
+        let ranges = self.resource_parts?;
+        let mut out = [""; 6];
+        for (slot, (start, end)) in out.iter_mut().zip(ranges) {
+            *slot = self.resource.get(start..end)?;
+        }
+        Some(out)
+    }
+
     /// The account that owns the resource, when known.
     pub fn resource_account(&self) -> Option<&str> {
         self.resource_account.as_deref()
@@ -458,6 +486,22 @@ impl Resolve for Request {
     fn resolve(&self, key_lc: &str) -> Option<&str> {
         self.context.get_lc(key_lc).and_then(ContextValue::single)
     }
+}
+
+/// Byte ranges of an ARN's six colon-separated parts (the last keeps its colons).
+fn split_arn(arn: &str) -> Option<[(usize, usize); 6]> {
+    let mut out = [(0, 0); 6];
+    let mut start = 0;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let end = if i == 5 {
+            arn.len()
+        } else {
+            start + arn.get(start..)?.find(':')?
+        };
+        *slot = (start, end);
+        start = end + 1;
+    }
+    Some(out)
 }
 
 /// Numbers as IAM reads them: integers and decimals.
