@@ -40,6 +40,7 @@ mod query;
 pub mod regex;
 mod rest;
 mod validate;
+pub mod xml;
 
 use thiserror::Error;
 
