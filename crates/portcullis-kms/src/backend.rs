@@ -131,7 +131,9 @@ impl KeySpec {
     pub fn encryption_algorithms(self, usage: KeyUsage) -> &'static [&'static str] {
         match (self, usage) {
             (Self::SYMMETRIC_DEFAULT, _) => &["SYMMETRIC_DEFAULT"],
-            (s, KeyUsage::ENCRYPT_DECRYPT) if s.is_rsa() => &["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"],
+            (s, KeyUsage::ENCRYPT_DECRYPT) if s.is_rsa() => {
+                &["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+            }
             _ => &[],
         }
     }
@@ -190,12 +192,29 @@ impl KeySpec {
         }
     }
 
-    fn ecdsa(self) -> Option<(&'static EcdsaSigningAlgorithm, &'static signature::EcdsaVerificationAlgorithm)> {
+    fn ecdsa(
+        self,
+    ) -> Option<(
+        &'static EcdsaSigningAlgorithm,
+        &'static signature::EcdsaVerificationAlgorithm,
+    )> {
         Some(match self {
-            Self::ECC_NIST_P256 => (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &signature::ECDSA_P256_SHA256_ASN1),
-            Self::ECC_NIST_P384 => (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &signature::ECDSA_P384_SHA384_ASN1),
-            Self::ECC_NIST_P521 => (&signature::ECDSA_P521_SHA512_ASN1_SIGNING, &signature::ECDSA_P521_SHA512_ASN1),
-            Self::ECC_SECG_P256K1 => (&signature::ECDSA_P256K1_SHA256_ASN1_SIGNING, &signature::ECDSA_P256K1_SHA256_ASN1),
+            Self::ECC_NIST_P256 => (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                &signature::ECDSA_P256_SHA256_ASN1,
+            ),
+            Self::ECC_NIST_P384 => (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                &signature::ECDSA_P384_SHA384_ASN1,
+            ),
+            Self::ECC_NIST_P521 => (
+                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                &signature::ECDSA_P521_SHA512_ASN1,
+            ),
+            Self::ECC_SECG_P256K1 => (
+                &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+                &signature::ECDSA_P256K1_SHA256_ASN1,
+            ),
             _ => return None,
         })
     }
@@ -210,32 +229,46 @@ impl KeySpec {
     }
 }
 
+/// Key material and, for asymmetric specs, its public key (DER SPKI).
+pub type GeneratedKey = (Secret<Vec<u8>>, Option<Vec<u8>>);
+
 /// New key material for `spec`, with its public key (DER SPKI) for asymmetric specs.
-pub fn generate(spec: KeySpec) -> Result<(Secret<Vec<u8>>, Option<Vec<u8>>), KmsError> {
+pub fn generate(spec: KeySpec) -> Result<GeneratedKey, KmsError> {
     if let Some(len) = spec.raw_key_len() {
         return Ok((random(len)?, None));
     }
     if let Some(size) = spec.rsa_size() {
-        let pair = rsa::KeyPair::generate(size).map_err(|_| KmsError::Crypto("RSA key generation"))?;
-        let pkcs8: Pkcs8V1Der<'_> = pair.as_der().map_err(|_| KmsError::Crypto("RSA PKCS#8 encoding"))?;
+        let pair =
+            rsa::KeyPair::generate(size).map_err(|_| KmsError::Crypto("RSA key generation"))?;
+        let pkcs8: Pkcs8V1Der<'_> = pair
+            .as_der()
+            .map_err(|_| KmsError::Crypto("RSA PKCS#8 encoding"))?;
         let spki: PublicKeyX509Der<'_> = pair
             .public_key()
             .as_der()
             .map_err(|_| KmsError::Crypto("RSA public key encoding"))?;
-        return Ok((Secret::new(pkcs8.as_ref().to_vec()), Some(spki.as_ref().to_vec())));
+        return Ok((
+            Secret::new(pkcs8.as_ref().to_vec()),
+            Some(spki.as_ref().to_vec()),
+        ));
     }
     let (alg, _) = spec.ecdsa().ok_or(KmsError::Crypto("unknown key spec"))?;
     let pair = EcdsaKeyPair::generate(alg).map_err(|_| KmsError::Crypto("EC key generation"))?;
     ec_parts(&pair)
 }
 
-fn ec_parts(pair: &EcdsaKeyPair) -> Result<(Secret<Vec<u8>>, Option<Vec<u8>>), KmsError> {
-    let pkcs8 = pair.to_pkcs8v1().map_err(|_| KmsError::Crypto("EC PKCS#8 encoding"))?;
+fn ec_parts(pair: &EcdsaKeyPair) -> Result<GeneratedKey, KmsError> {
+    let pkcs8 = pair
+        .to_pkcs8v1()
+        .map_err(|_| KmsError::Crypto("EC PKCS#8 encoding"))?;
     let spki: PublicKeyX509Der<'_> = pair
         .public_key()
         .as_der()
         .map_err(|_| KmsError::Crypto("EC public key encoding"))?;
-    Ok((Secret::new(pkcs8.as_ref().to_vec()), Some(spki.as_ref().to_vec())))
+    Ok((
+        Secret::new(pkcs8.as_ref().to_vec()),
+        Some(spki.as_ref().to_vec()),
+    ))
 }
 
 /// The public key (DER SPKI) of imported asymmetric key material, which also proves that the
@@ -250,7 +283,9 @@ pub fn public_key_of(spec: KeySpec, material: &[u8]) -> Result<Option<Vec<u8>>, 
             ))
         };
     }
-    let bad = || KmsError::IncorrectKeyMaterial("The key material is not valid for the key spec.".to_owned());
+    let bad = || {
+        KmsError::IncorrectKeyMaterial("The key material is not valid for the key spec.".to_owned())
+    };
     if let Some(size) = spec.rsa_size() {
         let pair = rsa::KeyPair::from_pkcs8(material).map_err(|_| bad())?;
         let bits = match size {
@@ -308,7 +343,11 @@ pub fn rsa_encrypt(spki: &[u8], algorithm: &str, plaintext: &[u8]) -> Result<Vec
 }
 
 /// RSA-OAEP decryption with the private key; any failure is an invalid ciphertext.
-pub fn rsa_decrypt(pkcs8: &[u8], algorithm: &str, ciphertext: &[u8]) -> Result<Secret<Vec<u8>>, KmsError> {
+pub fn rsa_decrypt(
+    pkcs8: &[u8],
+    algorithm: &str,
+    ciphertext: &[u8],
+) -> Result<Secret<Vec<u8>>, KmsError> {
     let alg = oaep(algorithm).ok_or(KmsError::Crypto("unknown OAEP algorithm"))?;
     let key = PrivateDecryptingKey::from_pkcs8(pkcs8)
         .ok()
@@ -336,8 +375,11 @@ pub fn wrapping_key(spec: &str) -> Result<(Secret<Vec<u8>>, Vec<u8>), KmsError> 
             )));
         }
     };
-    let key = PrivateDecryptingKey::generate(size).map_err(|_| KmsError::Crypto("RSA key generation"))?;
-    let pkcs8: Pkcs8V1Der<'_> = key.as_der().map_err(|_| KmsError::Crypto("RSA PKCS#8 encoding"))?;
+    let key =
+        PrivateDecryptingKey::generate(size).map_err(|_| KmsError::Crypto("RSA key generation"))?;
+    let pkcs8: Pkcs8V1Der<'_> = key
+        .as_der()
+        .map_err(|_| KmsError::Crypto("RSA PKCS#8 encoding"))?;
     let spki: PublicKeyX509Der<'_> = key
         .public_key()
         .as_der()
@@ -348,12 +390,22 @@ pub fn wrapping_key(spec: &str) -> Result<(Secret<Vec<u8>>, Vec<u8>), KmsError> 
 /// Unwraps imported key material (ImportKeyMaterial). `RSAES_OAEP_*`: the material encrypted
 /// directly with RSA-OAEP. `RSA_AES_KEY_WRAP_*`: an ephemeral AES-256 key encrypted with
 /// RSA-OAEP, followed by the material wrapped with it by AES key wrap with padding (RFC 5649).
-pub fn unwrap_import(wrapping_pkcs8: &[u8], algorithm: &str, wrapped: &[u8]) -> Result<Secret<Vec<u8>>, KmsError> {
-    let invalid = || KmsError::InvalidCiphertext("The wrapped key material could not be decrypted with the import parameters.".to_owned());
+pub fn unwrap_import(
+    wrapping_pkcs8: &[u8],
+    algorithm: &str,
+    wrapped: &[u8],
+) -> Result<Secret<Vec<u8>>, KmsError> {
+    let invalid = || {
+        KmsError::InvalidCiphertext(
+            "The wrapped key material could not be decrypted with the import parameters."
+                .to_owned(),
+        )
+    };
     if algorithm.starts_with("RSAES_OAEP") {
         return rsa_decrypt(wrapping_pkcs8, algorithm, wrapped).map_err(|_| invalid());
     }
-    let key = PrivateDecryptingKey::from_pkcs8(wrapping_pkcs8).map_err(|_| KmsError::Crypto("RSA private key"))?;
+    let key = PrivateDecryptingKey::from_pkcs8(wrapping_pkcs8)
+        .map_err(|_| KmsError::Crypto("RSA private key"))?;
     let split = key.key_size_bytes();
     if wrapped.len() <= split {
         return Err(invalid());
@@ -362,13 +414,20 @@ pub fn unwrap_import(wrapping_pkcs8: &[u8], algorithm: &str, wrapped: &[u8]) -> 
     let aes = rsa_decrypt(wrapping_pkcs8, algorithm, rsa_part).map_err(|_| invalid())?;
     let kek = AesKek::new(&AES_256, aes.expose()).map_err(|_| invalid())?;
     let mut out = vec![0u8; kwp_part.len()];
-    let len = kek.unwrap_with_padding(kwp_part, &mut out).map_err(|_| invalid())?.len();
+    let len = kek
+        .unwrap_with_padding(kwp_part, &mut out)
+        .map_err(|_| invalid())?
+        .len();
     out.truncate(len);
     Ok(Secret::new(out))
 }
 
 /// Wraps key material the way a client does for ImportKeyMaterial (tests, tools).
-pub fn wrap_for_import(wrapping_spki: &[u8], algorithm: &str, material: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub fn wrap_for_import(
+    wrapping_spki: &[u8],
+    algorithm: &str,
+    material: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     if algorithm.starts_with("RSAES_OAEP") {
         return rsa_encrypt(wrapping_spki, algorithm, material);
     }
@@ -408,7 +467,10 @@ fn signing_algorithm(name: &str) -> Option<(SigFamily, &'static digest::Algorith
     })
 }
 
-fn rsa_encoding(family: SigFamily, hash: &'static digest::Algorithm) -> &'static dyn signature::RsaEncoding {
+fn rsa_encoding(
+    family: SigFamily,
+    hash: &'static digest::Algorithm,
+) -> &'static dyn signature::RsaEncoding {
     match (family, hash.output_len()) {
         (SigFamily::Pss, 32) => &signature::RSA_PSS_SHA256,
         (SigFamily::Pss, 48) => &signature::RSA_PSS_SHA384,
@@ -419,7 +481,10 @@ fn rsa_encoding(family: SigFamily, hash: &'static digest::Algorithm) -> &'static
     }
 }
 
-fn rsa_verification(family: SigFamily, hash: &'static digest::Algorithm) -> &'static signature::RsaParameters {
+fn rsa_verification(
+    family: SigFamily,
+    hash: &'static digest::Algorithm,
+) -> &'static signature::RsaParameters {
     match (family, hash.output_len()) {
         (SigFamily::Pss, 32) => &signature::RSA_PSS_2048_8192_SHA256,
         (SigFamily::Pss, 48) => &signature::RSA_PSS_2048_8192_SHA384,
@@ -441,7 +506,11 @@ pub enum MessageType {
 
 /// The message as aws-lc-rs's digest input: in DIGEST mode the bytes must be exactly one hash
 /// output long (AWS: "Digest is invalid length for algorithm").
-fn digest_of(hash: &'static digest::Algorithm, message: &[u8], kind: MessageType) -> Result<digest::Digest, KmsError> {
+fn digest_of(
+    hash: &'static digest::Algorithm,
+    message: &[u8],
+    kind: MessageType,
+) -> Result<digest::Digest, KmsError> {
     match kind {
         MessageType::Raw => Ok(digest::digest(hash, message)),
         MessageType::Digest => digest::Digest::import_less_safe(message, hash).map_err(|_| {
@@ -459,9 +528,18 @@ fn digest_of(hash: &'static digest::Algorithm, message: &[u8], kind: MessageType
 
 /// Checks that `algorithm` is one of the key's signing algorithms; AWS answers otherwise with
 /// InvalidKeyUsageException.
-fn check_signing_algorithm(spec: KeySpec, algorithm: &str) -> Result<(SigFamily, &'static digest::Algorithm), KmsError> {
+fn check_signing_algorithm(
+    spec: KeySpec,
+    algorithm: &str,
+) -> Result<(SigFamily, &'static digest::Algorithm), KmsError> {
     match signing_algorithm(algorithm) {
-        Some(found) if spec.signing_algorithms(KeyUsage::SIGN_VERIFY).contains(&algorithm) => Ok(found),
+        Some(found)
+            if spec
+                .signing_algorithms(KeyUsage::SIGN_VERIFY)
+                .contains(&algorithm) =>
+        {
+            Ok(found)
+        }
         _ => Err(KmsError::InvalidKeyUsage(format!(
             "Algorithm {algorithm} is incompatible with key spec {}.",
             spec.as_str()
@@ -470,13 +548,22 @@ fn check_signing_algorithm(spec: KeySpec, algorithm: &str) -> Result<(SigFamily,
 }
 
 /// Sign (RAW or DIGEST): DER ECDSA signatures, RSA signatures of modulus length.
-pub fn sign(spec: KeySpec, pkcs8: &[u8], algorithm: &str, message: &[u8], kind: MessageType) -> Result<Vec<u8>, KmsError> {
+pub fn sign(
+    spec: KeySpec,
+    pkcs8: &[u8],
+    algorithm: &str,
+    message: &[u8],
+    kind: MessageType,
+) -> Result<Vec<u8>, KmsError> {
     let (family, hash) = check_signing_algorithm(spec, algorithm)?;
     let digest = digest_of(hash, message, kind)?;
     if family == SigFamily::Ecdsa {
         let (alg, _) = spec.ecdsa().ok_or(KmsError::Crypto("EC key"))?;
-        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| KmsError::Crypto("EC private key"))?;
-        let sig = pair.sign_digest(&digest).map_err(|_| KmsError::Crypto("ECDSA signing"))?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| KmsError::Crypto("EC private key"))?;
+        let sig = pair
+            .sign_digest(&digest)
+            .map_err(|_| KmsError::Crypto("ECDSA signing"))?;
         return Ok(sig.as_ref().to_vec());
     }
     let pair = rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| KmsError::Crypto("RSA private key"))?;
@@ -487,12 +574,21 @@ pub fn sign(spec: KeySpec, pkcs8: &[u8], algorithm: &str, message: &[u8], kind: 
 }
 
 /// Verify: `Ok(true)` when the signature is valid.
-pub fn verify(spec: KeySpec, spki: &[u8], algorithm: &str, message: &[u8], kind: MessageType, sig: &[u8]) -> Result<bool, KmsError> {
+pub fn verify(
+    spec: KeySpec,
+    spki: &[u8],
+    algorithm: &str,
+    message: &[u8],
+    kind: MessageType,
+    sig: &[u8],
+) -> Result<bool, KmsError> {
     let (family, hash) = check_signing_algorithm(spec, algorithm)?;
     let digest = digest_of(hash, message, kind)?;
     let ok = if family == SigFamily::Ecdsa {
         let (_, alg) = spec.ecdsa().ok_or(KmsError::Crypto("EC key"))?;
-        signature::UnparsedPublicKey::new(alg, spki).verify_digest(&digest, sig).is_ok()
+        signature::UnparsedPublicKey::new(alg, spki)
+            .verify_digest(&digest, sig)
+            .is_ok()
     } else {
         signature::UnparsedPublicKey::new(rsa_verification(family, hash), spki)
             .verify_digest(&digest, sig)
@@ -518,30 +614,57 @@ fn hmac_algorithm(spec: KeySpec, algorithm: &str) -> Result<hmac::Algorithm, Kms
 }
 
 /// GenerateMac.
-pub fn mac(spec: KeySpec, key: &[u8], algorithm: &str, message: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub fn mac(
+    spec: KeySpec,
+    key: &[u8],
+    algorithm: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     let alg = hmac_algorithm(spec, algorithm)?;
-    Ok(hmac::sign(&hmac::Key::new(alg, key), message).as_ref().to_vec())
+    Ok(hmac::sign(&hmac::Key::new(alg, key), message)
+        .as_ref()
+        .to_vec())
 }
 
 /// VerifyMac, in constant time.
-pub fn verify_mac(spec: KeySpec, key: &[u8], algorithm: &str, message: &[u8], tag: &[u8]) -> Result<bool, KmsError> {
+pub fn verify_mac(
+    spec: KeySpec,
+    key: &[u8],
+    algorithm: &str,
+    message: &[u8],
+    tag: &[u8],
+) -> Result<bool, KmsError> {
     let alg = hmac_algorithm(spec, algorithm)?;
     Ok(hmac::verify(&hmac::Key::new(alg, key), message, tag).is_ok())
 }
 
 /// DeriveSharedSecret (ECDH): the raw shared secret (the x coordinate) with a peer public key
 /// given as DER SPKI (or an uncompressed point).
-pub fn derive_shared_secret(spec: KeySpec, pkcs8: &[u8], peer: &[u8]) -> Result<Secret<Vec<u8>>, KmsError> {
+pub fn derive_shared_secret(
+    spec: KeySpec,
+    pkcs8: &[u8],
+    peer: &[u8],
+) -> Result<Secret<Vec<u8>>, KmsError> {
     let alg = match spec {
         KeySpec::ECC_NIST_P256 => &agreement::ECDH_P256,
         KeySpec::ECC_NIST_P384 => &agreement::ECDH_P384,
         KeySpec::ECC_NIST_P521 => &agreement::ECDH_P521,
-        _ => return Err(KmsError::InvalidKeyUsage("The key spec does not support key agreement.".to_owned())),
+        _ => {
+            return Err(KmsError::InvalidKeyUsage(
+                "The key spec does not support key agreement.".to_owned(),
+            ));
+        }
     };
-    let private = agreement::PrivateKey::from_private_key_der(alg, pkcs8).map_err(|_| KmsError::Crypto("EC private key"))?;
+    let private = agreement::PrivateKey::from_private_key_der(alg, pkcs8)
+        .map_err(|_| KmsError::Crypto("EC private key"))?;
     let peer = agreement::UnparsedPublicKey::new(alg, peer);
-    agreement::agree(&private, peer, (), |secret| Ok(Secret::new(secret.to_vec()))).map_err(|()| {
-        KmsError::Validation("The public key is not a valid public key for the key spec of the KMS key.".to_owned())
+    agreement::agree(&private, peer, (), |secret| {
+        Ok(Secret::new(secret.to_vec()))
+    })
+    .map_err(|()| {
+        KmsError::Validation(
+            "The public key is not a valid public key for the key spec of the KMS key.".to_owned(),
+        )
     })
 }
 
@@ -565,18 +688,37 @@ mod tests {
 
     #[test]
     fn every_signing_spec_signs_and_verifies_raw_and_digest() {
-        for spec in [KeySpec::ECC_NIST_P256, KeySpec::ECC_NIST_P384, KeySpec::ECC_NIST_P521, KeySpec::ECC_SECG_P256K1, KeySpec::RSA_2048] {
+        for spec in [
+            KeySpec::ECC_NIST_P256,
+            KeySpec::ECC_NIST_P384,
+            KeySpec::ECC_NIST_P521,
+            KeySpec::ECC_SECG_P256K1,
+            KeySpec::RSA_2048,
+        ] {
             let (private, public) = generate(spec).unwrap();
             let public = public.unwrap();
             for alg in spec.signing_algorithms(KeyUsage::SIGN_VERIFY) {
                 let sig = sign(spec, private.expose(), alg, b"hello", MessageType::Raw).unwrap();
-                assert!(verify(spec, &public, alg, b"hello", MessageType::Raw, &sig).unwrap(), "{alg}");
-                assert!(!verify(spec, &public, alg, b"hellO", MessageType::Raw, &sig).unwrap(), "{alg}");
+                assert!(
+                    verify(spec, &public, alg, b"hello", MessageType::Raw, &sig).unwrap(),
+                    "{alg}"
+                );
+                assert!(
+                    !verify(spec, &public, alg, b"hellO", MessageType::Raw, &sig).unwrap(),
+                    "{alg}"
+                );
                 let (_, hash) = signing_algorithm(alg).unwrap();
                 let d = digest::digest(hash, b"hello");
-                assert!(verify(spec, &public, alg, d.as_ref(), MessageType::Digest, &sig).unwrap(), "{alg}");
-                let sig2 = sign(spec, private.expose(), alg, d.as_ref(), MessageType::Digest).unwrap();
-                assert!(verify(spec, &public, alg, b"hello", MessageType::Raw, &sig2).unwrap(), "{alg}");
+                assert!(
+                    verify(spec, &public, alg, d.as_ref(), MessageType::Digest, &sig).unwrap(),
+                    "{alg}"
+                );
+                let sig2 =
+                    sign(spec, private.expose(), alg, d.as_ref(), MessageType::Digest).unwrap();
+                assert!(
+                    verify(spec, &public, alg, b"hello", MessageType::Raw, &sig2).unwrap(),
+                    "{alg}"
+                );
                 assert!(sign(spec, private.expose(), alg, b"short", MessageType::Digest).is_err());
             }
         }
@@ -585,7 +727,14 @@ mod tests {
     #[test]
     fn wrong_algorithm_for_spec_is_invalid_key_usage() {
         let (private, _) = generate(KeySpec::ECC_NIST_P384).unwrap();
-        let err = sign(KeySpec::ECC_NIST_P384, private.expose(), "ECDSA_SHA_256", b"m", MessageType::Raw).unwrap_err();
+        let err = sign(
+            KeySpec::ECC_NIST_P384,
+            private.expose(),
+            "ECDSA_SHA_256",
+            b"m",
+            MessageType::Raw,
+        )
+        .unwrap_err();
         assert!(matches!(err, KmsError::InvalidKeyUsage(_)));
     }
 
@@ -595,12 +744,25 @@ mod tests {
         let public = public.unwrap();
         for alg in ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"] {
             let ct = rsa_encrypt(&public, alg, b"secret").unwrap();
-            assert_eq!(rsa_decrypt(private.expose(), alg, &ct).unwrap().expose(), b"secret");
+            assert_eq!(
+                rsa_decrypt(private.expose(), alg, &ct).unwrap().expose(),
+                b"secret"
+            );
         }
         let (wpriv, wpub) = wrapping_key("RSA_2048").unwrap();
-        for alg in ["RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256", "RSAES_OAEP_SHA_1", "RSA_AES_KEY_WRAP_SHA_1"] {
+        for alg in [
+            "RSAES_OAEP_SHA_256",
+            "RSA_AES_KEY_WRAP_SHA_256",
+            "RSAES_OAEP_SHA_1",
+            "RSA_AES_KEY_WRAP_SHA_1",
+        ] {
             let wrapped = wrap_for_import(&wpub, alg, &[7u8; 32]).unwrap();
-            assert_eq!(unwrap_import(wpriv.expose(), alg, &wrapped).unwrap().expose(), &[7u8; 32]);
+            assert_eq!(
+                unwrap_import(wpriv.expose(), alg, &wrapped)
+                    .unwrap()
+                    .expose(),
+                &[7u8; 32]
+            );
         }
     }
 
@@ -615,8 +777,10 @@ mod tests {
 
         let (a_priv, a_pub) = generate(KeySpec::ECC_NIST_P256).unwrap();
         let (b_priv, b_pub) = generate(KeySpec::ECC_NIST_P256).unwrap();
-        let ab = derive_shared_secret(KeySpec::ECC_NIST_P256, a_priv.expose(), &b_pub.unwrap()).unwrap();
-        let ba = derive_shared_secret(KeySpec::ECC_NIST_P256, b_priv.expose(), &a_pub.unwrap()).unwrap();
+        let ab =
+            derive_shared_secret(KeySpec::ECC_NIST_P256, a_priv.expose(), &b_pub.unwrap()).unwrap();
+        let ba =
+            derive_shared_secret(KeySpec::ECC_NIST_P256, b_priv.expose(), &a_pub.unwrap()).unwrap();
         assert_eq!(ab.expose(), ba.expose());
         assert_eq!(ab.expose().len(), 32);
     }
@@ -626,7 +790,10 @@ mod tests {
         assert!(public_key_of(KeySpec::SYMMETRIC_DEFAULT, &[0u8; 32]).is_ok());
         assert!(public_key_of(KeySpec::SYMMETRIC_DEFAULT, &[0u8; 16]).is_err());
         let (p, public) = generate(KeySpec::ECC_NIST_P256).unwrap();
-        assert_eq!(public_key_of(KeySpec::ECC_NIST_P256, p.expose()).unwrap(), public);
+        assert_eq!(
+            public_key_of(KeySpec::ECC_NIST_P256, p.expose()).unwrap(),
+            public
+        );
         assert!(public_key_of(KeySpec::ECC_NIST_P384, p.expose()).is_err());
     }
 }

@@ -96,7 +96,8 @@ fn message_key(material: &[u8], salt: &[u8]) -> Result<LessSafeKey, KmsError> {
     ctx.update(b"portcullis-kms-v1");
     ctx.update(salt);
     let tag = ctx.sign();
-    let key = UnboundKey::new(&AES_256_GCM, tag.as_ref()).map_err(|_| KmsError::Crypto("AES-256-GCM key setup"))?;
+    let key = UnboundKey::new(&AES_256_GCM, tag.as_ref())
+        .map_err(|_| KmsError::Crypto("AES-256-GCM key setup"))?;
     Ok(LessSafeKey::new(key))
 }
 
@@ -123,7 +124,12 @@ pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
 
 /// Encrypts `plaintext` under `material` (version `header.material` of the key) with
 /// `context` bound as additional authenticated data.
-pub fn seal(header: &BlobHeader, material: &[u8], plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
+pub fn seal(
+    header: &BlobHeader,
+    material: &[u8],
+    plaintext: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, KmsError> {
     let key_bytes = uuid_bytes(&header.key_id).ok_or(KmsError::Crypto("key id is not a UUID"))?;
     if header.account.len() != 12 {
         return Err(KmsError::Crypto("account is not 12 digits"));
@@ -153,13 +159,26 @@ pub fn seal(header: &BlobHeader, material: &[u8], plaintext: &[u8], context: &BT
 
 /// Decrypts a blob with the material its header names. A wrong context, a changed byte or the
 /// wrong material is InvalidCiphertextException (AWS gives no more detail).
-pub fn open(blob: &[u8], material: &[u8], context: &BTreeMap<String, String>) -> Result<Secret<Vec<u8>>, KmsError> {
-    let header = blob.get(..HEADER_LEN).ok_or_else(KmsError::invalid_ciphertext)?;
-    let body = blob.get(HEADER_LEN..).ok_or_else(KmsError::invalid_ciphertext)?;
-    let salt = header.get(33..49).ok_or_else(KmsError::invalid_ciphertext)?;
-    let nonce = header.get(49..61).ok_or_else(KmsError::invalid_ciphertext)?;
+pub fn open(
+    blob: &[u8],
+    material: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<Secret<Vec<u8>>, KmsError> {
+    let header = blob
+        .get(..HEADER_LEN)
+        .ok_or_else(KmsError::invalid_ciphertext)?;
+    let body = blob
+        .get(HEADER_LEN..)
+        .ok_or_else(KmsError::invalid_ciphertext)?;
+    let salt = header
+        .get(33..49)
+        .ok_or_else(KmsError::invalid_ciphertext)?;
+    let nonce = header
+        .get(49..61)
+        .ok_or_else(KmsError::invalid_ciphertext)?;
     let key = message_key(material, salt)?;
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::invalid_ciphertext())?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::invalid_ciphertext())?;
     let mut aad = header.to_vec();
     aad.extend_from_slice(&context_aad(context));
     let mut in_out = body.to_vec();

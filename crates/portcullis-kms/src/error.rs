@@ -158,11 +158,20 @@ mod tests {
     #[test]
     fn codes_and_statuses() {
         let e = KmsError::Disabled("k is disabled.".into()).to_aws();
-        assert_eq!((e.code.as_ref(), e.status), ("DisabledException", StatusCode::BAD_REQUEST));
+        assert_eq!(
+            (e.code.as_ref(), e.status),
+            ("DisabledException", StatusCode::BAD_REQUEST)
+        );
         assert_eq!(e.message, "k is disabled.");
         let e = KmsError::Crypto("zzqq-cause").to_aws();
-        assert_eq!((e.code.as_ref(), e.status.as_u16()), ("KMSInternalException", 500));
+        assert_eq!(
+            (e.code.as_ref(), e.status.as_u16()),
+            ("KMSInternalException", 500)
+        );
         assert!(!e.message.contains("zzqq"));
-        assert_eq!(KmsError::invalid_ciphertext().to_aws().code, "InvalidCiphertextException");
+        assert_eq!(
+            KmsError::invalid_ciphertext().to_aws().code,
+            "InvalidCiphertextException"
+        );
     }
 }

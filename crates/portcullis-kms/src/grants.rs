@@ -37,8 +37,16 @@ pub const GRANT_OPERATIONS: &[&str] = &[
 ];
 
 /// Operations that take no encryption context, which AWS refuses in a grant with constraints.
-const NO_CONTEXT_OPERATIONS: &[&str] =
-    &["Sign", "Verify", "GetPublicKey", "DescribeKey", "RetireGrant", "GenerateMac", "VerifyMac", "DeriveSharedSecret"];
+const NO_CONTEXT_OPERATIONS: &[&str] = &[
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "DescribeKey",
+    "RetireGrant",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+];
 
 const TOKEN_PREFIX: &str = "kms-grant-v1";
 
@@ -48,16 +56,25 @@ fn invalid_token() -> KmsError {
 
 /// `(account, key id, grant id)` of a grant token.
 fn parse_token(token: &str) -> Result<(String, String, String), KmsError> {
-    let text = record::unb64(token).and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid_token)?;
+    let text = record::unb64(token)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid_token)?;
     let parts: Vec<&str> = text.split(':').collect();
     match parts.as_slice() {
-        [TOKEN_PREFIX, account, key_id, grant_id, _nonce] => Ok(((*account).to_owned(), (*key_id).to_owned(), (*grant_id).to_owned())),
+        [TOKEN_PREFIX, account, key_id, grant_id, _nonce] => Ok((
+            (*account).to_owned(),
+            (*key_id).to_owned(),
+            (*grant_id).to_owned(),
+        )),
         _ => Err(invalid_token()),
     }
 }
 
 fn new_token(account: &str, key_id: &str, grant_id: &str) -> String {
-    let nonce: String = id::random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
+    let nonce: String = id::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     record::b64(format!("{TOKEN_PREFIX}:{account}:{key_id}:{grant_id}:{nonce}").as_bytes())
 }
 
@@ -86,7 +103,11 @@ fn principal_matches(ctx: &RequestContext, spec: &str) -> bool {
         return true;
     }
     if p.kind == PrincipalKind::AssumedRole
-        && let Some(role) = p.arn.resource().strip_prefix("assumed-role/").and_then(|r| r.split('/').next())
+        && let Some(role) = p
+            .arn
+            .resource()
+            .strip_prefix("assumed-role/")
+            .and_then(|r| r.split('/').next())
         && let Ok(arn) = portcullis_core::Arn::parse(spec)
     {
         return arn.service() == "iam"
@@ -123,10 +144,10 @@ fn grant_json(key: &KeyRecord, g: &GrantRecord) -> Value {
         "CreationDate": ts(g.created),
     });
     if let Some(n) = &g.name {
-        out["Name"] = json!(n);
+        record::set(&mut out, "Name", json!(n));
     }
     if let Some(r) = &g.retiring {
-        out["RetiringPrincipal"] = json!(r);
+        record::set(&mut out, "RetiringPrincipal", json!(r));
     }
     let mut constraints = serde_json::Map::new();
     if let Some(c) = &g.context_equals {
@@ -136,29 +157,56 @@ fn grant_json(key: &KeyRecord, g: &GrantRecord) -> Value {
         constraints.insert("EncryptionContextSubset".to_owned(), json!(c));
     }
     if !constraints.is_empty() {
-        out["Constraints"] = Value::Object(constraints);
+        record::set(&mut out, "Constraints", Value::Object(constraints));
     }
     out
 }
 
 impl Kms {
     async fn grants_of(&self, key: &KeyRecord) -> Result<Vec<GrantRecord>, KmsError> {
-        let items = record::list_all(self.store(), GRANT, &key.account, &format!("{}/", key.key_id)).await?;
+        let items = record::list_all(
+            self.store(),
+            GRANT,
+            &key.account,
+            &format!("{}/", key.key_id),
+        )
+        .await?;
         items.iter().map(record::decode).collect()
     }
 
     /// A grant for the caller on `key` that allows `operation` with `context`.
-    async fn find_grant(&self, ctx: &RequestContext, key: &KeyRecord, operation: &str, context: Option<&BTreeMap<String, String>>) -> Result<Option<GrantRecord>, KmsError> {
+    async fn find_grant(
+        &self,
+        ctx: &RequestContext,
+        key: &KeyRecord,
+        operation: &str,
+        context: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<GrantRecord>, KmsError> {
         Ok(self.grants_of(key).await?.into_iter().find(|g| {
-            principal_matches(ctx, &g.grantee) && g.operations.iter().any(|o| o == operation) && constraints_hold(g, context)
+            principal_matches(ctx, &g.grantee)
+                && g.operations.iter().any(|o| o == operation)
+                && constraints_hold(g, context)
         }))
     }
 
-    pub(crate) async fn grant_allows(&self, ctx: &RequestContext, key: &KeyRecord, operation: &str, context: Option<&BTreeMap<String, String>>) -> Result<bool, KmsError> {
-        Ok(self.find_grant(ctx, key, operation, context).await?.is_some())
+    pub(crate) async fn grant_allows(
+        &self,
+        ctx: &RequestContext,
+        key: &KeyRecord,
+        operation: &str,
+        context: Option<&BTreeMap<String, String>>,
+    ) -> Result<bool, KmsError> {
+        Ok(self
+            .find_grant(ctx, key, operation, context)
+            .await?
+            .is_some())
     }
 
-    pub(crate) async fn create_grant(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn create_grant(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let grantee = i.req("GranteePrincipal")?.to_owned();
         let retiring = i.str("RetiringPrincipal").map(str::to_owned);
         let mut operations = i.strings("Operations");
@@ -169,22 +217,35 @@ impl Kms {
                 "1 validation error detected: Value null at 'operations' failed to satisfy constraint: Member must not be null".to_owned(),
             ));
         }
-        if let Some(bad) = operations.iter().find(|o| !GRANT_OPERATIONS.contains(&o.as_str())) {
+        if let Some(bad) = operations
+            .iter()
+            .find(|o| !GRANT_OPERATIONS.contains(&o.as_str()))
+        {
             return Err(KmsError::Validation(format!(
                 "1 validation error detected: Value '[{bad}]' at 'operations' failed to satisfy constraint: Member must satisfy enum value set"
             )));
         }
         let constraints = record::Input(i.0.get("Constraints").unwrap_or(&Value::Null));
-        let context_equals = constraints.0.get("EncryptionContextEquals").map(|_| constraints.map("EncryptionContextEquals"));
-        let context_subset = constraints.0.get("EncryptionContextSubset").map(|_| constraints.map("EncryptionContextSubset"));
+        let context_equals = constraints
+            .0
+            .get("EncryptionContextEquals")
+            .map(|_| constraints.map("EncryptionContextEquals"));
+        let context_subset = constraints
+            .0
+            .get("EncryptionContextSubset")
+            .map(|_| constraints.map("EncryptionContextSubset"));
         if (context_equals.is_some() || context_subset.is_some())
-            && let Some(op) = operations.iter().find(|o| NO_CONTEXT_OPERATIONS.contains(&o.as_str()))
+            && let Some(op) = operations
+                .iter()
+                .find(|o| NO_CONTEXT_OPERATIONS.contains(&o.as_str()))
         {
             return Err(KmsError::Validation(format!(
                 "Grant constraints are not supported for the {op} operation: it does not take an encryption context."
             )));
         }
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::CrossAccount).await?;
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
+            .await?;
         check_tokens(&i.strings("GrantTokens"))?;
         // A grant with CreateGrant lets its grantee create grants for at most its own
         // operations (AWS: "the grantee can create grants with the same or fewer
@@ -196,7 +257,10 @@ impl Kms {
                 let mut conditions = vec![
                     ("kms:GrantOperations".to_owned(), operations.clone()),
                     ("kms:GranteePrincipal".to_owned(), vec![grantee.clone()]),
-                    ("kms:GrantIsForAWSResource".to_owned(), vec!["false".to_owned()]),
+                    (
+                        "kms:GrantIsForAWSResource".to_owned(),
+                        vec!["false".to_owned()],
+                    ),
                 ];
                 if let Some(r) = &retiring {
                     conditions.push(("kms:RetiringPrincipal".to_owned(), vec![r.clone()]));
@@ -211,31 +275,48 @@ impl Kms {
                 if !kinds.is_empty() {
                     conditions.push(("kms:GrantConstraintType".to_owned(), kinds));
                 }
-                self.authorize(ctx, "CreateGrant", &r, None, conditions, &[]).await?;
+                self.authorize(ctx, "CreateGrant", &r, None, conditions, &[])
+                    .await?;
             }
         }
         match r.key.state {
-            KeyState::Disabled => return Err(KmsError::Disabled(format!("{} is disabled.", r.key.arn))),
-            KeyState::PendingDeletion => return Err(KmsError::InvalidState(format!("{} is pending deletion.", r.key.arn))),
+            KeyState::Disabled => {
+                return Err(KmsError::Disabled(format!("{} is disabled.", r.key.arn)));
+            }
+            KeyState::PendingDeletion => {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending deletion.",
+                    r.key.arn
+                )));
+            }
             KeyState::Enabled | KeyState::PendingImport => {}
         }
         if i.bool("DryRun") {
-            return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".to_owned()));
+            return Err(KmsError::DryRun(
+                "The request would have succeeded, but the DryRun option is set.".to_owned(),
+            ));
         }
         let name = i.str("Name").map(str::to_owned);
         // AWS: CreateGrant with the name and parameters of an existing grant returns that
         // grant's id instead of creating a second one.
         if name.is_some() {
             for g in self.grants_of(&r.key).await? {
-                if g.name == name && g.grantee == grantee && g.retiring == retiring && g.operations == operations
-                    && g.context_equals == context_equals && g.context_subset == context_subset
+                if g.name == name
+                    && g.grantee == grantee
+                    && g.retiring == retiring
+                    && g.operations == operations
+                    && g.context_equals == context_equals
+                    && g.context_subset == context_subset
                 {
                     let token = new_token(&r.key.account, &r.key.key_id, &g.grant_id);
                     return Ok(json!({"GrantToken": token, "GrantId": g.grant_id}));
                 }
             }
         }
-        let grant_id: String = id::random_bytes::<32>().iter().map(|b| format!("{b:02x}")).collect();
+        let grant_id: String = id::random_bytes::<32>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let token = new_token(&r.key.account, &r.key.key_id, &grant_id);
         let grant = GrantRecord {
             grant_id: grant_id.clone(),
@@ -252,28 +333,47 @@ impl Kms {
         };
         let value = serde_json::to_value(&grant).map_err(|e| KmsError::Corrupt(e.to_string()))?;
         self.store()
-            .write(vec![WriteOp::put(GRANT, &r.key.account, format!("{}/{grant_id}", r.key.key_id), value, Precondition::Absent)])
+            .write(vec![WriteOp::put(
+                GRANT,
+                &r.key.account,
+                format!("{}/{grant_id}", r.key.key_id),
+                value,
+                Precondition::Absent,
+            )])
             .await?;
         Ok(json!({"GrantToken": token, "GrantId": grant_id}))
     }
 
-    pub(crate) async fn list_grants(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::CrossAccount).await?;
-        self.authorize(ctx, "ListGrants", &r, None, vec![], &[]).await?;
+    pub(crate) async fn list_grants(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
+            .await?;
+        self.authorize(ctx, "ListGrants", &r, None, vec![], &[])
+            .await?;
         let by_id = i.str("GrantId");
         let by_grantee = i.str("GranteePrincipal");
         let entries = self
             .grants_of(&r.key)
             .await?
             .into_iter()
-            .filter(|g| by_id.is_none_or(|x| x == g.grant_id) && by_grantee.is_none_or(|x| x == g.grantee))
+            .filter(|g| {
+                by_id.is_none_or(|x| x == g.grant_id) && by_grantee.is_none_or(|x| x == g.grantee)
+            })
             .map(|g| (g.grant_id.clone(), grant_json(&r.key, &g)))
             .collect();
         let (page, next) = record::paginate(entries, i, 50)?;
         Ok(record::with_marker(json!({"Grants": page}), next))
     }
 
-    pub(crate) async fn list_retirable_grants(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_retirable_grants(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let retiring = i.req("RetiringPrincipal")?;
         self.authorize_account(ctx, "ListRetirableGrants").await?;
         let account = ctx.principal.account.as_str();
@@ -292,17 +392,25 @@ impl Kms {
         Ok(record::with_marker(json!({"Grants": page}), next))
     }
 
-    pub(crate) async fn retire_grant(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
-        let (account, key_id, grant_id) = match (i.str("GrantToken"), i.str("KeyId"), i.str("GrantId")) {
-            (Some(token), _, _) => parse_token(token)?,
-            (None, Some(key), Some(grant)) => {
-                let r = self.resolve(ctx, key, Scope::CrossAccount).await?;
-                (r.key.account, r.key.key_id, grant.to_owned())
-            }
-            _ => {
-                return Err(KmsError::Validation("Either a grant token or a key id and a grant id must be specified.".to_owned()));
-            }
-        };
+    pub(crate) async fn retire_grant(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let (account, key_id, grant_id) =
+            match (i.str("GrantToken"), i.str("KeyId"), i.str("GrantId")) {
+                (Some(token), _, _) => parse_token(token)?,
+                (None, Some(key), Some(grant)) => {
+                    let r = self.resolve(ctx, key, Scope::CrossAccount).await?;
+                    (r.key.account, r.key.key_id, grant.to_owned())
+                }
+                _ => {
+                    return Err(KmsError::Validation(
+                        "Either a grant token or a key id and a grant id must be specified."
+                            .to_owned(),
+                    ));
+                }
+            };
         let id = format!("{key_id}/{grant_id}");
         let item = self
             .store()
@@ -312,35 +420,71 @@ impl Kms {
         let g: GrantRecord = record::decode(&item)?;
         // AWS: the retiring principal, the grantee when RetireGrant is among its operations,
         // and the account that created the grant may retire it.
-        let allowed = g.retiring.as_deref().is_some_and(|r| principal_matches(ctx, r))
-            || (principal_matches(ctx, &g.grantee) && g.operations.iter().any(|o| o == "RetireGrant"))
-            || (ctx.principal.kind == PrincipalKind::Root && ctx.principal.account.as_str() == g.issuing_account);
+        let allowed = g
+            .retiring
+            .as_deref()
+            .is_some_and(|r| principal_matches(ctx, r))
+            || (principal_matches(ctx, &g.grantee)
+                && g.operations.iter().any(|o| o == "RetireGrant"))
+            || (ctx.principal.kind == PrincipalKind::Root
+                && ctx.principal.account.as_str() == g.issuing_account);
         if !allowed {
             let arn = crate::key_arn(&ctx.region, &account, &format!("key/{key_id}"));
-            return Err(KmsError::Denied(access_denied(ctx, "kms:RetireGrant", &arn)));
+            return Err(KmsError::Denied(access_denied(
+                ctx,
+                "kms:RetireGrant",
+                &arn,
+            )));
         }
         if i.bool("DryRun") {
-            return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".to_owned()));
+            return Err(KmsError::DryRun(
+                "The request would have succeeded, but the DryRun option is set.".to_owned(),
+            ));
         }
-        self.store().write(vec![WriteOp::delete(GRANT, &account, id, Precondition::Version(item.version))]).await?;
+        self.store()
+            .write(vec![WriteOp::delete(
+                GRANT,
+                &account,
+                id,
+                Precondition::Version(item.version),
+            )])
+            .await?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn revoke_grant(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn revoke_grant(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let grant_id = i.req("GrantId")?;
         if grant_id.is_empty() || grant_id.len() > 128 {
-            return Err(KmsError::InvalidGrantId("The grant id is not valid.".to_owned()));
+            return Err(KmsError::InvalidGrantId(
+                "The grant id is not valid.".to_owned(),
+            ));
         }
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::CrossAccount).await?;
-        self.authorize(ctx, "RevokeGrant", &r, None, vec![], &[]).await?;
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
+            .await?;
+        self.authorize(ctx, "RevokeGrant", &r, None, vec![], &[])
+            .await?;
         let id = format!("{}/{grant_id}", r.key.key_id);
         let Some(item) = self.store().get(GRANT, &r.key.account, &id).await? else {
             return Err(KmsError::NotFound(format!("Grant ID {grant_id} not found")));
         };
         if i.bool("DryRun") {
-            return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".to_owned()));
+            return Err(KmsError::DryRun(
+                "The request would have succeeded, but the DryRun option is set.".to_owned(),
+            ));
         }
-        self.store().write(vec![WriteOp::delete(GRANT, &r.key.account, id, Precondition::Version(item.version))]).await?;
+        self.store()
+            .write(vec![WriteOp::delete(
+                GRANT,
+                &r.key.account,
+                id,
+                Precondition::Version(item.version),
+            )])
+            .await?;
         Ok(json!({}))
     }
 }
@@ -352,7 +496,10 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
         let t = new_token("111122223333", "k", "g");
-        assert_eq!(parse_token(&t).unwrap(), ("111122223333".into(), "k".into(), "g".into()));
+        assert_eq!(
+            parse_token(&t).unwrap(),
+            ("111122223333".into(), "k".into(), "g".into())
+        );
         assert!(parse_token("garbage").is_err());
         assert!(check_tokens(&["x".into()]).is_err());
         assert!(check_tokens(&vec![t; 11]).is_err());
@@ -360,7 +507,10 @@ mod tests {
 
     #[test]
     fn constraints() {
-        let ctx = BTreeMap::from([("a".to_owned(), "1".to_owned()), ("b".to_owned(), "2".to_owned())]);
+        let ctx = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned()),
+        ]);
         let mut g = GrantRecord {
             grant_id: "g".into(),
             key_id: "k".into(),
@@ -379,6 +529,9 @@ mod tests {
         g.context_subset = None;
         g.context_equals = Some(BTreeMap::from([("a".to_owned(), "1".to_owned())]));
         assert!(!constraints_hold(&g, Some(&ctx)));
-        assert!(constraints_hold(&g, Some(&BTreeMap::from([("a".to_owned(), "1".to_owned())]))));
+        assert!(constraints_hold(
+            &g,
+            Some(&BTreeMap::from([("a".to_owned(), "1".to_owned())]))
+        ));
     }
 }

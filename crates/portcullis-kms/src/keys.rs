@@ -63,28 +63,37 @@ pub(crate) fn metadata(key: &KeyRecord) -> Value {
         "MultiRegion": false,
     });
     let lists = [
-        ("EncryptionAlgorithms", key.key_spec.encryption_algorithms(key.key_usage)),
-        ("SigningAlgorithms", key.key_spec.signing_algorithms(key.key_usage)),
+        (
+            "EncryptionAlgorithms",
+            key.key_spec.encryption_algorithms(key.key_usage),
+        ),
+        (
+            "SigningAlgorithms",
+            key.key_spec.signing_algorithms(key.key_usage),
+        ),
         ("MacAlgorithms", key.key_spec.mac_algorithms()),
-        ("KeyAgreementAlgorithms", key.key_spec.key_agreement_algorithms(key.key_usage)),
+        (
+            "KeyAgreementAlgorithms",
+            key.key_spec.key_agreement_algorithms(key.key_usage),
+        ),
     ];
     for (name, list) in lists {
         if !list.is_empty() {
-            m[name] = json!(list);
+            record::set(&mut m, name, json!(list));
         }
     }
     if let Some(d) = key.deletion_date {
-        m["DeletionDate"] = ts(d);
+        record::set(&mut m, "DeletionDate", ts(d));
     }
     if let Some(w) = key.pending_window_days {
-        m["PendingDeletionWindowInDays"] = json!(w);
+        record::set(&mut m, "PendingDeletionWindowInDays", json!(w));
     }
     if key.origin == "EXTERNAL" {
         if let Some(model) = &key.expiration_model {
-            m["ExpirationModel"] = json!(model);
+            record::set(&mut m, "ExpirationModel", json!(model));
         }
         if let Some(v) = key.valid_to {
-            m["ValidTo"] = ts(v);
+            record::set(&mut m, "ValidTo", ts(v));
         }
     }
     m
@@ -93,21 +102,41 @@ pub(crate) fn metadata(key: &KeyRecord) -> Value {
 /// Reads `Tags` ([{TagKey, TagValue}]); the `aws:` prefix is reserved.
 fn read_tags(input: &Input<'_>) -> Result<BTreeMap<String, String>, KmsError> {
     let mut out = BTreeMap::new();
-    for tag in input.0.get("Tags").and_then(Value::as_array).into_iter().flatten() {
-        let k = tag.get("TagKey").and_then(Value::as_str).unwrap_or_default();
-        let v = tag.get("TagValue").and_then(Value::as_str).unwrap_or_default();
+    for tag in input
+        .0
+        .get("Tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let k = tag
+            .get("TagKey")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let v = tag
+            .get("TagValue")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if k.starts_with("aws:") {
-            return Err(KmsError::Tag("Tags beginning with aws: are reserved.".to_owned()));
+            return Err(KmsError::Tag(
+                "Tags beginning with aws: are reserved.".to_owned(),
+            ));
         }
         out.insert(k.to_owned(), v.to_owned());
     }
     if out.len() > 50 {
-        return Err(KmsError::Tag("A KMS key can have at most 50 tags.".to_owned()));
+        return Err(KmsError::Tag(
+            "A KMS key can have at most 50 tags.".to_owned(),
+        ));
     }
     Ok(out)
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(value: &str, field: &str, allowed: &str) -> Result<T, KmsError> {
+fn parse_enum<T: serde::de::DeserializeOwned>(
+    value: &str,
+    field: &str,
+    allowed: &str,
+) -> Result<T, KmsError> {
     serde_json::from_value(Value::String(value.to_owned())).map_err(|_| {
         KmsError::Validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: [{allowed}]"
@@ -120,7 +149,9 @@ fn check_alias_name(name: &str) -> Result<(), KmsError> {
     let rest = name.strip_prefix("alias/").unwrap_or("");
     if rest.is_empty()
         || name.len() > 256
-        || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
     {
         return Err(KmsError::Validation(format!(
             "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"
@@ -138,14 +169,25 @@ fn check_alias_name(name: &str) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    pub(crate) async fn create_key(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn create_key(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         if i.bool("MultiRegion") {
-            return Err(KmsError::Unsupported("Multi-Region keys are not supported by this KMS.".to_owned()));
+            return Err(KmsError::Unsupported(
+                "Multi-Region keys are not supported by this KMS.".to_owned(),
+            ));
         }
         if i.str("CustomKeyStoreId").is_some() || i.str("XksKeyId").is_some() {
-            return Err(KmsError::Unsupported("Custom key stores are not supported by this KMS.".to_owned()));
+            return Err(KmsError::Unsupported(
+                "Custom key stores are not supported by this KMS.".to_owned(),
+            ));
         }
-        let spec_name = i.str("KeySpec").or(i.str("CustomerMasterKeySpec")).unwrap_or("SYMMETRIC_DEFAULT");
+        let spec_name = i
+            .str("KeySpec")
+            .or(i.str("CustomerMasterKeySpec"))
+            .unwrap_or("SYMMETRIC_DEFAULT");
         let spec = KeySpec::parse(spec_name).ok_or_else(|| {
             KmsError::Validation(format!("1 validation error detected: Value '{spec_name}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set"))
         })?;
@@ -165,7 +207,9 @@ impl Kms {
         match origin {
             "AWS_KMS" | "EXTERNAL" => {}
             "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE" => {
-                return Err(KmsError::Unsupported("Custom key stores are not supported by this KMS.".to_owned()));
+                return Err(KmsError::Unsupported(
+                    "Custom key stores are not supported by this KMS.".to_owned(),
+                ));
             }
             other => {
                 return Err(KmsError::Validation(format!(
@@ -203,7 +247,11 @@ impl Kms {
             key_usage: usage,
             origin: origin.to_owned(),
             key_manager: "CUSTOMER".to_owned(),
-            state: if origin == "EXTERNAL" { KeyState::PendingImport } else { KeyState::Enabled },
+            state: if origin == "EXTERNAL" {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
             deletion_date: None,
             pending_window_days: None,
             policy,
@@ -224,20 +272,47 @@ impl Kms {
         Ok(json!({"KeyMetadata": metadata(&key)}))
     }
 
-    pub(crate) async fn describe_key(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::CrossAccount).await?;
-        self.authorize(ctx, "DescribeKey", &r, None, vec![], &i.strings("GrantTokens")).await?;
+    pub(crate) async fn describe_key(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
+            .await?;
+        self.authorize(
+            ctx,
+            "DescribeKey",
+            &r,
+            None,
+            vec![],
+            &i.strings("GrantTokens"),
+        )
+        .await?;
         Ok(json!({"KeyMetadata": metadata(&r.key)}))
     }
 
-    pub(crate) async fn list_keys(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_keys(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         self.authorize_account(ctx, "ListKeys").await?;
-        let items = record::list_all(self.store(), record::KEY, ctx.principal.account.as_str(), "").await?;
+        let items = record::list_all(
+            self.store(),
+            record::KEY,
+            ctx.principal.account.as_str(),
+            "",
+        )
+        .await?;
         let mut entries = Vec::new();
         for item in items {
             let key: KeyRecord = record::decode(&item)?;
             if key.region == ctx.region {
-                entries.push((key.key_id.clone(), json!({"KeyId": key.key_id, "KeyArn": key.arn})));
+                entries.push((
+                    key.key_id.clone(),
+                    json!({"KeyId": key.key_id, "KeyArn": key.arn}),
+                ));
             }
         }
         let (page, next) = record::paginate(entries, i, 100)?;
@@ -245,19 +320,49 @@ impl Kms {
     }
 
     /// The key named by `KeyId` in the caller's own account, authorized for `action`.
-    async fn own_key(&self, ctx: &RequestContext, i: &Input<'_>, action: &str, extra: Vec<(String, Vec<String>)>) -> Result<Resolved, KmsError> {
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::OwnAccount).await?;
+    async fn own_key(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+        action: &str,
+        extra: Vec<(String, Vec<String>)>,
+    ) -> Result<Resolved, KmsError> {
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::OwnAccount)
+            .await?;
         self.authorize(ctx, action, &r, None, extra, &[]).await?;
         Ok(r)
     }
 
-    pub(crate) async fn set_enabled(&self, ctx: &RequestContext, i: &Input<'_>, enable: bool) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, if enable { "EnableKey" } else { "DisableKey" }, vec![]).await?;
+    pub(crate) async fn set_enabled(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+        enable: bool,
+    ) -> Result<Value, KmsError> {
+        let r = self
+            .own_key(
+                ctx,
+                i,
+                if enable { "EnableKey" } else { "DisableKey" },
+                vec![],
+            )
+            .await?;
         self.mutate(r, |_, key| match key.state {
-            KeyState::PendingDeletion => Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn))),
-            KeyState::PendingImport => Err(KmsError::InvalidState(format!("{} is pending import.", key.arn))),
+            KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
+                "{} is pending deletion.",
+                key.arn
+            ))),
+            KeyState::PendingImport => Err(KmsError::InvalidState(format!(
+                "{} is pending import.",
+                key.arn
+            ))),
             _ => {
-                key.state = if enable { KeyState::Enabled } else { KeyState::Disabled };
+                key.state = if enable {
+                    KeyState::Enabled
+                } else {
+                    KeyState::Disabled
+                };
                 Ok(())
             }
         })
@@ -265,7 +370,11 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn schedule_key_deletion(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn schedule_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         // AWS: PendingWindowInDays is 7 to 30, default 30.
         let days = i.int("PendingWindowInDays").unwrap_or(30);
         if !(7..=30).contains(&days) {
@@ -273,14 +382,20 @@ impl Kms {
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
             )));
         }
-        let extra = vec![("kms:ScheduleKeyDeletionPendingWindowInDays".to_owned(), vec![days.to_string()])];
+        let extra = vec![(
+            "kms:ScheduleKeyDeletionPendingWindowInDays".to_owned(),
+            vec![days.to_string()],
+        )];
         let r = self.own_key(ctx, i, "ScheduleKeyDeletion", extra).await?;
         let now = self.now_secs();
         let days = u32::try_from(days).unwrap_or(30);
         let (key, ()) = self
             .mutate(r, |_, key| {
                 if key.state == KeyState::PendingDeletion {
-                    return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+                    return Err(KmsError::InvalidState(format!(
+                        "{} is pending deletion.",
+                        key.arn
+                    )));
                 }
                 key.state = KeyState::PendingDeletion;
                 key.deletion_date = Some(now + u64::from(days) * 86_400);
@@ -296,16 +411,27 @@ impl Kms {
         }))
     }
 
-    pub(crate) async fn cancel_key_deletion(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn cancel_key_deletion(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "CancelKeyDeletion", vec![]).await?;
         let (key, ()) = self
             .mutate(r, |_, key| {
                 if key.state != KeyState::PendingDeletion {
-                    return Err(KmsError::InvalidState(format!("{} is not pending deletion.", key.arn)));
+                    return Err(KmsError::InvalidState(format!(
+                        "{} is not pending deletion.",
+                        key.arn
+                    )));
                 }
                 // AWS: a key whose deletion is cancelled is Disabled (PendingImport when it
                 // has no material).
-                key.state = if key.materials.is_empty() { KeyState::PendingImport } else { KeyState::Disabled };
+                key.state = if key.materials.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
                 key.deletion_date = None;
                 key.pending_window_days = None;
                 Ok(())
@@ -314,7 +440,11 @@ impl Kms {
         Ok(json!({"KeyId": key.arn}))
     }
 
-    pub(crate) async fn update_key_description(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn update_key_description(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let description = i.req("Description")?.to_owned();
         let r = self.own_key(ctx, i, "UpdateKeyDescription", vec![]).await?;
         self.mutate(r, |_, key| {
@@ -325,17 +455,26 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn tag_resource(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn tag_resource(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let tags = read_tags(i)?;
         let extra = vec![("aws:TagKeys".to_owned(), tags.keys().cloned().collect())];
         let r = self.own_key(ctx, i, "TagResource", extra).await?;
         self.mutate(r, |_, key| {
             if key.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending deletion.",
+                    key.arn
+                )));
             }
             key.tags.extend(tags.clone());
             if key.tags.len() > 50 {
-                return Err(KmsError::Tag("A KMS key can have at most 50 tags.".to_owned()));
+                return Err(KmsError::Tag(
+                    "A KMS key can have at most 50 tags.".to_owned(),
+                ));
             }
             Ok(())
         })
@@ -343,13 +482,20 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn untag_resource(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn untag_resource(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let keys = i.strings("TagKeys");
         let extra = vec![("aws:TagKeys".to_owned(), keys.clone())];
         let r = self.own_key(ctx, i, "UntagResource", extra).await?;
         self.mutate(r, |_, key| {
             if key.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending deletion.",
+                    key.arn
+                )));
             }
             for k in &keys {
                 key.tags.remove(k);
@@ -360,9 +506,18 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn list_resource_tags(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_resource_tags(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "ListResourceTags", vec![]).await?;
-        let entries = r.key.tags.iter().map(|(k, v)| (k.clone(), json!({"TagKey": k, "TagValue": v}))).collect();
+        let entries = r
+            .key
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), json!({"TagKey": k, "TagValue": v})))
+            .collect();
         let (page, next) = record::paginate(entries, i, 50)?;
         Ok(record::with_marker(json!({"Tags": page}), next))
     }
@@ -370,14 +525,24 @@ impl Kms {
     // ---- aliases ----
 
     /// The target of CreateAlias/UpdateAlias: a key id or key ARN (not an alias), own account.
-    async fn alias_target(&self, ctx: &RequestContext, i: &Input<'_>, action: &str) -> Result<Resolved, KmsError> {
+    async fn alias_target(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+        action: &str,
+    ) -> Result<Resolved, KmsError> {
         let target = i.req("TargetKeyId")?;
         if target.starts_with("alias/") || target.contains(":alias/") {
-            return Err(KmsError::Validation("Aliases must refer to keys. Not aliases".to_owned()));
+            return Err(KmsError::Validation(
+                "Aliases must refer to keys. Not aliases".to_owned(),
+            ));
         }
         let r = self.resolve(ctx, target, Scope::OwnAccount).await?;
         if r.key.state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!("{} is pending deletion.", r.key.arn)));
+            return Err(KmsError::InvalidState(format!(
+                "{} is pending deletion.",
+                r.key.arn
+            )));
         }
         self.authorize(ctx, action, &r, None, vec![], &[]).await?;
         Ok(r)
@@ -387,90 +552,164 @@ impl Kms {
         key_arn(&ctx.region, ctx.principal.account.as_str(), name)
     }
 
-    pub(crate) async fn create_alias(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn create_alias(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
         check_alias_name(name)?;
         let r = self.alias_target(ctx, i, "CreateAlias").await?;
         let now = self.now_secs();
-        let alias = AliasRecord { name: name.to_owned(), target_key_id: r.key.key_id.clone(), created: now, updated: now };
+        let alias = AliasRecord {
+            name: name.to_owned(),
+            target_key_id: r.key.key_id.clone(),
+            created: now,
+            updated: now,
+        };
         let value = serde_json::to_value(&alias).map_err(|e| KmsError::Corrupt(e.to_string()))?;
         let id = format!("{}/{name}", ctx.region);
-        match self.store().write(vec![WriteOp::put(record::ALIAS, ctx.principal.account.as_str(), id, value, Precondition::Absent)]).await {
+        match self
+            .store()
+            .write(vec![WriteOp::put(
+                record::ALIAS,
+                ctx.principal.account.as_str(),
+                id,
+                value,
+                Precondition::Absent,
+            )])
+            .await
+        {
             Ok(()) => Ok(json!({})),
-            Err(portcullis_store::StoreError::Conflict { .. }) => Err(KmsError::AlreadyExists(format!(
-                "An alias with the name {} already exists",
-                Self::alias_arn(ctx, name)
-            ))),
+            Err(portcullis_store::StoreError::Conflict { .. }) => {
+                Err(KmsError::AlreadyExists(format!(
+                    "An alias with the name {} already exists",
+                    Self::alias_arn(ctx, name)
+                )))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn get_alias(&self, ctx: &RequestContext, name: &str) -> Result<(AliasRecord, i64), KmsError> {
+    async fn get_alias(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<(AliasRecord, i64), KmsError> {
         let id = format!("{}/{name}", ctx.region);
-        match self.store().get(record::ALIAS, ctx.principal.account.as_str(), &id).await? {
+        match self
+            .store()
+            .get(record::ALIAS, ctx.principal.account.as_str(), &id)
+            .await?
+        {
             Some(item) => Ok((record::decode(&item)?, item.version)),
-            None => Err(KmsError::NotFound(format!("Alias {} is not found.", Self::alias_arn(ctx, name)))),
+            None => Err(KmsError::NotFound(format!(
+                "Alias {} is not found.",
+                Self::alias_arn(ctx, name)
+            ))),
         }
     }
 
-    pub(crate) async fn update_alias(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn update_alias(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
         check_alias_name(name)?;
         let (mut alias, version) = self.get_alias(ctx, name).await?;
         let new = self.alias_target(ctx, i, "UpdateAlias").await?;
-        if let Ok(old) = self.resolve(ctx, &alias.target_key_id, Scope::OwnAccount).await {
+        if let Ok(old) = self
+            .resolve(ctx, &alias.target_key_id, Scope::OwnAccount)
+            .await
+        {
             // AWS: the new key must be of the same type (symmetric or asymmetric or HMAC) and
             // key usage as the current one.
-            if old.key.key_usage != new.key.key_usage || old.key.key_spec.is_asymmetric() != new.key.key_spec.is_asymmetric() {
+            if old.key.key_usage != new.key.key_usage
+                || old.key.key_spec.is_asymmetric() != new.key.key_spec.is_asymmetric()
+            {
                 return Err(KmsError::Validation(format!(
                     "Alias {name} cannot be changed from a key of usage {} to a key of usage {}.",
                     usage_str(old.key.key_usage),
                     usage_str(new.key.key_usage)
                 )));
             }
-            self.authorize(ctx, "UpdateAlias", &old, None, vec![], &[]).await?;
+            self.authorize(ctx, "UpdateAlias", &old, None, vec![], &[])
+                .await?;
         }
         alias.target_key_id.clone_from(&new.key.key_id);
         alias.updated = self.now_secs();
         let value = serde_json::to_value(&alias).map_err(|e| KmsError::Corrupt(e.to_string()))?;
         self.store()
-            .write(vec![WriteOp::put(record::ALIAS, ctx.principal.account.as_str(), format!("{}/{name}", ctx.region), value, Precondition::Version(version))])
+            .write(vec![WriteOp::put(
+                record::ALIAS,
+                ctx.principal.account.as_str(),
+                format!("{}/{name}", ctx.region),
+                value,
+                Precondition::Version(version),
+            )])
             .await?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn delete_alias(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn delete_alias(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
         let (alias, version) = self.get_alias(ctx, name).await?;
-        if let Ok(r) = self.resolve(ctx, &alias.target_key_id, Scope::OwnAccount).await {
-            self.authorize(ctx, "DeleteAlias", &r, None, vec![], &[]).await?;
+        if let Ok(r) = self
+            .resolve(ctx, &alias.target_key_id, Scope::OwnAccount)
+            .await
+        {
+            self.authorize(ctx, "DeleteAlias", &r, None, vec![], &[])
+                .await?;
         }
         self.store()
-            .write(vec![WriteOp::delete(record::ALIAS, ctx.principal.account.as_str(), format!("{}/{name}", ctx.region), Precondition::Version(version))])
+            .write(vec![WriteOp::delete(
+                record::ALIAS,
+                ctx.principal.account.as_str(),
+                format!("{}/{name}", ctx.region),
+                Precondition::Version(version),
+            )])
             .await?;
         Ok(json!({}))
     }
 
-    pub(crate) async fn list_aliases(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_aliases(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let filter = match i.str("KeyId") {
             Some(k) => Some(self.resolve(ctx, k, Scope::OwnAccount).await?.key.key_id),
             None => None,
         };
         self.authorize_account(ctx, "ListAliases").await?;
-        let items = record::list_all(self.store(), record::ALIAS, ctx.principal.account.as_str(), &format!("{}/", ctx.region)).await?;
+        let items = record::list_all(
+            self.store(),
+            record::ALIAS,
+            ctx.principal.account.as_str(),
+            &format!("{}/", ctx.region),
+        )
+        .await?;
         let mut entries = Vec::new();
         for item in items {
             let a: AliasRecord = record::decode(&item)?;
             if filter.as_ref().is_some_and(|f| *f != a.target_key_id) {
                 continue;
             }
-            entries.push((a.name.clone(), json!({
-                "AliasName": a.name,
-                "AliasArn": Self::alias_arn(ctx, &a.name),
-                "TargetKeyId": a.target_key_id,
-                "CreationDate": ts(a.created),
-                "LastUpdatedDate": ts(a.updated),
-            })));
+            entries.push((
+                a.name.clone(),
+                json!({
+                    "AliasName": a.name,
+                    "AliasArn": Self::alias_arn(ctx, &a.name),
+                    "TargetKeyId": a.target_key_id,
+                    "CreationDate": ts(a.created),
+                    "LastUpdatedDate": ts(a.updated),
+                }),
+            ));
         }
         let (page, next) = record::paginate(entries, i, 50)?;
         Ok(record::with_marker(json!({"Aliases": page}), next))
@@ -478,7 +717,11 @@ impl Kms {
 
     // ---- key policies ----
 
-    pub(crate) async fn get_key_policy(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn get_key_policy(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let name = i.str("PolicyName").unwrap_or("default");
         let r = self.own_key(ctx, i, "GetKeyPolicy", vec![]).await?;
         if name != "default" {
@@ -487,7 +730,11 @@ impl Kms {
         Ok(json!({"Policy": r.key.policy, "PolicyName": "default"}))
     }
 
-    pub(crate) async fn put_key_policy(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn put_key_policy(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let policy = i.req("Policy")?.to_owned();
         let name = i.str("PolicyName").unwrap_or("default");
         if name != "default" {
@@ -505,7 +752,11 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn list_key_policies(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_key_policies(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         self.own_key(ctx, i, "ListKeyPolicies", vec![]).await?;
         Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
     }
@@ -524,7 +775,11 @@ impl Kms {
         Ok(())
     }
 
-    pub(crate) async fn enable_key_rotation(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn enable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let (min, max, default) = ROTATION_DAYS;
         let period = match i.int("RotationPeriodInDays") {
             None => default,
@@ -535,7 +790,10 @@ impl Kms {
                 )));
             }
         };
-        let extra = vec![("kms:RotationPeriodInDays".to_owned(), vec![period.to_string()])];
+        let extra = vec![(
+            "kms:RotationPeriodInDays".to_owned(),
+            vec![period.to_string()],
+        )];
         let r = self.own_key(ctx, i, "EnableKeyRotation", extra).await?;
         let now = self.now_secs();
         self.mutate(r, |_, key| {
@@ -549,7 +807,11 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn disable_key_rotation(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn disable_key_rotation(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "DisableKeyRotation", vec![]).await?;
         self.mutate(r, |_, key| {
             Self::check_rotatable(key)?;
@@ -562,24 +824,39 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn get_key_rotation_status(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
-        let r = self.resolve(ctx, i.req("KeyId")?, Scope::CrossAccount).await?;
-        self.authorize(ctx, "GetKeyRotationStatus", &r, None, vec![], &[]).await?;
+    pub(crate) async fn get_key_rotation_status(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let r = self
+            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
+            .await?;
+        self.authorize(ctx, "GetKeyRotationStatus", &r, None, vec![], &[])
+            .await?;
         let key = &r.key;
         if key.state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+            return Err(KmsError::InvalidState(format!(
+                "{} is pending deletion.",
+                key.arn
+            )));
         }
-        let mut out = json!({"KeyId": key.arn, "KeyRotationEnabled": key.rotation_period_days.is_some()});
+        let mut out =
+            json!({"KeyId": key.arn, "KeyRotationEnabled": key.rotation_period_days.is_some()});
         if let Some(p) = key.rotation_period_days {
-            out["RotationPeriodInDays"] = json!(p);
+            record::set(&mut out, "RotationPeriodInDays", json!(p));
         }
         if let Some(n) = key.next_rotation {
-            out["NextRotationDate"] = ts(n);
+            record::set(&mut out, "NextRotationDate", ts(n));
         }
         Ok(out)
     }
 
-    pub(crate) async fn rotate_key_on_demand(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn rotate_key_on_demand(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "RotateKeyOnDemand", vec![]).await?;
         let (key, ()) = self
             .mutate(r, |kms, key| {
@@ -599,7 +876,11 @@ impl Kms {
         Ok(json!({"KeyId": key.key_id}))
     }
 
-    pub(crate) async fn list_key_rotations(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn list_key_rotations(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "ListKeyRotations", vec![]).await?;
         Self::check_rotatable(&r.key)?;
         let entries = r
@@ -608,11 +889,14 @@ impl Kms {
             .iter()
             .filter_map(|m| {
                 let kind = m.rotation_type.as_ref()?;
-                Some((format!("{:010}", m.version), json!({
-                    "KeyId": r.key.key_id,
-                    "RotationDate": ts(m.created),
-                    "RotationType": kind,
-                })))
+                Some((
+                    format!("{:010}", m.version),
+                    json!({
+                        "KeyId": r.key.key_id,
+                        "RotationDate": ts(m.created),
+                        "RotationType": kind,
+                    }),
+                ))
             })
             .collect();
         let (page, next) = record::paginate(entries, i, 100)?;
@@ -623,37 +907,63 @@ impl Kms {
 
     fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
         if key.origin != "EXTERNAL" {
-            return Err(KmsError::Unsupported(format!("{} origin is {} which is not valid for this operation.", key.arn, key.origin)));
+            return Err(KmsError::Unsupported(format!(
+                "{} origin is {} which is not valid for this operation.",
+                key.arn, key.origin
+            )));
         }
         if key.state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn)));
+            return Err(KmsError::InvalidState(format!(
+                "{} is pending deletion.",
+                key.arn
+            )));
         }
         Ok(())
     }
 
-    pub(crate) async fn get_parameters_for_import(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn get_parameters_for_import(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let algorithm = i.req("WrappingAlgorithm")?.to_owned();
         let spec = i.req("WrappingKeySpec")?.to_owned();
         match algorithm.as_str() {
-            "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "RSA_AES_KEY_WRAP_SHA_1" | "RSA_AES_KEY_WRAP_SHA_256" => {}
+            "RSAES_OAEP_SHA_1"
+            | "RSAES_OAEP_SHA_256"
+            | "RSA_AES_KEY_WRAP_SHA_1"
+            | "RSA_AES_KEY_WRAP_SHA_256" => {}
             other => {
-                return Err(KmsError::Unsupported(format!("Wrapping algorithm {other} is not supported.")));
+                return Err(KmsError::Unsupported(format!(
+                    "Wrapping algorithm {other} is not supported."
+                )));
             }
         }
         let extra = vec![
             ("kms:WrappingAlgorithm".to_owned(), vec![algorithm.clone()]),
             ("kms:WrappingKeySpec".to_owned(), vec![spec.clone()]),
         ];
-        let r = self.own_key(ctx, i, "GetParametersForImport", extra).await?;
+        let r = self
+            .own_key(ctx, i, "GetParametersForImport", extra)
+            .await?;
         Self::check_external(&r.key)?;
         let (private, public) = backend::wrapping_key(&spec)?;
         let token = record::b64(backend::random(48)?.expose());
         let valid_to = self.now_secs() + 86_400;
         let sealed = {
-            let aad = portcullis_store::place_aad("kms.import-wrapping-key", &r.key.account, &r.key.key_id);
+            let aad = portcullis_store::place_aad(
+                "kms.import-wrapping-key",
+                &r.key.account,
+                &r.key.key_id,
+            );
             record::b64(&self.master().seal(private.expose(), &aad)?)
         };
-        let params = ImportParams { sealed_wrapping_key: sealed, wrapping_algorithm: algorithm, token: token.clone(), valid_to };
+        let params = ImportParams {
+            sealed_wrapping_key: sealed,
+            wrapping_algorithm: algorithm,
+            token: token.clone(),
+            valid_to,
+        };
         let (key, ()) = self
             .mutate(r, |_, key| {
                 key.import = Some(params.clone());
@@ -668,21 +978,39 @@ impl Kms {
         }))
     }
 
-    pub(crate) async fn import_key_material(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn import_key_material(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         let token = i.req_blob("ImportToken")?;
         let wrapped = i.req_blob("EncryptedKeyMaterial")?;
-        let model = i.str("ExpirationModel").unwrap_or("KEY_MATERIAL_EXPIRES").to_owned();
-        let valid_to = i.0.get("ValidTo").and_then(Value::as_f64).map(|t| t.max(0.0) as u64);
+        let model = i
+            .str("ExpirationModel")
+            .unwrap_or("KEY_MATERIAL_EXPIRES")
+            .to_owned();
+        let valid_to =
+            i.0.get("ValidTo")
+                .and_then(Value::as_f64)
+                .map(|t| t.max(0.0) as u64);
         let now = self.now_secs();
         match (model.as_str(), valid_to) {
             ("KEY_MATERIAL_EXPIRES", None) => {
-                return Err(KmsError::Validation("A ValidTo date is required when ExpirationModel is KEY_MATERIAL_EXPIRES.".to_owned()));
+                return Err(KmsError::Validation(
+                    "A ValidTo date is required when ExpirationModel is KEY_MATERIAL_EXPIRES."
+                        .to_owned(),
+                ));
             }
             ("KEY_MATERIAL_EXPIRES", Some(t)) if t <= now || t > now + 365 * 86_400 => {
-                return Err(KmsError::Validation("ValidTo must be in the future and at most 365 days from now.".to_owned()));
+                return Err(KmsError::Validation(
+                    "ValidTo must be in the future and at most 365 days from now.".to_owned(),
+                ));
             }
             ("KEY_MATERIAL_DOES_NOT_EXPIRE", Some(_)) => {
-                return Err(KmsError::Validation("ValidTo must not be set when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.".to_owned()));
+                return Err(KmsError::Validation(
+                    "ValidTo must not be set when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE."
+                        .to_owned(),
+                ));
             }
             ("KEY_MATERIAL_EXPIRES" | "KEY_MATERIAL_DOES_NOT_EXPIRE", _) => {}
             (other, _) => {
@@ -694,23 +1022,38 @@ impl Kms {
         let extra = vec![("kms:ExpirationModel".to_owned(), vec![model.clone()])];
         let r = self.own_key(ctx, i, "ImportKeyMaterial", extra).await?;
         Self::check_external(&r.key)?;
-        let params = r.key.import.clone().ok_or_else(|| KmsError::InvalidImportToken("The import token is not valid.".to_owned()))?;
+        let params = r.key.import.clone().ok_or_else(|| {
+            KmsError::InvalidImportToken("The import token is not valid.".to_owned())
+        })?;
         let stored = record::unb64(&params.token).unwrap_or_default();
         if !portcullis_core::secret::ct_eq(&stored, &token) {
-            return Err(KmsError::InvalidImportToken("The import token is not valid.".to_owned()));
+            return Err(KmsError::InvalidImportToken(
+                "The import token is not valid.".to_owned(),
+            ));
         }
         if params.valid_to <= now {
-            return Err(KmsError::ExpiredImportToken("The import token has expired.".to_owned()));
+            return Err(KmsError::ExpiredImportToken(
+                "The import token has expired.".to_owned(),
+            ));
         }
         let wrapping = {
-            let sealed = record::unb64(&params.sealed_wrapping_key).ok_or_else(|| KmsError::Corrupt("wrapping key".into()))?;
-            let aad = portcullis_store::place_aad("kms.import-wrapping-key", &r.key.account, &r.key.key_id);
+            let sealed = record::unb64(&params.sealed_wrapping_key)
+                .ok_or_else(|| KmsError::Corrupt("wrapping key".into()))?;
+            let aad = portcullis_store::place_aad(
+                "kms.import-wrapping-key",
+                &r.key.account,
+                &r.key.key_id,
+            );
             self.master().open(&sealed, &aad)?
         };
-        let material = backend::unwrap_import(wrapping.expose(), &params.wrapping_algorithm, &wrapped)?;
+        let material =
+            backend::unwrap_import(wrapping.expose(), &params.wrapping_algorithm, &wrapped)?;
         let public = backend::public_key_of(r.key.key_spec, material.expose())?;
         let fingerprint = {
-            let k = hmac::Key::new(hmac::HMAC_SHA256, self.master().derive("kms-imported-material").expose());
+            let k = hmac::Key::new(
+                hmac::HMAC_SHA256,
+                self.master().derive("kms-imported-material").expose(),
+            );
             let mut c = hmac::Context::with_key(&k);
             c.update(r.key.key_id.as_bytes());
             c.update(material.expose());
@@ -747,8 +1090,14 @@ impl Kms {
         Ok(json!({}))
     }
 
-    pub(crate) async fn delete_imported_key_material(&self, ctx: &RequestContext, i: &Input<'_>) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "DeleteImportedKeyMaterial", vec![]).await?;
+    pub(crate) async fn delete_imported_key_material(
+        &self,
+        ctx: &RequestContext,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let r = self
+            .own_key(ctx, i, "DeleteImportedKeyMaterial", vec![])
+            .await?;
         Self::check_external(&r.key)?;
         self.mutate(r, |_, key| {
             key.materials.clear();

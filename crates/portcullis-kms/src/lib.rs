@@ -8,9 +8,9 @@
 //! documented in [`blob`].
 //!
 //! The server front authenticates the request and validates its JSON against the botocore
-//! model; [`Kms::call`] does the rest. Authorization is KMS's own: a grant that covers the
-//! call allows it (as in AWS, without looking at policies); otherwise [`KeyAccess`] decides with
-//! the key policy. Until IAM supplies the policy engine, [`AccountOnlyAccess`] allows the key's
+//! model; [`Kms::call`] does the rest. Authorization is KMS's own: the call is allowed when
+//! [`KeyAccess`] allows it under the key policy, or when a grant for the caller covers the
+//! operation and its encryption context (as in AWS, a grant needs no policy). Until IAM supplies the policy engine, [`AccountOnlyAccess`] allows the key's
 //! own account only.
 //!
 //! Out of scope, answered with `UnsupportedOperationException`: multi-Region keys
@@ -25,8 +25,10 @@ mod keys;
 pub mod record;
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use portcullis_aws::{AwsError, Protocol};
 use portcullis_core::{Arn, Clock, RequestContext, Secret};
@@ -99,6 +101,52 @@ pub struct Kms {
     master: Arc<MasterKey>,
     access: Arc<dyn KeyAccess>,
     clock: Arc<dyn Clock>,
+    cache: KeyCache,
+}
+
+/// A short-lived read cache of key records, so that a cryptographic call does not wait for the
+/// store. Local writes drop the entry at once; changes made by other nodes sharing the store
+/// are seen within the TTL, which is within AWS's documented eventual consistency for key
+/// state, policy and grant changes ("typically within seconds, up to a few minutes").
+struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<(String, String), CacheEntry>>,
+}
+
+/// When a record was read, its store version, and the record.
+type CacheEntry = (Instant, i64, Arc<KeyRecord>);
+
+impl KeyCache {
+    fn get(&self, account: &str, key_id: &str) -> Option<(i64, Arc<KeyRecord>)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().ok()?;
+        let (at, version, key) = entries.get(&(account.to_owned(), key_id.to_owned()))?;
+        (at.elapsed() < self.ttl).then(|| (*version, Arc::clone(key)))
+    }
+
+    fn put(&self, key: &KeyRecord, version: i64) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            // Bounded: a full cache starts over rather than growing without limit.
+            if entries.len() >= 10_000 {
+                entries.clear();
+            }
+            entries.insert(
+                (key.account.clone(), key.key_id.clone()),
+                (Instant::now(), version, Arc::new(key.clone())),
+            );
+        }
+    }
+
+    fn forget(&self, account: &str, key_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&(account.to_owned(), key_id.to_owned()));
+        }
+    }
 }
 
 impl std::fmt::Debug for Kms {
@@ -125,16 +173,51 @@ pub(crate) enum Scope {
 
 impl Kms {
     /// A KMS over `store`, sealing key material with `master`, authorizing with `access`.
-    pub fn new(store: Arc<dyn Store>, master: Arc<MasterKey>, access: Arc<dyn KeyAccess>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, master, access, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        master: Arc<MasterKey>,
+        access: Arc<dyn KeyAccess>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            master,
+            access,
+            clock,
+            cache: KeyCache {
+                ttl: Duration::from_secs(1),
+                entries: Mutex::new(HashMap::new()),
+            },
+        }
+    }
+
+    /// Sets how long a node may serve a key record from memory before reading the store again
+    /// (default one second; zero turns the cache off). Writes made through this `Kms` are seen
+    /// at once whatever the TTL; the TTL bounds how late changes made by other nodes are seen.
+    #[must_use]
+    pub fn with_key_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache.ttl = ttl;
+        self
     }
 
     /// One KMS operation: `operation` is the X-Amz-Target suffix ("Encrypt"), input the JSON body.
-    pub async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Value, AwsError> {
-        self.dispatch(ctx, operation, &input).await.map_err(|e| e.to_aws())
+    pub async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, AwsError> {
+        self.dispatch(ctx, operation, &input)
+            .await
+            .map_err(|e| e.to_aws())
     }
 
-    async fn dispatch(&self, ctx: &RequestContext, op: &str, input: &Value) -> Result<Value, KmsError> {
+    async fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        input: &Value,
+    ) -> Result<Value, KmsError> {
         let i = record::Input(input);
         match op {
             "CreateKey" => self.create_key(ctx, &i).await,
@@ -166,7 +249,9 @@ impl Kms {
             "GenerateDataKey" => self.generate_data_key(ctx, &i, true).await,
             "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(ctx, &i, false).await,
             "GenerateDataKeyPair" => self.generate_data_key_pair(ctx, &i, true).await,
-            "GenerateDataKeyPairWithoutPlaintext" => self.generate_data_key_pair(ctx, &i, false).await,
+            "GenerateDataKeyPairWithoutPlaintext" => {
+                self.generate_data_key_pair(ctx, &i, false).await
+            }
             "GenerateRandom" => self.generate_random(ctx, &i).await,
             "Sign" => self.sign(ctx, &i).await,
             "Verify" => self.verify(ctx, &i).await,
@@ -185,11 +270,17 @@ impl Kms {
             "ReplicateKey" | "UpdatePrimaryRegion" => Err(KmsError::Unsupported(
                 "Multi-Region keys are not supported by this KMS.".to_owned(),
             )),
-            "ConnectCustomKeyStore" | "CreateCustomKeyStore" | "DeleteCustomKeyStore" | "DescribeCustomKeyStores"
-            | "DisconnectCustomKeyStore" | "UpdateCustomKeyStore" => Err(KmsError::Unsupported(
+            "ConnectCustomKeyStore"
+            | "CreateCustomKeyStore"
+            | "DeleteCustomKeyStore"
+            | "DescribeCustomKeyStores"
+            | "DisconnectCustomKeyStore"
+            | "UpdateCustomKeyStore" => Err(KmsError::Unsupported(
                 "Custom key stores are not supported by this KMS.".to_owned(),
             )),
-            _ => Err(KmsError::Denied(AwsError::unknown_operation(Protocol::AwsJson1_1))),
+            _ => Err(KmsError::Denied(AwsError::unknown_operation(
+                Protocol::AwsJson1_1,
+            ))),
         }
     }
 
@@ -217,7 +308,14 @@ impl Kms {
 
     async fn due_work_for(&self, account: &str, key_id: &str, now: u64) -> Result<(), KmsError> {
         let Some(item) = self.store.get(KEY, account, key_id).await? else {
-            self.store.write(vec![WriteOp::delete(DUE, "", key_id, portcullis_store::Precondition::Any)]).await?;
+            self.store
+                .write(vec![WriteOp::delete(
+                    DUE,
+                    "",
+                    key_id,
+                    portcullis_store::Precondition::Any,
+                )])
+                .await?;
             return Ok(());
         };
         let mut key: KeyRecord = record::decode(&item)?;
@@ -243,24 +341,56 @@ impl Kms {
             self.add_material(&mut key, Some("AUTOMATIC"))?;
             key.next_rotation = Some(now + u64::from(period) * 86_400);
         }
+        self.cache.forget(account, key_id);
         self.store.write(key.write_ops(Some(item.version))?).await?;
         Ok(())
     }
 
     async fn delete_key_now(&self, key: &KeyRecord, version: i64) -> Result<(), KmsError> {
         let mut ops = vec![
-            WriteOp::delete(KEY, &key.account, &key.key_id, portcullis_store::Precondition::Version(version)),
+            WriteOp::delete(
+                KEY,
+                &key.account,
+                &key.key_id,
+                portcullis_store::Precondition::Version(version),
+            ),
             WriteOp::delete(DUE, "", &key.key_id, portcullis_store::Precondition::Any),
         ];
-        for grant in record::list_all(self.store.as_ref(), record::GRANT, &key.account, &format!("{}/", key.key_id)).await? {
-            ops.push(WriteOp::delete(record::GRANT, &key.account, grant.id, portcullis_store::Precondition::Any));
+        for grant in record::list_all(
+            self.store.as_ref(),
+            record::GRANT,
+            &key.account,
+            &format!("{}/", key.key_id),
+        )
+        .await?
+        {
+            ops.push(WriteOp::delete(
+                record::GRANT,
+                &key.account,
+                grant.id,
+                portcullis_store::Precondition::Any,
+            ));
         }
         // Aliases of a deleted key are deleted with it (AWS).
-        for alias in record::list_all(self.store.as_ref(), record::ALIAS, &key.account, &format!("{}/", key.region)).await? {
-            if alias.value.get("target_key_id").and_then(Value::as_str) == Some(key.key_id.as_str()) {
-                ops.push(WriteOp::delete(record::ALIAS, &key.account, alias.id, portcullis_store::Precondition::Any));
+        for alias in record::list_all(
+            self.store.as_ref(),
+            record::ALIAS,
+            &key.account,
+            &format!("{}/", key.region),
+        )
+        .await?
+        {
+            if alias.value.get("target_key_id").and_then(Value::as_str) == Some(key.key_id.as_str())
+            {
+                ops.push(WriteOp::delete(
+                    record::ALIAS,
+                    &key.account,
+                    alias.id,
+                    portcullis_store::Precondition::Any,
+                ));
             }
         }
+        self.cache.forget(&key.account, &key.key_id);
         self.store.write(ops).await?;
         Ok(())
     }
@@ -272,34 +402,65 @@ impl Kms {
     }
 
     pub(crate) fn now_secs(&self) -> u64 {
-        self.now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        self.now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 
     /// Seals material version `version` of a key under the master key.
-    pub(crate) fn seal_material(&self, account: &str, key_id: &str, version: u32, material: &[u8]) -> Result<String, KmsError> {
+    pub(crate) fn seal_material(
+        &self,
+        account: &str,
+        key_id: &str,
+        version: u32,
+        material: &[u8],
+    ) -> Result<String, KmsError> {
         let aad = place_aad("kms.key-material", account, &format!("{key_id}/{version}"));
         Ok(record::b64(&self.master.seal(material, &aad)?))
     }
 
     /// Opens material version `version` of `key`.
-    pub(crate) fn material(&self, key: &KeyRecord, version: u32) -> Result<Secret<Vec<u8>>, KmsError> {
-        let m = key.material(version).ok_or_else(KmsError::invalid_ciphertext)?;
-        let sealed = record::unb64(&m.sealed).ok_or_else(|| KmsError::Corrupt("sealed material".into()))?;
-        let aad = place_aad("kms.key-material", &key.account, &format!("{}/{version}", key.key_id));
+    pub(crate) fn material(
+        &self,
+        key: &KeyRecord,
+        version: u32,
+    ) -> Result<Secret<Vec<u8>>, KmsError> {
+        let m = key
+            .material(version)
+            .ok_or_else(KmsError::invalid_ciphertext)?;
+        let sealed =
+            record::unb64(&m.sealed).ok_or_else(|| KmsError::Corrupt("sealed material".into()))?;
+        let aad = place_aad(
+            "kms.key-material",
+            &key.account,
+            &format!("{}/{version}", key.key_id),
+        );
         self.master.open(&sealed, &aad).map_err(|e| match e {
-            StoreError::Unseal => KmsError::Corrupt(format!("key material of {} does not open", key.key_id)),
+            StoreError::Unseal => {
+                KmsError::Corrupt(format!("key material of {} does not open", key.key_id))
+            }
             other => KmsError::Store(other),
         })
     }
 
     /// The current material of a usable key.
-    pub(crate) fn current_material(&self, key: &KeyRecord) -> Result<(u32, Secret<Vec<u8>>), KmsError> {
-        let version = key.current().map(|m| m.version).ok_or_else(|| pending_import(key))?;
+    pub(crate) fn current_material(
+        &self,
+        key: &KeyRecord,
+    ) -> Result<(u32, Secret<Vec<u8>>), KmsError> {
+        let version = key
+            .current()
+            .map(|m| m.version)
+            .ok_or_else(|| pending_import(key))?;
         Ok((version, self.material(key, version)?))
     }
 
     /// Appends a freshly generated material version (rotation).
-    pub(crate) fn add_material(&self, key: &mut KeyRecord, rotation_type: Option<&str>) -> Result<(), KmsError> {
+    pub(crate) fn add_material(
+        &self,
+        key: &mut KeyRecord,
+        rotation_type: Option<&str>,
+    ) -> Result<(), KmsError> {
         let version = key.current().map_or(1, |m| m.version + 1);
         let (material, public) = backend::generate(key.key_spec)?;
         let sealed = self.seal_material(&key.account, &key.key_id, version, material.expose())?;
@@ -314,28 +475,52 @@ impl Kms {
     }
 
     /// Finds the key a `KeyId` names: key id, key ARN, alias name or alias ARN.
-    pub(crate) async fn resolve(&self, ctx: &RequestContext, key_id: &str, scope: Scope) -> Result<Resolved, KmsError> {
+    pub(crate) async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        key_id: &str,
+        scope: Scope,
+    ) -> Result<Resolved, KmsError> {
         let own = ctx.principal.account.as_str();
         let (account, region, target) = if key_id.starts_with("arn:") {
-            let arn = Arn::parse(key_id).map_err(|_| KmsError::NotFound(format!("Invalid arn {key_id}")))?;
+            let arn = Arn::parse(key_id)
+                .map_err(|_| KmsError::NotFound(format!("Invalid arn {key_id}")))?;
             if arn.service() != "kms" {
                 return Err(KmsError::NotFound(format!("Invalid arn {key_id}")));
             }
-            (arn.account().to_owned(), arn.region().to_owned(), arn.resource().to_owned())
+            (
+                arn.account().to_owned(),
+                arn.region().to_owned(),
+                arn.resource().to_owned(),
+            )
         } else {
             (own.to_owned(), ctx.region.clone(), key_id.to_owned())
         };
-        let not_found = || KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &target)));
+        let not_found = || {
+            KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(&region, &account, &target)
+            ))
+        };
         if scope == Scope::OwnAccount && account != own {
             return Err(not_found());
         }
         let (id, alias) = if let Some(name) = target.strip_prefix("alias/") {
             let alias_name = format!("alias/{name}");
-            let item = self.store.get(record::ALIAS, &account, &format!("{region}/{alias_name}")).await?;
+            let item = self
+                .store
+                .get(record::ALIAS, &account, &format!("{region}/{alias_name}"))
+                .await?;
             let Some(item) = item else {
                 return Err(KmsError::NotFound(format!(
                     "Alias '{}' is not found.",
-                    Arn::new(portcullis_core::PARTITION, "kms", &region, &account, &alias_name)
+                    Arn::new(
+                        portcullis_core::PARTITION,
+                        "kms",
+                        &region,
+                        &account,
+                        &alias_name
+                    )
                 )));
             };
             let alias: record::AliasRecord = record::decode(&item)?;
@@ -347,15 +532,41 @@ impl Kms {
         } else {
             return Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")));
         };
-        let item = self.store.get(KEY, &account, &id).await?;
-        let Some(item) = item else {
-            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &format!("key/{id}")))));
+        let Some((version, key)) = self.load_key(&account, &id).await? else {
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(&region, &account, &format!("key/{id}"))
+            )));
+        };
+        if key.region != region {
+            return Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(&region, &account, &format!("key/{id}"))
+            )));
+        }
+        Ok(Resolved {
+            key: (*key).clone(),
+            version,
+            alias,
+        })
+    }
+
+    /// A key record, from the cache when fresh, else from the store.
+    async fn load_key(
+        &self,
+        account: &str,
+        key_id: &str,
+    ) -> Result<Option<(i64, Arc<KeyRecord>)>, KmsError> {
+        if let Some(hit) = self.cache.get(account, key_id) {
+            return Ok(Some(hit));
+        }
+        let Some(item) = self.store.get(KEY, account, key_id).await? else {
+            self.cache.forget(account, key_id);
+            return Ok(None);
         };
         let key: KeyRecord = record::decode(&item)?;
-        if key.region != region {
-            return Err(KmsError::NotFound(format!("Key '{}' does not exist", key_arn(&region, &account, &format!("key/{id}")))));
-        }
-        Ok(Resolved { key, version: item.version, alias })
+        self.cache.put(&key, item.version);
+        Ok(Some((item.version, Arc::new(key))))
     }
 
     /// Writes `resolved.key` after `change`, retrying on a concurrent change by re-reading
@@ -368,24 +579,37 @@ impl Kms {
         for _ in 0..5 {
             let mut key = resolved.key.clone();
             let out = change(self, &mut key)?;
-            match self.store.write(key.write_ops(Some(resolved.version))?).await {
+            self.cache.forget(&key.account, &key.key_id);
+            match self
+                .store
+                .write(key.write_ops(Some(resolved.version))?)
+                .await
+            {
                 Ok(()) => return Ok((key, out)),
                 Err(StoreError::Conflict { .. }) => {
                     let item = self
                         .store
                         .get(KEY, &resolved.key.account, &resolved.key.key_id)
                         .await?
-                        .ok_or_else(|| KmsError::NotFound(format!("Key '{}' does not exist", resolved.key.arn)))?;
-                    resolved = Resolved { key: record::decode(&item)?, version: item.version, alias: None };
+                        .ok_or_else(|| {
+                            KmsError::NotFound(format!("Key '{}' does not exist", resolved.key.arn))
+                        })?;
+                    resolved = Resolved {
+                        key: record::decode(&item)?,
+                        version: item.version,
+                        alias: None,
+                    };
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(KmsError::Conflict("The key was changed concurrently; retry the request.".to_owned()))
+        Err(KmsError::Conflict(
+            "The key was changed concurrently; retry the request.".to_owned(),
+        ))
     }
 
-    /// Authorizes `action` (`"Encrypt"`) on `key`: a grant for the caller that covers the
-    /// operation and the encryption context allows it; otherwise [`KeyAccess`] decides.
+    /// Authorizes `action` (`"Encrypt"`) on `key`: [`KeyAccess`] allows it, or a grant for the
+    /// caller covers the operation and the encryption context.
     pub(crate) async fn authorize(
         &self,
         ctx: &RequestContext,
@@ -397,13 +621,19 @@ impl Kms {
     ) -> Result<(), KmsError> {
         grants::check_tokens(grant_tokens)?;
         let key = &resolved.key;
-        if grants::GRANT_OPERATIONS.contains(&action) && self.grant_allows(ctx, key, action, context).await? {
-            return Ok(());
-        }
         let mut conditions = vec![
-            ("kms:CallerAccount".to_owned(), vec![ctx.principal.account.to_string()]),
-            ("kms:KeySpec".to_owned(), vec![key.key_spec.as_str().to_owned()]),
-            ("kms:KeyUsage".to_owned(), vec![usage_str(key.key_usage).to_owned()]),
+            (
+                "kms:CallerAccount".to_owned(),
+                vec![ctx.principal.account.to_string()],
+            ),
+            (
+                "kms:KeySpec".to_owned(),
+                vec![key.key_spec.as_str().to_owned()],
+            ),
+            (
+                "kms:KeyUsage".to_owned(),
+                vec![usage_str(key.key_usage).to_owned()],
+            ),
             ("kms:KeyOrigin".to_owned(), vec![key.origin.clone()]),
             ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
         ];
@@ -411,23 +641,60 @@ impl Kms {
             for (k, v) in context {
                 conditions.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
             }
-            conditions.push(("kms:EncryptionContextKeys".to_owned(), context.keys().cloned().collect()));
+            conditions.push((
+                "kms:EncryptionContextKeys".to_owned(),
+                context.keys().cloned().collect(),
+            ));
         }
         if let Some(alias) = &resolved.alias {
             conditions.push(("kms:RequestAlias".to_owned(), vec![alias.clone()]));
         }
         conditions.extend(extra);
-        let arn = Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))?;
-        self.access
-            .authorize(ctx, &format!("kms:{action}"), &arn, &key.policy, &conditions)
+        let arn =
+            Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))?;
+        // A call is allowed when the key policy (with IAM) or a grant allows it; neither can
+        // take away what the other gives, so the order only decides the cost. The policy is
+        // asked first (in memory); grants are read from the store only for a caller the policy
+        // does not allow.
+        let denied = match self
+            .access
+            .authorize(
+                ctx,
+                &format!("kms:{action}"),
+                &arn,
+                &key.policy,
+                &conditions,
+            )
             .await
-            .map_err(KmsError::Denied)
+        {
+            Ok(()) => return Ok(()),
+            Err(denied) => denied,
+        };
+        if grants::GRANT_OPERATIONS.contains(&action)
+            && self.grant_allows(ctx, key, action, context).await?
+        {
+            return Ok(());
+        }
+        Err(KmsError::Denied(denied))
     }
 
     /// Authorizes an action that has no key resource (IAM policies alone decide).
-    pub(crate) async fn authorize_account(&self, ctx: &RequestContext, action: &str) -> Result<(), KmsError> {
-        let arn = Arn::new(portcullis_core::PARTITION, "kms", &ctx.region, ctx.principal.account.as_str(), "*");
-        let conditions = vec![("kms:CallerAccount".to_owned(), vec![ctx.principal.account.to_string()])];
+    pub(crate) async fn authorize_account(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+    ) -> Result<(), KmsError> {
+        let arn = Arn::new(
+            portcullis_core::PARTITION,
+            "kms",
+            &ctx.region,
+            ctx.principal.account.as_str(),
+            "*",
+        );
+        let conditions = vec![(
+            "kms:CallerAccount".to_owned(),
+            vec![ctx.principal.account.to_string()],
+        )];
         self.access
             .authorize(ctx, &format!("kms:{action}"), &arn, "", &conditions)
             .await
@@ -467,13 +734,20 @@ pub(crate) fn check_usable(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(KmsError::Disabled(format!("{} is disabled.", key.arn))),
-        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!("{} is pending deletion.", key.arn))),
+        KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
+            "{} is pending deletion.",
+            key.arn
+        ))),
         KeyState::PendingImport => Err(pending_import(key)),
     }
 }
 
 /// The key must have `usage`; AWS answers InvalidKeyUsageException otherwise.
-pub(crate) fn check_usage(key: &KeyRecord, usage: backend::KeyUsage, op: &str) -> Result<(), KmsError> {
+pub(crate) fn check_usage(
+    key: &KeyRecord,
+    usage: backend::KeyUsage,
+    op: &str,
+) -> Result<(), KmsError> {
     if key.key_usage == usage {
         Ok(())
     } else {

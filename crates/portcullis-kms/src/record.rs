@@ -172,7 +172,9 @@ impl KeyRecord {
         if self.rotation_period_days.is_some() {
             consider(self.next_rotation);
         }
-        if self.expiration_model.as_deref() == Some("KEY_MATERIAL_EXPIRES") && !self.materials.is_empty() {
+        if self.expiration_model.as_deref() == Some("KEY_MATERIAL_EXPIRES")
+            && !self.materials.is_empty()
+        {
             consider(self.valid_to);
         }
         due
@@ -183,10 +185,19 @@ impl KeyRecord {
         let value = serde_json::to_value(self).map_err(|e| KmsError::Corrupt(e.to_string()))?;
         let pre = version.map_or(Precondition::Absent, Precondition::Version);
         let due = match self.due_at() {
-            Some(at) => WriteOp::put(DUE, "", &self.key_id, serde_json::json!({"account": self.account, "at": at}), Precondition::Any),
+            Some(at) => WriteOp::put(
+                DUE,
+                "",
+                &self.key_id,
+                serde_json::json!({"account": self.account, "at": at}),
+                Precondition::Any,
+            ),
             None => WriteOp::delete(DUE, "", &self.key_id, Precondition::Any),
         };
-        Ok(vec![WriteOp::put(KEY, &self.account, &self.key_id, value, pre), due])
+        Ok(vec![
+            WriteOp::put(KEY, &self.account, &self.key_id, value, pre),
+            due,
+        ])
     }
 }
 
@@ -236,13 +247,25 @@ pub struct GrantRecord {
 
 /// Reads a stored document.
 pub fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, KmsError> {
-    serde_json::from_value(item.value.clone()).map_err(|e| KmsError::Corrupt(format!("{}/{}: {e}", item.kind, item.id)))
+    serde_json::from_value(item.value.clone())
+        .map_err(|e| KmsError::Corrupt(format!("{}/{}: {e}", item.kind, item.id)))
 }
 
 /// All items of a collection with an id prefix.
-pub async fn list_all(store: &dyn Store, kind: &str, account: &str, prefix: &str) -> Result<Vec<Item>, KmsError> {
+pub async fn list_all(
+    store: &dyn Store,
+    kind: &str,
+    account: &str,
+    prefix: &str,
+) -> Result<Vec<Item>, KmsError> {
     let page = store
-        .list(ListQuery { kind, account, id_prefix: prefix, start_after: None, limit: 0 })
+        .list(ListQuery {
+            kind,
+            account,
+            id_prefix: prefix,
+            start_after: None,
+            limit: 0,
+        })
         .await?;
     Ok(page.items)
 }
@@ -281,16 +304,21 @@ impl<'a> Input<'a> {
     pub fn blob(&self, name: &str) -> Result<Option<Vec<u8>>, KmsError> {
         match self.str(name) {
             None => Ok(None),
-            Some(text) => unb64(text)
-                .map(Some)
-                .ok_or_else(|| KmsError::Validation(format!("Value at '{}' is not valid base64.", lower_first(name)))),
+            Some(text) => unb64(text).map(Some).ok_or_else(|| {
+                KmsError::Validation(format!(
+                    "Value at '{}' is not valid base64.",
+                    lower_first(name)
+                ))
+            }),
         }
     }
 
     /// A required blob member.
     pub fn req_blob(&self, name: &str) -> Result<Vec<u8>, KmsError> {
         self.req(name)?;
-        self.blob(name)?.ok_or_else(|| KmsError::Validation(format!("Value at '{}' is missing.", lower_first(name))))
+        self.blob(name)?.ok_or_else(|| {
+            KmsError::Validation(format!("Value at '{}' is missing.", lower_first(name)))
+        })
     }
 
     /// An optional integer member.
@@ -308,7 +336,11 @@ impl<'a> Input<'a> {
         self.0
             .get(name)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -317,7 +349,11 @@ impl<'a> Input<'a> {
         self.0
             .get(name)
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -333,7 +369,11 @@ fn lower_first(name: &str) -> String {
 /// One page of a list output: `Limit` (1 to 1000, default `default_limit`) entries after
 /// `Marker` (the sort key of the last entry returned before). Returns the entries, and the
 /// next marker when truncated.
-pub fn paginate<T>(mut entries: Vec<(String, T)>, input: &Input<'_>, default_limit: usize) -> Result<(Vec<T>, Option<String>), KmsError> {
+pub fn paginate<T>(
+    mut entries: Vec<(String, T)>,
+    input: &Input<'_>,
+    default_limit: usize,
+) -> Result<(Vec<T>, Option<String>), KmsError> {
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let limit = match input.int("Limit") {
         Some(n) if (1..=1000).contains(&n) => usize::try_from(n).unwrap_or(default_limit),
@@ -350,7 +390,10 @@ pub fn paginate<T>(mut entries: Vec<(String, T)>, input: &Input<'_>, default_lim
             let after = unb64(marker)
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| KmsError::InvalidMarker("Invalid marker".to_owned()))?;
-            entries.iter().position(|(k, _)| *k > after).unwrap_or(entries.len())
+            entries
+                .iter()
+                .position(|(k, _)| *k > after)
+                .unwrap_or(entries.len())
         }
     };
     let total = entries.len();
@@ -361,6 +404,14 @@ pub fn paginate<T>(mut entries: Vec<(String, T)>, input: &Input<'_>, default_lim
         None
     };
     Ok((page.drain(..).map(|(_, v)| v).collect(), next))
+}
+
+/// Sets member `name` of a JSON object (outputs are always objects; anything else is left
+/// alone).
+pub fn set(out: &mut Value, name: &str, value: impl Into<Value>) {
+    if let Some(map) = out.as_object_mut() {
+        map.insert(name.to_owned(), value.into());
+    }
 }
 
 /// Adds `Truncated` (and `NextMarker`) to a list output.
@@ -397,7 +448,10 @@ mod tests {
         }
         assert_eq!(seen, (0..7).collect::<Vec<_>>());
         let bad = serde_json::json!({"Marker": "!!"});
-        assert!(matches!(paginate(entries, &Input(&bad), 100), Err(KmsError::InvalidMarker(_))));
+        assert!(matches!(
+            paginate(entries, &Input(&bad), 100),
+            Err(KmsError::InvalidMarker(_))
+        ));
     }
 
     #[test]

@@ -35,24 +35,39 @@ proptest! {
 }
 
 fn have_openssl() -> bool {
-    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// `openssl dgst -verify` with the public key from GetPublicKey (DER SPKI).
-fn openssl_verifies(public_der: &[u8], message: &[u8], signature: &[u8], hash: &str, extra: &[&str]) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let (pk, msg, sig) = (dir.path().join("pk.der"), dir.path().join("msg"), dir.path().join("sig"));
-    std::fs::write(&pk, public_der).unwrap();
-    std::fs::write(&msg, message).unwrap();
-    std::fs::write(&sig, signature).unwrap();
+fn openssl_verifies(
+    public_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+    hash: &str,
+    extra: &[&str],
+) -> std::io::Result<bool> {
+    let dir = tempfile::tempdir()?;
+    let (pk, msg, sig) = (
+        dir.path().join("pk.der"),
+        dir.path().join("msg"),
+        dir.path().join("sig"),
+    );
+    std::fs::write(&pk, public_der)?;
+    std::fs::write(&msg, message)?;
+    std::fs::write(&sig, signature)?;
     let mut cmd = Command::new("openssl");
-    cmd.args(["dgst", &format!("-{hash}"), "-verify"]).arg(&pk).args(["-keyform", "DER"]);
+    cmd.args(["dgst", &format!("-{hash}"), "-verify"])
+        .arg(&pk)
+        .args(["-keyform", "DER"]);
     for x in extra {
         cmd.arg(x);
     }
     cmd.arg("-signature").arg(&sig).arg(&msg);
-    let out = cmd.output().unwrap();
-    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK")
+    let out = cmd.output()?;
+    Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK"))
 }
 
 #[tokio::test]
@@ -67,14 +82,39 @@ async fn openssl_verifies_signatures_with_the_public_key() {
         ("ECC_NIST_P256", "ECDSA_SHA_256", "sha256", &[]),
         ("ECC_NIST_P384", "ECDSA_SHA_384", "sha384", &[]),
         ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256", "sha256", &[]),
-        ("RSA_2048", "RSASSA_PSS_SHA_256", "sha256", &["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]),
+        (
+            "RSA_2048",
+            "RSASSA_PSS_SHA_256",
+            "sha256",
+            &[
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ],
+        ),
     ];
     for (spec, alg, hash, extra) in cases {
-        let key = env.create(&me, json!({"KeySpec": spec, "KeyUsage": "SIGN_VERIFY"})).await;
+        let key = env
+            .create(&me, json!({"KeySpec": spec, "KeyUsage": "SIGN_VERIFY"}))
+            .await;
         let public = unb64(&env.ok(&me, "GetPublicKey", json!({"KeyId": key})).await["PublicKey"]);
         let message = b"signed by portcullis";
-        let sig = unb64(&env.ok(&me, "Sign", json!({"KeyId": key, "Message": b64(message), "SigningAlgorithm": alg})).await["Signature"]);
-        assert!(openssl_verifies(&public, message, &sig, hash, extra), "{spec} {alg}");
-        assert!(!openssl_verifies(&public, b"something else", &sig, hash, extra), "{spec} {alg} must not verify another message");
+        let sig = unb64(
+            &env.ok(
+                &me,
+                "Sign",
+                json!({"KeyId": key, "Message": b64(message), "SigningAlgorithm": alg}),
+            )
+            .await["Signature"],
+        );
+        assert!(
+            openssl_verifies(&public, message, &sig, hash, extra).unwrap(),
+            "{spec} {alg}"
+        );
+        assert!(
+            !openssl_verifies(&public, b"something else", &sig, hash, extra).unwrap(),
+            "{spec} {alg} must not verify another message"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Shared setup: a Kms over an in-memory SQLite store, a fixed clock, and request contexts.
 
 #![allow(dead_code)]
+// Test support: a failed setup or an unexpected answer should stop the test with a message.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -23,9 +25,10 @@ pub struct Env {
 
 pub async fn env() -> Env {
     let master = Arc::new(MasterKey::generate().unwrap());
-    let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("audit-chain"))
-        .await
-        .unwrap();
+    let store =
+        portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("audit-chain"))
+            .await
+            .unwrap();
     let clock = Arc::new(FixedClock::new(
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
     ));
@@ -58,7 +61,12 @@ fn context(principal: Principal) -> RequestContext {
 }
 
 impl Env {
-    pub async fn call(&self, ctx: &RequestContext, op: &str, input: Value) -> Result<Value, AwsError> {
+    pub async fn call(
+        &self,
+        ctx: &RequestContext,
+        op: &str,
+        input: Value,
+    ) -> Result<Value, AwsError> {
         self.kms.call(ctx, op, input).await
     }
 
