@@ -107,6 +107,15 @@ impl Pattern {
         }
     }
 
+    /// The text of a pattern that is plain text (no wildcard, no variable).
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [] => Some(""),
+            [Piece::Lit(l)] if !self.ignore_case => Some(l),
+            _ => None,
+        }
+    }
+
     /// Whether `text` matches. An unresolvable variable without a default matches nothing.
     pub(crate) fn matches(&self, text: &str, vars: &dyn Resolve) -> bool {
         // Fast paths for the common shapes: `*`, plain text, `prefix*`.
@@ -304,10 +313,20 @@ pub(crate) enum ArnPattern {
     /// Matches any resource.
     Any,
     /// Matched part by part.
-    Parts(Box<[Pattern; 6]>),
+    Parts(Box<ArnParts>),
     /// Not ARN-shaped (rejected by validation; kept so a compiled policy never panics): a
     /// whole-string glob.
     Whole(Pattern),
+}
+
+/// A compiled six-part ARN pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ArnParts {
+    parts: [Pattern; 6],
+    /// The leading literal parts joined, with a trailing colon.
+    prefix: Box<str>,
+    /// How many leading parts `prefix` covers.
+    literal: usize,
 }
 
 impl ArnPattern {
@@ -328,7 +347,25 @@ impl ArnPattern {
             out.push(Pattern::compile(part, syntax, false));
         }
         match <[Pattern; 6]>::try_from(out) {
-            Ok(parts) => Self::Parts(Box::new(parts)),
+            Ok(parts) => {
+                // Leading parts without wildcards or variables (`arn:aws:s3:`) are compared as
+                // one prefix; the rest part by part.
+                let literal = parts
+                    .iter()
+                    .take(5)
+                    .take_while(|p| p.literal().is_some())
+                    .count();
+                let mut prefix = String::new();
+                for p in parts.iter().take(literal) {
+                    prefix.push_str(p.literal().unwrap_or(""));
+                    prefix.push(':');
+                }
+                Self::Parts(Box::new(ArnParts {
+                    parts,
+                    prefix: prefix.into(),
+                    literal,
+                }))
+            }
             Err(_) => Self::Whole(Pattern::compile(
                 text,
                 Syntax {
@@ -352,8 +389,13 @@ impl ArnPattern {
             (Self::Any, _) => true,
             (Self::Whole(p), _) => p.matches(arn, vars),
             (Self::Parts(_), None) => false,
-            (Self::Parts(pats), Some(texts)) => {
-                pats.iter().zip(texts).all(|(p, t)| p.matches(t, vars))
+            (Self::Parts(a), Some(texts)) => {
+                arn.as_bytes().starts_with(a.prefix.as_bytes())
+                    && a.parts
+                        .iter()
+                        .zip(texts)
+                        .skip(a.literal)
+                        .all(|(p, t)| p.matches(t, vars))
             }
         }
     }
@@ -363,9 +405,9 @@ impl ArnPattern {
         match self {
             Self::Any => true,
             Self::Whole(p) => p.matches(arn, vars),
-            Self::Parts(parts) => {
+            Self::Parts(a) => {
                 let mut text_parts = arn.splitn(6, ':');
-                for part in parts.iter() {
+                for part in a.parts.iter() {
                     let Some(t) = text_parts.next() else {
                         return false;
                     };
