@@ -12,7 +12,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 cargo build --release --quiet --bin portcullis --example ceiling
-bin=target/release/portcullis
+target_dir="${CARGO_TARGET_DIR:-target}"
+bin="$target_dir/release/portcullis"
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -38,7 +39,7 @@ secret=$(python3 -c "import json;print(json.load(open('$work/data/root-credentia
 python3 scripts/signed-wrk.py http://127.0.0.1:4566 "$key" "$secret" "$work/p.lua"
 idle_rss=$(rss_kb "$pc")
 
-target/release/examples/ceiling 127.0.0.1:4600 >/dev/null &
+"$target_dir/release/examples/ceiling" 127.0.0.1:4600 >/dev/null &
 pids+=($!)
 wait_port 4600
 

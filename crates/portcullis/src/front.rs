@@ -44,6 +44,8 @@ struct Call {
     user_agent: String,
     tls: bool,
     service: Option<Service>,
+    /// The protocol errors are shaped in: the service's, once it is known.
+    protocol: Protocol,
     /// The operation as the client named it (`Action`, target suffix), known or not.
     operation: Option<String>,
     /// Whether `operation` is one of the service's operations (a bounded metrics label).
@@ -78,6 +80,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             .to_owned(),
         tls: conn.is_some_and(|c| c.tls),
         service: None,
+        protocol: Protocol::STS,
         operation: None,
         known_operation: false,
         region: DEFAULT_REGION.to_owned(),
@@ -87,7 +90,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         request_parameters: None,
     };
     let outcome = serve(&app, &parts, body, &mut call).await;
-    let protocol = call.service.map_or(Protocol::STS, Service::protocol);
+    let protocol = call.protocol;
     let (response, error) = match outcome {
         Ok(Output::Query(response)) => (response, None),
         Ok(Output::Json(value)) => (json::response(&call.request_id, &value), None),
@@ -136,9 +139,9 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
     let target = json::parse_target(&parts.headers);
     if let Ok(Some((prefix, operation))) = &target {
         call.service = Service::from_target_prefix(prefix);
+        call.protocol = Protocol::AwsJson1_1;
         call.operation = Some(operation.clone());
         if call.service.is_none() {
-            call.service = Some(Service::Kms); // any JSON 1.1 service: the error shape is the same
             return Err(AwsError::unknown_operation(Protocol::AwsJson1_1));
         }
     }
@@ -179,6 +182,7 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         .or_else(|| query_action.map(Service::from_query_action))
         .unwrap_or(Service::Sts);
     call.service = Some(service);
+    call.protocol = service.protocol();
     if call.operation.is_none() {
         call.operation = query_action.map(str::to_owned);
     }
