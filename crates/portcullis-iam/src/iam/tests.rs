@@ -1,0 +1,1 @@
+//! Unit tests of the IAM API over an in-memory store.
