@@ -547,7 +547,57 @@ fn check_signing_algorithm(
     }
 }
 
-/// Sign (RAW or DIGEST): DER ECDSA signatures, RSA signatures of modulus length.
+/// A parsed private signing key. Parsing validates the key (for ECDSA it computes the public
+/// point), which costs about as much as a signature, so callers keep these for reuse.
+pub enum Signer {
+    /// An ECDSA key of the spec's curve.
+    Ecdsa(EcdsaKeyPair),
+    /// An RSA key.
+    Rsa(rsa::KeyPair),
+}
+
+impl Signer {
+    /// Parses the PKCS#8 private key of a `spec` key.
+    pub fn new(spec: KeySpec, pkcs8: &[u8]) -> Result<Self, KmsError> {
+        if let Some((alg, _)) = spec.ecdsa() {
+            let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8)
+                .map_err(|_| KmsError::Crypto("EC private key"))?;
+            return Ok(Self::Ecdsa(pair));
+        }
+        let pair =
+            rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| KmsError::Crypto("RSA private key"))?;
+        Ok(Self::Rsa(pair))
+    }
+
+    /// Sign (RAW or DIGEST): DER ECDSA signatures, RSA signatures of modulus length.
+    pub fn sign(
+        &self,
+        spec: KeySpec,
+        algorithm: &str,
+        message: &[u8],
+        kind: MessageType,
+    ) -> Result<Vec<u8>, KmsError> {
+        let (family, hash) = check_signing_algorithm(spec, algorithm)?;
+        let digest = digest_of(hash, message, kind)?;
+        match (self, family) {
+            (Self::Ecdsa(pair), SigFamily::Ecdsa) => {
+                let sig = pair
+                    .sign_digest(&digest)
+                    .map_err(|_| KmsError::Crypto("ECDSA signing"))?;
+                Ok(sig.as_ref().to_vec())
+            }
+            (Self::Rsa(pair), SigFamily::Pss | SigFamily::Pkcs1) => {
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign_digest(rsa_encoding(family, hash), &digest, &mut sig)
+                    .map_err(|_| KmsError::Crypto("RSA signing"))?;
+                Ok(sig)
+            }
+            _ => Err(KmsError::Crypto("signing key does not match its key spec")),
+        }
+    }
+}
+
+/// Sign (RAW or DIGEST) with a PKCS#8 private key: [`Signer::new`] then [`Signer::sign`].
 pub fn sign(
     spec: KeySpec,
     pkcs8: &[u8],
@@ -555,22 +605,8 @@ pub fn sign(
     message: &[u8],
     kind: MessageType,
 ) -> Result<Vec<u8>, KmsError> {
-    let (family, hash) = check_signing_algorithm(spec, algorithm)?;
-    let digest = digest_of(hash, message, kind)?;
-    if family == SigFamily::Ecdsa {
-        let (alg, _) = spec.ecdsa().ok_or(KmsError::Crypto("EC key"))?;
-        let pair =
-            EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| KmsError::Crypto("EC private key"))?;
-        let sig = pair
-            .sign_digest(&digest)
-            .map_err(|_| KmsError::Crypto("ECDSA signing"))?;
-        return Ok(sig.as_ref().to_vec());
-    }
-    let pair = rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| KmsError::Crypto("RSA private key"))?;
-    let mut sig = vec![0u8; pair.public_modulus_len()];
-    pair.sign_digest(rsa_encoding(family, hash), &digest, &mut sig)
-        .map_err(|_| KmsError::Crypto("RSA signing"))?;
-    Ok(sig)
+    check_signing_algorithm(spec, algorithm)?;
+    Signer::new(spec, pkcs8)?.sign(spec, algorithm, message, kind)
 }
 
 /// Verify: `Ok(true)` when the signature is valid.

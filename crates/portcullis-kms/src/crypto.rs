@@ -469,14 +469,9 @@ impl Kms {
             .usable_key(ctx, i.req("KeyId")?, "Sign", None, extra, i)
             .await?;
         check_usage(&r.key, KeyUsage::SIGN_VERIFY, "Sign")?;
-        let (_, material) = self.current_material(&r.key)?;
-        let signature = backend::sign(
-            r.key.key_spec,
-            material.expose(),
-            algorithm,
-            message.expose(),
-            kind,
-        )?;
+        let signature =
+            self.signer(&r.key)?
+                .sign(r.key.key_spec, algorithm, message.expose(), kind)?;
         dry_run(i)?;
         Ok(
             json!({"KeyId": r.key.arn, "Signature": record::b64(&signature), "SigningAlgorithm": algorithm}),

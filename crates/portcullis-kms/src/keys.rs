@@ -835,6 +835,7 @@ impl Kms {
         self.authorize(ctx, "GetKeyRotationStatus", &r, None, vec![], &[])
             .await?;
         let key = &r.key;
+        Self::check_rotatable(key)?;
         if key.state == KeyState::PendingDeletion {
             return Err(KmsError::InvalidState(format!(
                 "{} is pending deletion.",

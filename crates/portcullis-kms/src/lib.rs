@@ -111,7 +111,13 @@ pub struct Kms {
 struct KeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<(String, String), CacheEntry>>,
+    /// Parsed signing keys by key, with the sealed material they came from: reused while the
+    /// key's current material is still that one, dropped with the key's entry.
+    signers: Mutex<HashMap<(String, String), SignerEntry>>,
 }
+
+/// The sealed material a signing key was parsed from, and the parsed key.
+type SignerEntry = (String, Arc<backend::Signer>);
 
 /// When a record was read, its store version, and the record.
 type CacheEntry = (Instant, i64, Arc<KeyRecord>);
@@ -143,8 +149,33 @@ impl KeyCache {
     }
 
     fn forget(&self, account: &str, key_id: &str) {
+        let id = (account.to_owned(), key_id.to_owned());
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&(account.to_owned(), key_id.to_owned()));
+            entries.remove(&id);
+        }
+        if let Ok(mut signers) = self.signers.lock() {
+            signers.remove(&id);
+        }
+    }
+
+    fn signer(&self, key: &KeyRecord, sealed: &str) -> Option<Arc<backend::Signer>> {
+        let signers = self.signers.lock().ok()?;
+        let (cached_sealed, signer) = signers.get(&(key.account.clone(), key.key_id.clone()))?;
+        (cached_sealed == sealed).then(|| Arc::clone(signer))
+    }
+
+    fn put_signer(&self, key: &KeyRecord, sealed: &str, signer: Arc<backend::Signer>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut signers) = self.signers.lock() {
+            if signers.len() >= 10_000 {
+                signers.clear();
+            }
+            signers.insert(
+                (key.account.clone(), key.key_id.clone()),
+                (sealed.to_owned(), signer),
+            );
         }
     }
 }
@@ -187,6 +218,7 @@ impl Kms {
             cache: KeyCache {
                 ttl: Duration::from_secs(1),
                 entries: Mutex::new(HashMap::new()),
+                signers: Mutex::new(HashMap::new()),
             },
         }
     }
@@ -319,6 +351,7 @@ impl Kms {
             return Ok(());
         };
         let mut key: KeyRecord = record::decode(&item)?;
+        let before = item.value.clone();
         if key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now) {
             return self.delete_key_now(&key, item.version).await;
         }
@@ -341,8 +374,21 @@ impl Kms {
             self.add_material(&mut key, Some("AUTOMATIC"))?;
             key.next_rotation = Some(now + u64::from(period) * 86_400);
         }
-        self.cache.forget(account, key_id);
-        self.store.write(key.write_ops(Some(item.version))?).await?;
+        let changed =
+            serde_json::to_value(&key).map_err(|e| KmsError::Corrupt(e.to_string()))? != before;
+        if changed {
+            self.cache.forget(account, key_id);
+        }
+        // Unchanged, the write still refreshes the due index (to the key's next due time, or
+        // none), so a key is not looked at again every minute for nothing.
+        self.store
+            .write(
+                key.write_ops(Some(item.version))?
+                    .into_iter()
+                    .filter(|op| changed || op.key().0 == DUE)
+                    .collect(),
+            )
+            .await?;
         Ok(())
     }
 
@@ -441,6 +487,19 @@ impl Kms {
             }
             other => KmsError::Store(other),
         })
+    }
+
+    /// The parsed signing key of a usable asymmetric key (cached; see [`KeyCache`]).
+    pub(crate) fn signer(&self, key: &KeyRecord) -> Result<Arc<backend::Signer>, KmsError> {
+        let current = key.current().ok_or_else(|| pending_import(key))?;
+        if let Some(signer) = self.cache.signer(key, &current.sealed) {
+            return Ok(signer);
+        }
+        let material = self.material(key, current.version)?;
+        let signer = Arc::new(backend::Signer::new(key.key_spec, material.expose())?);
+        self.cache
+            .put_signer(key, &current.sealed, Arc::clone(&signer));
+        Ok(signer)
     }
 
     /// The current material of a usable key.

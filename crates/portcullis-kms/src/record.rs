@@ -169,7 +169,9 @@ impl KeyRecord {
         if self.state == KeyState::PendingDeletion {
             consider(self.deletion_date);
         }
-        if self.rotation_period_days.is_some() {
+        // AWS rotates only enabled keys; EnableKey writes the key again, which puts a
+        // rotation that fell due meanwhile back in the index.
+        if self.rotation_period_days.is_some() && self.state == KeyState::Enabled {
             consider(self.next_rotation);
         }
         if self.expiration_model.as_deref() == Some("KEY_MATERIAL_EXPIRES")

@@ -1026,3 +1026,61 @@ impl Now for Env {
             .map_or(0, |d| d.as_secs())
     }
 }
+
+#[tokio::test]
+async fn other_nodes_see_key_changes_within_the_cache_ttl() {
+    use std::sync::Arc;
+    let master = Arc::new(portcullis_store::MasterKey::generate().unwrap());
+    let store = portcullis_store::open(
+        &portcullis_store::StoreLocation::SqliteInMemory,
+        master.derive("audit-chain"),
+    )
+    .await
+    .unwrap();
+    let node = |ttl: Duration| {
+        portcullis_kms::Kms::new(
+            store.clone(),
+            master.clone(),
+            Arc::new(portcullis_kms::AccountOnlyAccess),
+            Arc::new(portcullis_core::SystemClock),
+        )
+        .with_key_cache_ttl(ttl)
+    };
+    let (a, b, uncached) = (
+        node(Duration::from_secs(1)),
+        node(Duration::from_millis(300)),
+        node(Duration::ZERO),
+    );
+    let me = root(OWNER);
+    let key = a.call(&me, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let encrypt = json!({"KeyId": key, "Plaintext": b64(b"x")});
+    b.call(&me, "Encrypt", encrypt.clone()).await.unwrap();
+    a.call(&me, "DisableKey", json!({"KeyId": key}))
+        .await
+        .unwrap();
+    // The writer sees its own change at once, an uncached node too; a caching node within
+    // its TTL.
+    assert_eq!(
+        a.call(&me, "Encrypt", encrypt.clone())
+            .await
+            .unwrap_err()
+            .code,
+        "DisabledException"
+    );
+    assert_eq!(
+        uncached
+            .call(&me, "Encrypt", encrypt.clone())
+            .await
+            .unwrap_err()
+            .code,
+        "DisabledException"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        b.call(&me, "Encrypt", encrypt).await.unwrap_err().code,
+        "DisabledException"
+    );
+}
