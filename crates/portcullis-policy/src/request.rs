@@ -359,6 +359,9 @@ impl Request {
     /// `aws:PrincipalType`, `aws:username` for users, `aws:PrincipalServiceName`,
     /// `aws:PrincipalIsAWSService`) are put in the context unless the caller sets them.
     /// The resource account defaults to the account in the resource ARN, if it has one.
+    /// Keys that need state the engine does not have (`aws:userid`, `aws:PrincipalTag/*`,
+    /// `aws:SourceIp`, `aws:CurrentTime`, `aws:MultiFactorAuthPresent`, ...) are the
+    /// caller's to add with [`Request::with_context`].
     pub fn new(
         principal: RequestPrincipal,
         action: impl Into<String>,
@@ -605,7 +608,8 @@ pub fn principal_from_text(s: &str) -> Option<RequestPrincipal> {
     if s.starts_with("arn:") {
         return RequestPrincipal::from_arn(s);
     }
-    (!s.is_empty()).then(|| RequestPrincipal {
+    // Service principals are DNS-style names (`ec2.amazonaws.com`).
+    (s.contains('.') && !s.contains(char::is_whitespace)).then(|| RequestPrincipal {
         arn: s.to_owned(),
         account: String::new(),
         kind: PrincipalKind::Service,
