@@ -122,31 +122,31 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
                 .event_time
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let mut event = json!({
-                "EventId": r.event_id,
-                "EventName": r.event_name,
-                "ReadOnly": if r.read_only { "true" } else { "false" },
-                "EventTime": time,
-                "EventSource": r.event_source,
-                "Resources": [],
-                "CloudTrailEvent": r.body,
-            });
+            let mut event = serde_json::Map::new();
+            event.insert("EventId".into(), json!(r.event_id));
+            event.insert("EventName".into(), json!(r.event_name));
+            event.insert("ReadOnly".into(), json!(if r.read_only { "true" } else { "false" }));
             if let Some(key) = &r.access_key_id {
-                event["AccessKeyId"] = json!(key);
+                event.insert("AccessKeyId".into(), json!(key));
             }
+            event.insert("EventTime".into(), json!(time));
+            event.insert("EventSource".into(), json!(r.event_source));
             if let Some(name) = &r.username {
-                event["Username"] = json!(name);
+                event.insert("Username".into(), json!(name));
             }
-            event
+            event.insert("Resources".into(), json!([]));
+            event.insert("CloudTrailEvent".into(), json!(r.body));
+            Value::Object(event)
         })
         .collect();
-    let mut output = json!({ "Events": events });
+    let mut output = serde_json::Map::new();
+    output.insert("Events".into(), Value::Array(events));
     if records.len() == limit
         && let Some(last) = records.last()
     {
-        output["NextToken"] = json!(B64.encode(last.seq.to_string()));
+        output.insert("NextToken".into(), json!(B64.encode(last.seq.to_string())));
     }
-    Ok(output)
+    Ok(Value::Object(output))
 }
 
 fn time_member(input: &Value, name: &str) -> Result<Option<SystemTime>, AwsError> {

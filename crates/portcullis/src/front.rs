@@ -252,7 +252,9 @@ async fn dispatch(
     input: Value,
 ) -> Result<Output, AwsError> {
     match service {
-        Service::Sts => portcullis_iam::sts::call(ctx, operation, &input).map(Output::Query),
+        Service::Sts => portcullis_iam::sts::call(&app.authz, ctx, operation, &input)
+            .await
+            .map(Output::Query),
         Service::CloudTrail => cloudtrail::call(app, ctx, operation, &input)
             .await
             .map(Output::Json),

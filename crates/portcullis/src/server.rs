@@ -127,7 +127,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let auth = Arc::new(Authenticator::new(store.clone(), master.clone(), mode));
     let app = Arc::new(App {
         iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
-        authz: portcullis_iam::Authorizer::new(store.clone()),
+        authz: portcullis_iam::Authorizer::new(
+            store.clone(),
+            master.clone(),
+            auth.clone(),
+            clock.clone(),
+        ),
         auth,
         store: store.clone(),
         audit,

@@ -1,6 +1,14 @@
 //! End to end: KMS through the real binary, driven by the AWS CLI, boto3 and the AWS Encryption
 //! SDK for Python (issue: KMS).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "end-to-end test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 use serde_json::Value;
