@@ -653,10 +653,11 @@ fn principal_listed_exactly(p: &Principals, who: &RequestPrincipal) -> bool {
 /// policies. Pure, and allocation-free once the policies are compiled.
 ///
 /// Order (IAM User Guide, "Policy evaluation logic"): an explicit deny in any applicable
-/// policy denies; every RCP level of the resource account must allow; every SCP level of the
-/// principal account must allow (not for the management account, service-linked roles or
-/// service principals); a same-account resource-based policy grant to the user, session or
-/// federated-user ARN allows on its own, a grant to the role ARN still needs the boundary and
+/// policy denies; every RCP level of the resource account must allow (not for resources of
+/// the management account or service-linked roles); every SCP level of the principal account
+/// must allow (not for the management account, service-linked roles or service principals);
+/// a same-account resource-based policy grant to the user, session or federated-user ARN
+/// allows on its own, a grant to the role ARN still needs the boundary and
 /// session policies, a grant to the account delegates to identity policies; then identity
 /// policies, the permissions boundary and session policies must each allow. Trust and key
 /// policies must allow (directly or by delegating to the account). Across accounts both
@@ -715,11 +716,12 @@ pub fn evaluate<'a>(
     }
     let mut rcp_deny = false;
     let mut rcp_all_allow = true;
-    // RCPs do not restrict service-linked roles or AWS service principals.
+    // RCPs bind every caller, AWS service principals included (which is why AWS's examples
+    // exempt them with `aws:PrincipalIsAWSService`), except service-linked roles; they do not
+    // apply to resources of the management account (Organizations User Guide, RCPs).
     if let Some(rs) = resource_set
         && !rs.management_account
         && !who.service_linked_role
-        && who.kind != PrincipalKind::Service
     {
         for (level, policies) in rs.rcp_levels.iter().enumerate() {
             let r = ev.layer(Layer::ResourceControlPolicy, level, policies, true);
