@@ -11,7 +11,9 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cedar_policy::{Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression};
+use cedar_policy::{
+    Context, Entities, Entity, EntityUid, PolicySet, Request, RestrictedExpression,
+};
 
 #[path = "../../../crates/portcullis-policy/benches/workload.rs"]
 pub mod workload;
@@ -46,7 +48,11 @@ pub fn cedar_policies(n: usize) -> PolicySet {
     let mut text = String::new();
     for (i, s) in workload::statements(n).iter().enumerate() {
         let group = if i % 2 == 0 { "g1" } else { "g2" };
-        let actions: Vec<String> = s.actions.iter().map(|a| format!("context.action like \"{}\"", cedar_like(a))).collect();
+        let actions: Vec<String> = s
+            .actions
+            .iter()
+            .map(|a| format!("context.action like \"{}\"", cedar_like(a)))
+            .collect();
         text.push_str(&format!(
             "@id(\"S{i}\") permit(principal in Group::\"{group}\", action == Action::\"call\", resource) when {{ ({}) && context.resource like \"{}\" && context.team == \"{}\" && context.source_ip.isInRange(ip(\"{}\")) }};\n",
             actions.join(" || "),
@@ -72,8 +78,10 @@ pub fn cedar_entities() -> Entities {
         HashSet::from([uid(r#"Group::"g1""#), uid(r#"Group::"g2""#)]),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let groups = ["g1", "g2"].map(|g| Entity::new_no_attrs(uid(&format!("Group::\"{g}\"")), HashSet::new()));
-    Entities::from_entities([user, groups[0].clone(), groups[1].clone()], None).unwrap_or_else(|e| panic!("{e}"))
+    let groups =
+        ["g1", "g2"].map(|g| Entity::new_no_attrs(uid(&format!("Group::\"{g}\"")), HashSet::new()));
+    Entities::from_entities([user, groups[0].clone(), groups[1].clone()], None)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The request equivalent to the portcullis bench request.
@@ -84,10 +92,19 @@ pub fn cedar_request(action: &str, resource: &str) -> Request {
         ("resource".to_owned(), s(resource)),
         ("team".to_owned(), s("dev")),
         ("region".to_owned(), s("us-east-1")),
-        ("source_ip".to_owned(), RestrictedExpression::from_str("ip(\"10.1.2.3\")").unwrap_or_else(|e| panic!("{e}"))),
+        (
+            "source_ip".to_owned(),
+            RestrictedExpression::from_str("ip(\"10.1.2.3\")").unwrap_or_else(|e| panic!("{e}")),
+        ),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
     let uid = |s: &str| EntityUid::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"));
-    Request::new(uid(r#"User::"alice""#), uid(r#"Action::"call""#), uid(r#"Resource::"r""#), ctx, None)
-        .unwrap_or_else(|e| panic!("{e}"))
+    Request::new(
+        uid(r#"User::"alice""#),
+        uid(r#"Action::"call""#),
+        uid(r#"Resource::"r""#),
+        ctx,
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

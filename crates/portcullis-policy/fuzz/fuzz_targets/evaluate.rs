@@ -4,11 +4,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_policy::{
-    ContextValue, Policy, PolicyType, PrincipalPolicies, Request, RequestPrincipal, ResourcePolicies, evaluate, parse,
+    ContextValue, Policy, PolicyType, PrincipalPolicies, Request, RequestPrincipal,
+    ResourcePolicies, evaluate, parse,
 };
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // Layout: policy JSON, then lines: action, resource, context value.
     let mut parts = text.splitn(4, '\n');
     let policy_text = parts.next().unwrap_or("");
@@ -16,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let resource = parts.next().unwrap_or("*");
     let value = parts.next().unwrap_or("");
     // Compile even documents with findings, as a caller bypassing validation could.
-    let Some(doc) = parse(policy_text, PolicyType::Resource).document else { return };
+    let Some(doc) = parse(policy_text, PolicyType::Resource).document else {
+        return;
+    };
     let identity = Policy::compile("fuzz", &doc, PolicyType::Identity);
     let resource_policy = Policy::compile("fuzz-resource", &doc, PolicyType::Resource);
     let set = PrincipalPolicies {
@@ -37,12 +42,24 @@ fuzz_target!(|data: &[u8]| {
         "arn:aws:sts::111122223333:assumed-role/r/s",
         "arn:aws:iam::444455556666:root",
     ] {
-        let Some(p) = RequestPrincipal::from_arn(principal) else { continue };
+        let Some(p) = RequestPrincipal::from_arn(principal) else {
+            continue;
+        };
         let mut r = Request::new(p, action, resource);
-        for key in ["aws:SourceIp", "aws:CurrentTime", "aws:TagKeys", "aws:username", "s3:prefix", "k:k"] {
+        for key in [
+            "aws:SourceIp",
+            "aws:CurrentTime",
+            "aws:TagKeys",
+            "aws:username",
+            "s3:prefix",
+            "k:k",
+        ] {
             r = r.with_context(key, ContextValue::string(value));
         }
-        r = r.with_context("aws:PrincipalTag/team", ContextValue::strings(value.split(',')));
+        r = r.with_context(
+            "aws:PrincipalTag/team",
+            ContextValue::strings(value.split(',')),
+        );
         let d = evaluate(&set, Some(&res), &r);
         let _ = d.access_denied_message(&r);
     }
