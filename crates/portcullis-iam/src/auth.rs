@@ -4,8 +4,14 @@
 //! for the access key id, decides what an unknown key means (refused in secure mode, the root
 //! user of an account in dev mode), and keeps a cache of verified keys so that the common path
 //! reads no storage.
+//!
+//! Temporary credentials (`ASIA...` keys, see [`crate::sessions`]) must come with their session
+//! token (`X-Amz-Security-Token`); an expired session is refused with `ExpiredToken`. The
+//! authenticator also holds the IAM generation counter: [`Authenticator::invalidate`] is called
+//! after every IAM change, and the authorizer recompiles policy sets cached before it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -15,6 +21,7 @@ use portcullis_core::{AccountId, Principal, Secret};
 use portcullis_store::{MasterKey, Store};
 
 use crate::keys::{self, AccessKeyRecord, KeyStatus};
+use crate::sessions::{self, SessionRecord};
 use crate::{Accounts, IamError};
 
 /// How unknown access keys are treated.
@@ -109,6 +116,8 @@ impl AuthFailure {
 struct CachedKey {
     secret: Secret<String>,
     principal: Principal,
+    /// For temporary credentials: the session.
+    session: Option<Arc<SessionRecord>>,
 }
 
 /// Resolves access keys and verifies signatures.
@@ -119,6 +128,7 @@ pub struct Authenticator {
     mode: Mode,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     known_accounts: RwLock<HashSet<AccountId>>,
+    generation: AtomicU64,
 }
 
 impl Authenticator {
@@ -131,6 +141,7 @@ impl Authenticator {
             mode,
             keys: RwLock::new(HashMap::new()),
             known_accounts: RwLock::new(HashSet::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -181,6 +192,28 @@ impl Authenticator {
                 }
             };
         };
+        if let Some(session) = &key.session {
+            // Temporary credentials are only valid with their session token (STS API
+            // Reference, "Using temporary credentials"), and only until they expire.
+            let token_ok = parsed
+                .security_token
+                .as_deref()
+                .is_some_and(|t| session.token_matches(t));
+            if !token_ok {
+                return Err(AuthFailure::Signature {
+                    access_key_id: Some(key_id),
+                    account: Some(session.account.clone()),
+                    error: SigV4Error::InvalidClientTokenId,
+                });
+            }
+            if session.expired(now) {
+                return Err(AuthFailure::Signature {
+                    access_key_id: Some(key_id),
+                    account: Some(session.account.clone()),
+                    error: SigV4Error::ExpiredToken,
+                });
+            }
+        }
         if let Err(error) = sigv4::verify(request, &parsed, &key.secret, now) {
             let account = Some(key.principal.account.clone());
             return Err(AuthFailure::Signature {
@@ -202,6 +235,28 @@ impl Authenticator {
         }
     }
 
+    /// Marks IAM state as changed: the authorizer's cached policy sets and entity facts are
+    /// recompiled on their next use. IAM calls it after every write that changes
+    /// permissions (policies, versions, attachments, group membership, boundaries, tags,
+    /// trust policies, entity deletion and renaming). `account` is the changed account; today
+    /// every account's cache is dropped, which is simple and correct.
+    pub fn invalidate(&self, _account: &AccountId) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current IAM generation (see [`Authenticator::invalidate`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The session behind temporary credentials `access_key_id`, if it is one.
+    pub async fn session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, IamError> {
+        Ok(self
+            .key(access_key_id)
+            .await?
+            .and_then(|k| k.session.as_deref().cloned()))
+    }
+
     /// Drops every cached key and account (dev-mode state reset).
     pub fn forget_all(&self) {
         if let Ok(mut keys) = self.keys.write() {
@@ -210,6 +265,7 @@ impl Authenticator {
         if let Ok(mut accounts) = self.known_accounts.write() {
             accounts.clear();
         }
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     async fn key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, IamError> {
@@ -220,6 +276,20 @@ impl Authenticator {
             .and_then(|keys| keys.get(access_key_id).cloned())
         {
             return Ok(Some(hit));
+        }
+        if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
+            let Some(session) = sessions::load(&*self.store, access_key_id).await? else {
+                return Ok(None);
+            };
+            let cached = Arc::new(CachedKey {
+                secret: session.secret(&self.master)?,
+                principal: session.principal.clone(),
+                session: Some(Arc::new(session)),
+            });
+            if let Ok(mut keys) = self.keys.write() {
+                keys.insert(access_key_id.to_owned(), cached.clone());
+            }
+            return Ok(Some(cached));
         }
         let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
             return Ok(None);
@@ -232,6 +302,7 @@ impl Authenticator {
         let cached = Arc::new(CachedKey {
             secret: record.secret(&self.master)?,
             principal: record.principal(),
+            session: None,
         });
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(access_key_id.to_owned(), cached.clone());

@@ -2,7 +2,8 @@
 //!
 //! This crate owns who a caller is: the accounts (the unit of isolation), their root users, the
 //! access keys that sign requests, and the [`Authenticator`] that turns a SigV4-signed request
-//! into a [`Principal`](portcullis_core::Principal). STS `GetCallerIdentity` is served here.
+//! into a [`Principal`](portcullis_core::Principal); the [`Authorizer`] that decides every call
+//! with the policy engine; STS and the temporary credentials it issues ([`sessions`]).
 
 pub mod accounts;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod authz;
 pub mod error;
 pub mod iam;
 pub mod keys;
+pub mod sessions;
 pub mod sts;
 
 pub use accounts::{Account, Accounts, Bootstrap};

@@ -1,26 +1,56 @@
-//! AWS Security Token Service (query protocol, `2011-06-15`).
+//! AWS Security Token Service (query protocol, `2011-06-15`): AssumeRole, GetSessionToken,
+//! GetFederationToken, GetCallerIdentity, GetAccessKeyInfo and DecodeAuthorizationMessage.
+//!
+//! Credentials are issued by [`crate::sessions`]; the authorizer evaluates the trust policy of
+//! AssumeRole together with the caller's own policies, as the IAM User Guide's "Policy
+//! evaluation logic" describes for role trust policies (within one account, a trust policy
+//! that names the caller directly is enough; otherwise, and always across accounts, the
+//! caller's identity policies must allow `sts:AssumeRole` too).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use http::Response;
-
-use portcullis_aws::{AwsError, Protocol, query};
-use portcullis_core::RequestContext;
+use http::{Response, StatusCode};
 use serde_json::Value;
+
+use portcullis_aws::query::XmlWriter;
+use portcullis_aws::{AwsError, Protocol, query};
+use portcullis_core::{AccountId, Arn, Principal, PrincipalKind, RequestContext};
+use portcullis_policy::{ContextValue, Policy, PolicyType, ResourcePolicies, ResourcePolicyKind};
+
+use crate::Authorizer;
+use crate::iam::records::{self, MfaDeviceRecord};
+use crate::sessions::{self, IssuedCredentials, NewSession, SessionKind};
 
 /// STS's XML namespace.
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 /// STS's query protocol.
 pub const PROTOCOL: Protocol = Protocol::Query { xmlns: XMLNS };
 
+/// One hour: the default role session, and the cap of role chaining.
+const ONE_HOUR: u64 = 3600;
+/// Packed session policies and tags may use this many bytes (100%).
+const PACKED_LIMIT: usize = 2048;
+
 /// Serves one STS action. `input` has been decoded and validated against the operation's
-/// input shape by the front.
-pub fn call(
+/// input shape by the front, and the call authorized by its table row.
+pub async fn call(
+    authz: &Authorizer,
     ctx: &RequestContext,
     action: &str,
-    _input: &Value,
+    input: &Value,
 ) -> Result<Response<Bytes>, AwsError> {
     match action {
         "GetCallerIdentity" => Ok(get_caller_identity(ctx)),
+        "AssumeRole" => assume_role(authz, ctx, input).await,
+        "GetSessionToken" => get_session_token(authz, ctx, input).await,
+        "GetFederationToken" => get_federation_token(authz, ctx, input).await,
+        "GetAccessKeyInfo" => get_access_key_info(authz, ctx, input).await,
+        "DecodeAuthorizationMessage" => decode_authorization_message(authz, ctx, input),
         other => Err(AwsError::not_implemented(&format!("sts:{other}"))),
     }
 }
@@ -33,4 +63,675 @@ fn get_caller_identity(ctx: &RequestContext) -> Response<Bytes> {
         xml.text_element("Account", principal.account.as_str());
         xml.text_element("Arn", principal.arn.as_str());
     })
+}
+
+async fn assume_role(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let caller = &ctx.principal;
+    let role_arn = str_of(input, "RoleArn").unwrap_or_default();
+    let session_name = str_of(input, "RoleSessionName").unwrap_or_default();
+    let denied = || {
+        AwsError::access_denied(
+            PROTOCOL,
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ),
+        )
+    };
+    // "Roots cannot assume roles" (STS AssumeRole: the root user must not call it).
+    if caller.kind == PrincipalKind::Root {
+        return Err(AwsError::access_denied(
+            PROTOCOL,
+            "Roots cannot assume roles",
+        ));
+    }
+    let arn = Arn::parse(&role_arn).map_err(|_| validation("RoleArn is not a valid ARN."))?;
+    let role_account = AccountId::parse(arn.account()).map_err(|_| denied())?;
+    let role_name = arn
+        .resource()
+        .strip_prefix("role/")
+        .and_then(|r| r.rsplit('/').next())
+        .ok_or_else(denied)?;
+    let role = records::load_role(&**authz.store(), &role_account, role_name)
+        .await
+        .map_err(internal)?
+        .filter(|r| r.arn == role_arn)
+        .ok_or_else(denied)?;
+
+    let caller_session = authz
+        .auth()
+        .session(&caller.access_key_id)
+        .await
+        .map_err(internal)?;
+    let chained = caller.kind == PrincipalKind::AssumedRole;
+    let max = u64::try_from(role.max_session_duration).unwrap_or(ONE_HOUR);
+    let duration = match input.get("DurationSeconds").and_then(Value::as_u64) {
+        Some(d) if chained && d > ONE_HOUR => {
+            return Err(validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ));
+        }
+        Some(d) if d > max => {
+            return Err(validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            ));
+        }
+        Some(d) => d,
+        None => ONE_HOUR,
+    };
+
+    let (policy, policy_arns) = session_policies(authz, &role_account, input).await?;
+    let mut tags = tags_of(input, "Tags");
+    let transitive: Vec<String> = strings_of(input, "TransitiveTagKeys");
+    if let Some(bad) = transitive.iter().find(|k| !tags.contains_key(*k)) {
+        return Err(AwsError::invalid_parameter_value(
+            PROTOCOL,
+            format!(
+                "The specified transitive tag key {bad} must be included in the requested tags."
+            ),
+        ));
+    }
+    let mut transitive_keys = transitive.clone();
+    // Transitive tags of a chained session pass on to the next session (IAM User Guide,
+    // "Chaining roles with session tags").
+    if let Some(parent) = &caller_session {
+        for key in &parent.transitive_tag_keys {
+            if let Some(v) = parent.tags.get(key) {
+                tags.entry(key.clone()).or_insert_with(|| v.clone());
+                if !transitive_keys.contains(key) {
+                    transitive_keys.push(key.clone());
+                }
+            }
+        }
+    }
+    let packed = packed_size(policy.as_deref(), &policy_arns, &tags)?;
+    let source_identity = match (
+        str_of(input, "SourceIdentity"),
+        caller_session
+            .as_ref()
+            .and_then(|s| s.source_identity.clone()),
+    ) {
+        (Some(new), Some(old)) if new != old => {
+            return Err(AwsError::access_denied(
+                PROTOCOL,
+                "The source identity of a chained role session cannot be changed.",
+            ));
+        }
+        (new, old) => new.or(old),
+    };
+
+    // MFA given with the call: verified against the caller's device.
+    let mfa_now = match (str_of(input, "SerialNumber"), str_of(input, "TokenCode")) {
+        (Some(serial), Some(code)) => {
+            verify_mfa(authz, caller, &serial, &code, ctx).await?;
+            true
+        }
+        _ => false,
+    };
+    let mfa = mfa_now || caller.mfa_authenticated;
+
+    let trust = Policy::parse(
+        &role_arn,
+        &role.assume_role_policy_document,
+        PolicyType::Trust,
+    )
+    .map_err(|_| denied())?;
+    let resource = ResourcePolicies {
+        owner_account: role_account.as_str().to_owned(),
+        policy: Some(trust),
+        kind: ResourcePolicyKind::Trust,
+        rcp_levels: Vec::new(),
+        management_account: false,
+    };
+    let mut extra: Vec<(String, ContextValue)> = Vec::new();
+    for (key, member) in [
+        ("sts:ExternalId", "ExternalId"),
+        ("sts:RoleSessionName", "RoleSessionName"),
+        ("sts:SourceIdentity", "SourceIdentity"),
+    ] {
+        if let Some(v) = str_of(input, member) {
+            extra.push((key.to_owned(), ContextValue::string(v)));
+        }
+    }
+    if mfa_now {
+        extra.push((
+            "aws:MultiFactorAuthPresent".to_owned(),
+            ContextValue::bool(true),
+        ));
+        extra.push((
+            "aws:MultiFactorAuthAge".to_owned(),
+            ContextValue::number(0.0),
+        ));
+    } else if caller.token_issued_at.is_none() {
+        // Long-term credentials carry no MFA; a trust policy that requires it must see false
+        // ("Configuring MFA-protected API access": the key is absent, and BoolIfExists
+        // conditions treat that as not authenticated).
+    }
+    let request_tags = tags_of(input, "Tags");
+    for (k, v) in &request_tags {
+        extra.push((
+            format!("aws:RequestTag/{k}"),
+            ContextValue::string(v.clone()),
+        ));
+    }
+    if !request_tags.is_empty() {
+        extra.push((
+            "aws:TagKeys".to_owned(),
+            ContextValue::strings(request_tags.keys().cloned()),
+        ));
+    }
+    if !transitive.is_empty() {
+        extra.push((
+            "sts:TransitiveTagKeys".to_owned(),
+            ContextValue::strings(transitive),
+        ));
+    }
+    let mut actions = vec!["sts:AssumeRole"];
+    if !request_tags.is_empty() {
+        actions.push("sts:TagSession");
+    }
+    if str_of(input, "SourceIdentity").is_some() {
+        actions.push("sts:SetSourceIdentity");
+    }
+    for action in actions {
+        authz
+            .decide(
+                ctx,
+                PROTOCOL,
+                action,
+                &role_arn,
+                &[],
+                &extra,
+                Some(&resource),
+            )
+            .await?;
+    }
+
+    let user_id = format!("{}:{session_name}", role.role_id);
+    let session_arn = Arn::new(
+        portcullis_core::PARTITION,
+        "sts",
+        "",
+        role_account.as_str(),
+        &format!("assumed-role/{}/{session_name}", role.role_name),
+    );
+    let now = authz.clock().now();
+    let principal = Principal {
+        account: role_account.clone(),
+        arn: session_arn.clone(),
+        kind: PrincipalKind::AssumedRole,
+        user_id: user_id.clone(),
+        access_key_id: String::new(),
+        mfa_authenticated: mfa,
+        mfa_authenticated_at: if mfa_now {
+            Some(now)
+        } else {
+            caller.mfa_authenticated_at
+        },
+        token_issued_at: None,
+        tags: tags.clone(),
+    };
+    let (creds, _) = sessions::issue(
+        &**authz.store(),
+        authz.master(),
+        NewSession {
+            principal,
+            kind: SessionKind::Role {
+                role_arn: role.arn.clone(),
+                role_name: role.role_name.clone(),
+                role_id: role.role_id.clone(),
+                session_name: session_name.clone(),
+                chained,
+            },
+            policy,
+            policy_arns,
+            tags,
+            transitive_tag_keys: transitive_keys,
+            source_identity: source_identity.clone(),
+            duration: Duration::from_secs(duration),
+        },
+        now,
+    )
+    .await
+    .map_err(internal)?;
+    Ok(query::response(
+        "AssumeRole",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            credentials(xml, &creds);
+            xml.start("AssumedRoleUser")
+                .text_element("AssumedRoleId", &user_id)
+                .text_element("Arn", session_arn.as_str())
+                .end("AssumedRoleUser");
+            if let Some(packed) = packed {
+                xml.text_element("PackedPolicySize", &packed.to_string());
+            }
+            if let Some(source) = &source_identity {
+                xml.text_element("SourceIdentity", source);
+            }
+        },
+    ))
+}
+
+async fn get_session_token(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let caller = &ctx.principal;
+    if caller.token_issued_at.is_some() {
+        return Err(AwsError::access_denied(
+            PROTOCOL,
+            "Cannot call GetSessionToken with session credentials",
+        ));
+    }
+    let requested = input
+        .get("DurationSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(12 * ONE_HOUR);
+    // The root user's sessions last at most one hour (STS API Reference, GetSessionToken).
+    let duration = if caller.kind == PrincipalKind::Root {
+        requested.min(ONE_HOUR)
+    } else {
+        requested
+    };
+    let mfa = match (str_of(input, "SerialNumber"), str_of(input, "TokenCode")) {
+        (Some(serial), Some(code)) => {
+            verify_mfa(authz, caller, &serial, &code, ctx).await?;
+            true
+        }
+        _ => false,
+    };
+    let now = authz.clock().now();
+    let mut principal = caller.clone();
+    principal.mfa_authenticated = mfa;
+    principal.mfa_authenticated_at = mfa.then_some(now);
+    let (creds, _) = sessions::issue(
+        &**authz.store(),
+        authz.master(),
+        NewSession {
+            principal,
+            kind: SessionKind::SessionToken,
+            policy: None,
+            policy_arns: Vec::new(),
+            tags: BTreeMap::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            duration: Duration::from_secs(duration),
+        },
+        now,
+    )
+    .await
+    .map_err(internal)?;
+    Ok(query::response(
+        "GetSessionToken",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            credentials(xml, &creds);
+        },
+    ))
+}
+
+async fn get_federation_token(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let caller = &ctx.principal;
+    if caller.token_issued_at.is_some() {
+        return Err(AwsError::access_denied(
+            PROTOCOL,
+            "Cannot call GetFederationToken with session credentials",
+        ));
+    }
+    let name = str_of(input, "Name").unwrap_or_default();
+    let requested = input
+        .get("DurationSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(12 * ONE_HOUR);
+    let duration = if caller.kind == PrincipalKind::Root {
+        requested.min(ONE_HOUR)
+    } else {
+        requested
+    };
+    let (policy, policy_arns) = session_policies(authz, &caller.account, input).await?;
+    let tags = tags_of(input, "Tags");
+    let packed = packed_size(policy.as_deref(), &policy_arns, &tags)?;
+    let account = caller.account.clone();
+    let arn = Arn::new(
+        portcullis_core::PARTITION,
+        "sts",
+        "",
+        account.as_str(),
+        &format!("federated-user/{name}"),
+    );
+    let user_id = format!("{}:{name}", account.as_str());
+    let principal = Principal {
+        account: account.clone(),
+        arn: arn.clone(),
+        kind: PrincipalKind::FederatedUser,
+        user_id: user_id.clone(),
+        access_key_id: String::new(),
+        mfa_authenticated: false,
+        mfa_authenticated_at: None,
+        token_issued_at: None,
+        tags: tags.clone(),
+    };
+    let (creds, _) = sessions::issue(
+        &**authz.store(),
+        authz.master(),
+        NewSession {
+            principal,
+            kind: SessionKind::Federated {
+                user_name: caller.user_name().map(str::to_owned),
+                name: name.clone(),
+            },
+            policy,
+            policy_arns,
+            tags,
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            duration: Duration::from_secs(duration),
+        },
+        authz.clock().now(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(query::response(
+        "GetFederationToken",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            credentials(xml, &creds);
+            xml.start("FederatedUser")
+                .text_element("FederatedUserId", &user_id)
+                .text_element("Arn", arn.as_str())
+                .end("FederatedUser");
+            if let Some(packed) = packed {
+                xml.text_element("PackedPolicySize", &packed.to_string());
+            }
+        },
+    ))
+}
+
+async fn get_access_key_info(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let key_id = str_of(input, "AccessKeyId").unwrap_or_default();
+    let store = &**authz.store();
+    let account = if key_id.starts_with("ASIA") {
+        sessions::load(store, &key_id)
+            .await
+            .map_err(internal)?
+            .map(|s| s.account)
+    } else {
+        store
+            .get(crate::keys::KIND, "", &key_id)
+            .await
+            .map_err(|e| internal(e.into()))?
+            .and_then(|item| serde_json::from_value::<crate::AccessKeyRecord>(item.value).ok())
+            .map(|k| k.account)
+    };
+    // Keys Portcullis did not issue: a 12-digit id names its account (as dev mode reads it).
+    let account = account
+        .or_else(|| AccountId::parse(&key_id).ok())
+        .ok_or_else(|| {
+            AwsError::invalid_parameter_value(PROTOCOL, "The access key ID is not valid.")
+        })?;
+    Ok(query::response(
+        "GetAccessKeyInfo",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            xml.text_element("Account", account.as_str());
+        },
+    ))
+}
+
+fn decode_authorization_message(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let encoded = str_of(input, "EncodedMessage").unwrap_or_default();
+    let decoded = authz
+        .decode_message(&ctx.principal.account, &encoded)
+        .ok_or_else(|| {
+            AwsError::new(
+                "InvalidAuthorizationMessageException",
+                StatusCode::BAD_REQUEST,
+                "The error message being decoded is not valid.",
+            )
+        })?;
+    Ok(query::response(
+        "DecodeAuthorizationMessage",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            xml.text_element("DecodedMessage", &decoded);
+        },
+    ))
+}
+
+/// The session policies of a request: the inline `Policy` (validated as a session policy)
+/// and the managed `PolicyArns`, which must exist.
+async fn session_policies(
+    authz: &Authorizer,
+    account: &AccountId,
+    input: &Value,
+) -> Result<(Option<String>, Vec<String>), AwsError> {
+    let policy = str_of(input, "Policy");
+    if let Some(text) = &policy
+        && let Err(portcullis_policy::Error::Invalid { findings }) =
+            Policy::parse("session-policy", text, PolicyType::Session)
+    {
+        let message = findings.first().map_or_else(
+            || "Syntax errors in policy.".to_owned(),
+            |f| f.message.clone(),
+        );
+        return Err(AwsError::new(
+            "MalformedPolicyDocument",
+            StatusCode::BAD_REQUEST,
+            message,
+        ));
+    }
+    let mut arns = Vec::new();
+    for item in input
+        .get("PolicyArns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(arn) = item.get("arn").and_then(Value::as_str) else {
+            continue;
+        };
+        let found = records::load_managed_policy(&**authz.store(), account, arn)
+            .await
+            .map_err(internal)?;
+        if found.is_none() {
+            return Err(AwsError::invalid_parameter_value(
+                PROTOCOL,
+                format!("Policy {arn} does not exist or is not attachable."),
+            ));
+        }
+        arns.push(arn.to_owned());
+    }
+    Ok((policy, arns))
+}
+
+/// The packed size of session policies and tags, in percent of the allowed value; `None` when
+/// there are none. Over 100: `PackedPolicyTooLarge` (STS API Reference, AssumeRole).
+fn packed_size(
+    policy: Option<&str>,
+    arns: &[String],
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<usize>, AwsError> {
+    if policy.is_none() && arns.is_empty() && tags.is_empty() {
+        return Ok(None);
+    }
+    let bytes = policy.map_or(0, portcullis_policy::policy_size)
+        + arns.iter().map(String::len).sum::<usize>()
+        + tags
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>();
+    let percent = (bytes * 100).div_ceil(PACKED_LIMIT);
+    if percent > 100 {
+        return Err(AwsError::new(
+            "PackedPolicyTooLarge",
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Packed size of consumed sessions policies and session tags exceeds 100% of allowed value ({percent}%)."
+            ),
+        ));
+    }
+    Ok(Some(percent))
+}
+
+/// Checks a TOTP code (RFC 6238, SHA-1, 6 digits, 30 s, one step of drift) from the caller's
+/// enabled MFA device `serial`.
+async fn verify_mfa(
+    authz: &Authorizer,
+    caller: &Principal,
+    serial: &str,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<(), AwsError> {
+    let failed = || {
+        AwsError::access_denied(
+            PROTOCOL,
+            "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
+        )
+    };
+    let name = serial.rsplit('/').next().unwrap_or(serial);
+    let device = records::load::<MfaDeviceRecord>(
+        &**authz.store(),
+        caller.account.as_str(),
+        &records::name_key(name),
+    )
+    .await
+    .map_err(internal)?
+    .filter(|d| d.serial_number == serial && d.enable_date.is_some())
+    .ok_or_else(failed)?;
+    let owner_matches = match caller.kind {
+        PrincipalKind::IamUser => device.user_name.as_deref() == caller.user_name(),
+        PrincipalKind::Root => {
+            device.user_name.is_none() || device.user_name.as_deref() == Some("")
+        }
+        _ => false,
+    };
+    if !owner_matches {
+        return Err(failed());
+    }
+    let sealed = B64.decode(&device.sealed_seed).map_err(|_| failed())?;
+    let aad = portcullis_store::place_aad(
+        records::MFA,
+        caller.account.as_str(),
+        &records::name_key(&device.name),
+    );
+    let seed = authz.master().open(&sealed, &aad).map_err(|_| failed())?;
+    let step = u64::try_from(crate::authz::epoch(ctx.received_at)).unwrap_or(0) / 30;
+    let ok = [step.saturating_sub(1), step, step + 1].iter().any(|s| {
+        portcullis_core::secret::ct_eq(totp(seed.expose(), *s).as_bytes(), code.as_bytes())
+    });
+    if ok { Ok(()) } else { Err(failed()) }
+}
+
+/// The 6-digit TOTP code of `seed` at time step `step` (RFC 6238 over RFC 4226's HOTP).
+pub fn totp(seed: &[u8], step: u64) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, seed);
+    let tag = hmac::sign(&key, &step.to_be_bytes());
+    let mac = tag.as_ref();
+    let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);
+    let word = mac
+        .get(offset..offset + 4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| u32::from_be_bytes(b) & 0x7fff_ffff);
+    format!("{:06}", word % 1_000_000)
+}
+
+fn credentials(xml: &mut XmlWriter, creds: &IssuedCredentials) {
+    xml.start("Credentials")
+        .text_element("AccessKeyId", &creds.access_key_id)
+        .text_element("SecretAccessKey", creds.secret_access_key.expose())
+        .text_element("SessionToken", creds.session_token.expose())
+        .text_element("Expiration", &creds.expiration)
+        .end("Credentials");
+}
+
+fn str_of(input: &Value, member: &str) -> Option<String> {
+    input.get(member).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn strings_of(input: &Value, member: &str) -> Vec<String> {
+    input
+        .get(member)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn tags_of(input: &Value, member: &str) -> BTreeMap<String, String> {
+    input
+        .get(member)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("Key")?.as_str()?.to_owned(),
+                        t.get("Value")?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn validation(message: &str) -> AwsError {
+    AwsError::new("ValidationError", StatusCode::BAD_REQUEST, message)
+}
+
+fn internal(e: crate::IamError) -> AwsError {
+    tracing::error!(error = %e, "STS could not use the store");
+    AwsError::internal_failure()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totp_matches_rfc_6238_sha1_vectors() {
+        // RFC 6238 appendix B, SHA-1 seed "12345678901234567890", last six digits.
+        let seed = b"12345678901234567890";
+        assert_eq!(totp(seed, 59 / 30), "287082");
+        assert_eq!(totp(seed, 1_111_111_109 / 30), "081804");
+        assert_eq!(totp(seed, 1_234_567_890 / 30), "005924");
+    }
+
+    #[test]
+    fn packed_size_is_a_percentage_and_refuses_over_100() {
+        assert_eq!(packed_size(None, &[], &BTreeMap::new()).unwrap(), None);
+        let small = packed_size(Some(r#"{"a": 1}"#), &[], &BTreeMap::new()).unwrap();
+        assert_eq!(small, Some(1));
+        let big: BTreeMap<String, String> = (0..50)
+            .map(|i| (format!("key{i:03}"), "v".repeat(60)))
+            .collect();
+        let err = packed_size(None, &[], &big).unwrap_err();
+        assert_eq!(err.code, "PackedPolicyTooLarge");
+    }
 }

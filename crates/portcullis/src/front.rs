@@ -117,7 +117,9 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         request_parameters: call.request_parameters.take(),
         response_elements: None,
     };
-    app.audit.record(facts.to_record()).await;
+    let record = facts.to_record();
+    let changed_state = error.is_none() && !record.read_only;
+    app.audit.record(record, changed_state).await;
     let label = if call.known_operation {
         operation
     } else {

@@ -1,38 +1,1104 @@
 //! Authorization of every API call: gathers the policies that apply to a request and asks the
 //! policy engine (`portcullis-policy`) for AWS's decision.
+//!
+//! - [`table`]: per service, the declarative row of every operation (action, resource,
+//!   context keys).
+//! - [`Authorizer::authorize`]: the front's check before every dispatch. The root user is
+//!   allowed everything in its own account; every other principal is decided by the engine
+//!   over its identity policies (user + groups, or role), permissions boundary, session
+//!   policies and the organization's service control policies ([`ServiceControlPolicies`]).
+//! - [`Authorizer::authorize_with_resource_policy`]: the same with a resource-based policy
+//!   (KMS key policies), for services that hold their own resource policies.
+//! - [`Authorizer::invalidate`]: compiled policy sets are cached per principal and dropped
+//!   when IAM changes anything (one generation counter shared with the [`Authenticator`]).
+//!
+//! Denials are AWS's `AccessDenied` (query, 403) / `AccessDeniedException` (JSON) with the
+//! engine's message, followed by an encoded authorization message that principals allowed
+//! `sts:DecodeAuthorizationMessage` in the same account can decode.
 
-use std::sync::Arc;
+pub mod simulate;
+pub mod table;
 
-use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
-use portcullis_aws::AwsError;
-use portcullis_core::RequestContext;
-use portcullis_store::Store;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use portcullis_aws::{AwsError, Protocol};
+use portcullis_core::{AccountId, Clock, PrincipalKind as CoreKind, RequestContext};
+use portcullis_policy::{
+    Context, ContextValue, Decision, Policy, PolicyType, PrincipalPolicies, Request,
+    RequestPrincipal, ResourcePolicies, ResourcePolicyKind, evaluate,
+};
+use portcullis_store::{BoxFuture, MasterKey, Store};
+
+use crate::iam::records::{self, Tag};
+use crate::sessions::{SessionKind, SessionRecord};
+use crate::{Authenticator, IamError};
+use table::{Key, Res, Rule};
+
+/// Service control policies of an account's organization: the hook the Organizations service
+/// implements. Today no organization exists, and [`NoOrganizations`] answers for every account.
+pub trait ServiceControlPolicies: Send + Sync + 'static {
+    /// The SCPs that apply to principals of `account`, one entry per level from the
+    /// organization root down to the account; `None` when the account is in no organization.
+    fn levels<'a>(
+        &'a self,
+        account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>>;
+}
+
+/// The SCP levels of an account.
+#[derive(Debug, Clone, Default)]
+pub struct ScpLevels {
+    /// Levels from the organization root down to the account; every level must allow.
+    pub levels: Vec<Vec<Policy>>,
+    /// The account is the organization's management account: SCPs do not restrict it.
+    pub management_account: bool,
+}
+
+/// No account is in an organization.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoOrganizations;
+
+impl ServiceControlPolicies for NoOrganizations {
+    fn levels<'a>(
+        &'a self,
+        _account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// What a principal's policies compile to, cached per principal.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    generation: u64,
+    /// The policy sets the engine evaluates.
+    pub(crate) policies: PrincipalPolicies,
+    /// The principal as the engine sees it (a role session carries its role's real ARN).
+    pub(crate) principal: RequestPrincipal,
+    /// `aws:PrincipalTag/*`: user or role tags, overridden by session tags.
+    pub(crate) tags: BTreeMap<String, String>,
+    /// The session record, for role sessions and other temporary credentials.
+    pub(crate) session: Option<SessionRecord>,
+}
+
+/// Facts about an IAM entity a request acts on, cached like principals.
+#[derive(Debug, Clone, Default)]
+struct EntityFacts {
+    path: Option<String>,
+    tags: Vec<Tag>,
+    boundary: Option<String>,
+}
+
+/// The resource of one request, resolved from its row and input.
+#[derive(Debug, Default)]
+struct Resolved {
+    arn: String,
+    tags: Vec<Tag>,
+    boundary: Option<String>,
+}
 
 /// Decides whether a principal may make a call.
 pub struct Authorizer {
-    #[expect(dead_code, reason = "used as authorization is built")]
     store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    auth: Arc<Authenticator>,
+    clock: Arc<dyn Clock>,
+    scps: Arc<dyn ServiceControlPolicies>,
+    principals: RwLock<HashMap<String, Arc<Compiled>>>,
+    entities: RwLock<HashMap<String, (u64, EntityFacts)>>,
 }
 
 impl Authorizer {
-    /// An authorizer reading entities and policies from `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// An authorizer reading entities and policies from `store`; encoded authorization
+    /// messages and session secrets are sealed under `master`; `auth` holds the generation
+    /// counter that IAM changes bump ([`Authenticator::invalidate`]).
+    pub fn new(
+        store: Arc<dyn Store>,
+        master: Arc<MasterKey>,
+        auth: Arc<Authenticator>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            master,
+            auth,
+            clock,
+            scps: Arc::new(NoOrganizations),
+            principals: RwLock::new(HashMap::new()),
+            entities: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Plugs in the organization's service control policies.
+    #[must_use]
+    pub fn with_service_control_policies(mut self, scps: Arc<dyn ServiceControlPolicies>) -> Self {
+        self.scps = scps;
+        self
+    }
+
+    /// Drops every cached policy set, so that an IAM change (policy, attachment, membership,
+    /// boundary, tags, role trust) takes effect on the next request. The same as
+    /// [`Authenticator::invalidate`]; the account is accepted for a finer cache later.
+    pub fn invalidate(&self, account: &AccountId) {
+        self.auth.invalidate(account);
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn auth(&self) -> &Arc<Authenticator> {
+        &self.auth
     }
 
     /// Ok when `ctx.principal` may call `service:operation` with `input` (decoded and validated);
     /// otherwise the AccessDenied error of the service's protocol.
-    ///
-    /// Until IAM entities exist every principal is an account root user, which AWS allows
-    /// everything in its own account.
     pub async fn authorize(
         &self,
-        _ctx: &RequestContext,
-        _service: &str,
-        _operation: &str,
-        _input: &Value,
+        ctx: &RequestContext,
+        service: &str,
+        operation: &str,
+        input: &Value,
     ) -> Result<(), AwsError> {
+        let protocol = protocol_of(service);
+        let fallback;
+        let rule = match table::table(service) {
+            // KMS authorizes every call itself, against the key policy.
+            Some([]) => return Ok(()),
+            Some(rows) => match rows.iter().find(|r| r.operation == operation) {
+                Some(rule) => rule,
+                None => return Err(AwsError::access_denied(protocol, "Unknown operation")),
+            },
+            None => {
+                fallback = Rule {
+                    operation: "",
+                    action: "",
+                    resource: Res::Any,
+                    keys: &[],
+                };
+                &fallback
+            }
+        };
+        if matches!(rule.resource, Res::Free | Res::Deferred) {
+            return Ok(());
+        }
+        let action = if rule.action.is_empty() {
+            format!("{service}:{operation}")
+        } else {
+            rule.action.to_owned()
+        };
+        let resolved = self.resolve(ctx, rule, input).await.map_err(internal)?;
+        let mut extra = Vec::new();
+        rule_context(rule, input, &resolved, &mut extra);
+        self.decide(
+            ctx,
+            protocol,
+            &action,
+            &resolved.arn,
+            &resolved.tags,
+            &extra,
+            None,
+        )
+        .await?;
+        // Passing a role to a service needs iam:PassRole on it (IAM User Guide, "Granting a
+        // user permissions to pass a role to an AWS service").
+        for key in rule.keys {
+            if let Key::PassRole(member, to_service) = key
+                && let Some(role_arn) = input.get(member).and_then(Value::as_str)
+            {
+                let extra = vec![(
+                    "iam:PassedToService".to_owned(),
+                    ContextValue::string(*to_service),
+                )];
+                self.decide(ctx, protocol, "iam:PassRole", role_arn, &[], &extra, None)
+                    .await?;
+            }
+        }
         Ok(())
     }
+
+    /// Authorizes `action` on a resource that has a resource-based policy: a KMS key and its
+    /// key policy (empty: no key, IAM policies alone decide). IAM policies count only where
+    /// the key policy delegates to the account, as AWS evaluates key policies. `extra_context`
+    /// carries the service's condition keys (`kms:EncryptionContext:*`, ...).
+    pub async fn authorize_with_resource_policy(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resource_arn: &str,
+        resource_policy_json: &str,
+        extra_context: &[(String, Vec<String>)],
+    ) -> Result<(), AwsError> {
+        let service = action.split(':').next().unwrap_or_default();
+        let protocol = protocol_of(service);
+        let extra: Vec<(String, ContextValue)> = extra_context
+            .iter()
+            .map(|(k, v)| {
+                let value = if v.len() == 1 && !k.ends_with("Keys") && !k.ends_with("Operations") {
+                    ContextValue::string(v.first().cloned().unwrap_or_default())
+                } else {
+                    ContextValue::strings(v.iter().cloned())
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        let owner = resource_arn
+            .split(':')
+            .nth(4)
+            .unwrap_or_default()
+            .to_owned();
+        let resource = if resource_policy_json.trim().is_empty() {
+            None
+        } else {
+            let kind = if service == "kms" {
+                (ResourcePolicyKind::Key, PolicyType::Key)
+            } else {
+                (ResourcePolicyKind::Resource, PolicyType::Resource)
+            };
+            let policy = Policy::parse(resource_arn, resource_policy_json, kind.1)
+                .map_err(|_| AwsError::internal_failure())?;
+            Some(ResourcePolicies {
+                owner_account: owner,
+                policy: Some(policy),
+                kind: kind.0,
+                rcp_levels: Vec::new(),
+                management_account: false,
+            })
+        };
+        self.decide(
+            ctx,
+            protocol,
+            action,
+            resource_arn,
+            &[],
+            &extra,
+            resource.as_ref(),
+        )
+        .await
+    }
+
+    /// The engine's decision for one request by `ctx.principal`, as an error when denied.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's facts, passed through once"
+    )]
+    pub(crate) async fn decide(
+        &self,
+        ctx: &RequestContext,
+        protocol: Protocol,
+        action: &str,
+        resource: &str,
+        resource_tags: &[Tag],
+        extra: &[(String, ContextValue)],
+        resource_policies: Option<&ResourcePolicies>,
+    ) -> Result<(), AwsError> {
+        let principal = &ctx.principal;
+        let own_account = resource_in_account(resource, principal.account.as_str());
+        let scps = self
+            .scps
+            .levels(&principal.account)
+            .await
+            .map_err(internal)?;
+        // The root user may do everything in its own account; only SCPs restrict a member
+        // account's root (IAM User Guide, "AWS account root user").
+        if principal.kind == CoreKind::Root && own_account && resource_policies.is_none() {
+            let Some(scps) = scps.filter(|s| !s.management_account) else {
+                return Ok(());
+            };
+            let set = PrincipalPolicies {
+                scp_levels: scps.levels,
+                identity: allow_all().into_iter().collect(),
+                ..Default::default()
+            };
+            let request = self.request(
+                ctx,
+                &root_principal(ctx),
+                &BTreeMap::new(),
+                None,
+                action,
+                resource,
+                resource_tags,
+                extra,
+            );
+            return self.verdict(ctx, protocol, &evaluate(&set, None, &request), &request);
+        }
+        let compiled = self.compiled(ctx).await.map_err(internal)?;
+        let mut set_override;
+        let set = match scps {
+            Some(scps) => {
+                set_override = PrincipalPolicies {
+                    scp_levels: scps.levels,
+                    management_account: scps.management_account,
+                    ..compiled.policies.clone()
+                };
+                if principal.kind == CoreKind::Root {
+                    set_override.identity = allow_all().into_iter().collect();
+                }
+                &set_override
+            }
+            None => &compiled.policies,
+        };
+        let request = self.request(
+            ctx,
+            &compiled.principal,
+            &compiled.tags,
+            compiled.session.as_ref(),
+            action,
+            resource,
+            resource_tags,
+            extra,
+        );
+        let decision = evaluate(set, resource_policies, &request);
+        self.verdict(ctx, protocol, &decision, &request)
+    }
+
+    fn verdict(
+        &self,
+        ctx: &RequestContext,
+        protocol: Protocol,
+        decision: &Decision<'_>,
+        request: &Request,
+    ) -> Result<(), AwsError> {
+        let Some(message) = decision.access_denied_message(request) else {
+            return Ok(());
+        };
+        let encoded = self.encode_message(ctx, decision, request);
+        Err(AwsError::access_denied(
+            protocol,
+            format!("{message}. Encoded authorization failure message: {encoded}"),
+        ))
+    }
+
+    /// The engine request: principal, action, resource and every context key.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's facts, passed through once"
+    )]
+    pub(crate) fn request(
+        &self,
+        ctx: &RequestContext,
+        principal: &RequestPrincipal,
+        principal_tags: &BTreeMap<String, String>,
+        session: Option<&SessionRecord>,
+        action: &str,
+        resource: &str,
+        resource_tags: &[Tag],
+        extra: &[(String, ContextValue)],
+    ) -> Request {
+        let context = global_context(ctx, principal_tags, session, resource_tags, extra);
+        Request::new(principal.clone(), action, resource).with_full_context(context)
+    }
+
+    /// The compiled policy set of the request's principal, from the cache when IAM has not
+    /// changed since it was compiled.
+    pub(crate) async fn compiled(&self, ctx: &RequestContext) -> Result<Arc<Compiled>, IamError> {
+        let generation = self.auth.generation();
+        let key = format!(
+            "{}|{}",
+            ctx.principal.arn.as_str(),
+            ctx.principal.access_key_id
+        );
+        if let Some(hit) = self
+            .principals
+            .read()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+            .filter(|c| c.generation == generation)
+        {
+            return Ok(hit);
+        }
+        let compiled = Arc::new(self.compile(ctx, generation).await?);
+        if let Ok(mut map) = self.principals.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(key, compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    async fn compile(&self, ctx: &RequestContext, generation: u64) -> Result<Compiled, IamError> {
+        let principal = &ctx.principal;
+        let account = &principal.account;
+        let session = if principal.access_key_id.starts_with("ASIA") {
+            self.auth.session(&principal.access_key_id).await?
+        } else {
+            None
+        };
+        let mut request_principal = RequestPrincipal::from_arn(principal.arn.as_str())
+            .unwrap_or_else(|| RequestPrincipal {
+                arn: principal.arn.as_str().to_owned(),
+                account: account.as_str().to_owned(),
+                kind: portcullis_policy::PrincipalKind::User,
+                role_arn: None,
+                service_linked_role: false,
+            });
+        let mut policies = PrincipalPolicies::default();
+        let mut tags = BTreeMap::new();
+        let base = session.as_ref().map(|s| &s.kind);
+        match (principal.kind, base) {
+            (CoreKind::AssumedRole, Some(SessionKind::Role { role_name, .. })) => {
+                if let Some(role) = records::load_role(&*self.store, account, role_name).await? {
+                    request_principal.role_arn = Some(role.arn.clone());
+                    request_principal.service_linked_role = role.service_linked.is_some();
+                    for (name, doc) in &role.inline_policies {
+                        push(
+                            &mut policies.identity,
+                            &format!("{}/{name}", role.arn),
+                            doc,
+                            PolicyType::Identity,
+                        );
+                    }
+                    self.push_managed(
+                        &mut policies.identity,
+                        account,
+                        &role.attached_policies,
+                        PolicyType::Identity,
+                    )
+                    .await?;
+                    policies.boundary = self
+                        .boundary(account, role.permissions_boundary.as_deref())
+                        .await?;
+                    tags.extend(role.tags.into_iter().map(|t| (t.key, t.value)));
+                }
+            }
+            (CoreKind::IamUser | CoreKind::FederatedUser, _) => {
+                let name = match base {
+                    Some(SessionKind::Federated {
+                        user_name: Some(user),
+                        ..
+                    }) => Some(user.clone()),
+                    Some(SessionKind::Federated {
+                        user_name: None, ..
+                    }) => None,
+                    _ => principal.user_name().map(str::to_owned),
+                };
+                if let Some(name) = name {
+                    self.push_user(&mut policies, &mut tags, account, &name)
+                        .await?;
+                } else {
+                    // A federated session of the root user: the root's permissions.
+                    policies.identity.extend(allow_all());
+                }
+            }
+            (CoreKind::Root, _) => policies.identity.extend(allow_all()),
+            _ => {}
+        }
+        if let Some(session) = &session {
+            if matches!(
+                session.kind,
+                SessionKind::Role { .. } | SessionKind::Federated { .. }
+            ) {
+                if let Some(text) = &session.policy {
+                    push(
+                        &mut policies.session,
+                        "session-policy",
+                        text,
+                        PolicyType::Session,
+                    );
+                }
+                self.push_managed(
+                    &mut policies.session,
+                    account,
+                    &session.policy_arns,
+                    PolicyType::Session,
+                )
+                .await?;
+                // A federated user session without a session policy has no permissions
+                // (STS API Reference, GetFederationToken).
+                if matches!(session.kind, SessionKind::Federated { .. })
+                    && policies.session.is_empty()
+                {
+                    policies.session.extend(allow_nothing());
+                }
+            }
+            tags.extend(session.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Ok(Compiled {
+            generation,
+            policies,
+            principal: request_principal,
+            tags,
+            session,
+        })
+    }
+
+    async fn push_user(
+        &self,
+        policies: &mut PrincipalPolicies,
+        tags: &mut BTreeMap<String, String>,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<(), IamError> {
+        let Some(user) = records::load_user(&*self.store, account, name).await? else {
+            return Ok(());
+        };
+        for (policy, doc) in &user.inline_policies {
+            push(
+                &mut policies.identity,
+                &format!("{}/{policy}", user.arn),
+                doc,
+                PolicyType::Identity,
+            );
+        }
+        self.push_managed(
+            &mut policies.identity,
+            account,
+            &user.attached_policies,
+            PolicyType::Identity,
+        )
+        .await?;
+        for group in &user.groups {
+            if let Some(group) = records::load_group(&*self.store, account, group).await? {
+                for (policy, doc) in &group.inline_policies {
+                    push(
+                        &mut policies.identity,
+                        &format!("{}/{policy}", group.arn),
+                        doc,
+                        PolicyType::Identity,
+                    );
+                }
+                self.push_managed(
+                    &mut policies.identity,
+                    account,
+                    &group.attached_policies,
+                    PolicyType::Identity,
+                )
+                .await?;
+            }
+        }
+        policies.boundary = self
+            .boundary(account, user.permissions_boundary.as_deref())
+            .await?;
+        tags.extend(user.tags.into_iter().map(|t| (t.key, t.value)));
+        Ok(())
+    }
+
+    async fn push_managed(
+        &self,
+        into: &mut Vec<Policy>,
+        account: &AccountId,
+        arns: &[String],
+        ty: PolicyType,
+    ) -> Result<(), IamError> {
+        for arn in arns {
+            if let Some(policy) = records::load_managed_policy(&*self.store, account, arn).await?
+                && let Some(doc) = policy.document()
+            {
+                push(into, arn, doc, ty);
+            }
+        }
+        Ok(())
+    }
+
+    async fn boundary(
+        &self,
+        account: &AccountId,
+        arn: Option<&str>,
+    ) -> Result<Option<Policy>, IamError> {
+        let Some(arn) = arn else { return Ok(None) };
+        let mut out = Vec::new();
+        self.push_managed(&mut out, account, &[arn.to_owned()], PolicyType::Boundary)
+            .await?;
+        // A boundary that no longer resolves allows nothing, rather than lifting the cap.
+        Ok(out.pop().or_else(allow_nothing))
+    }
+
+    /// The resource ARN, tags and boundary of a request, from its row and input.
+    async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        rule: &Rule,
+        input: &Value,
+    ) -> Result<Resolved, IamError> {
+        let account = &ctx.principal.account;
+        let str_of = |m: &str| input.get(m).and_then(Value::as_str).map(str::to_owned);
+        let iam_arn = |kind: &str, path: &str, name: &str| {
+            format!("arn:aws:iam::{}:{kind}{path}{name}", account.as_str())
+        };
+        Ok(match rule.resource {
+            Res::Any | Res::Free | Res::Deferred => Resolved {
+                arn: "*".to_owned(),
+                ..Default::default()
+            },
+            Res::User(member) => {
+                let name = match str_of(member) {
+                    Some(name) => name,
+                    None => match ctx.principal.user_name() {
+                        Some(name) => name.to_owned(),
+                        None => {
+                            return Ok(Resolved {
+                                arn: ctx.principal.arn.as_str().to_owned(),
+                                ..Default::default()
+                            });
+                        }
+                    },
+                };
+                let facts = self.entity("user", account, &name, input).await?;
+                let path = facts.path.clone().unwrap_or_else(|| "/".to_owned());
+                Resolved {
+                    arn: iam_arn("user", &path, &name),
+                    tags: facts.tags,
+                    boundary: facts.boundary,
+                }
+            }
+            Res::Group(member) | Res::Role(member) | Res::InstanceProfile(member) => {
+                let kind = match rule.resource {
+                    Res::Group(_) => "group",
+                    Res::Role(_) => "role",
+                    _ => "instance-profile",
+                };
+                let name = str_of(member).unwrap_or_default();
+                let facts = self.entity(kind, account, &name, input).await?;
+                let path = facts.path.clone().unwrap_or_else(|| "/".to_owned());
+                Resolved {
+                    arn: iam_arn(kind, &path, &name),
+                    tags: facts.tags,
+                    boundary: facts.boundary,
+                }
+            }
+            Res::AccessKeyOwner(member) => {
+                let key_id = str_of(member).unwrap_or_default();
+                let owner = self
+                    .store
+                    .get(crate::keys::KIND, "", &key_id)
+                    .await?
+                    .and_then(|item| {
+                        serde_json::from_value::<crate::AccessKeyRecord>(item.value).ok()
+                    });
+                Resolved {
+                    arn: owner
+                        .map_or_else(|| "*".to_owned(), |k| k.principal().arn.as_str().to_owned()),
+                    ..Default::default()
+                }
+            }
+            Res::OidcUrl(member) => {
+                let url = str_of(member).unwrap_or_default();
+                Resolved {
+                    arn: iam_arn("oidc-provider/", "", &records::oidc_key(&url)),
+                    ..Default::default()
+                }
+            }
+            Res::Arn(member) => Resolved {
+                arn: str_of(member).unwrap_or_else(|| "*".to_owned()),
+                ..Default::default()
+            },
+            Res::Tpl(template) => Resolved {
+                arn: render(template, ctx, input),
+                ..Default::default()
+            },
+            Res::NameOrArn(member, template) => Resolved {
+                arn: match str_of(member) {
+                    Some(v) if v.starts_with("arn:") => v,
+                    _ => render(template, ctx, input),
+                },
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Path, tags and boundary of a named IAM entity; the input's `Path`, `Tags` and
+    /// `PermissionsBoundary` for one being created.
+    async fn entity(
+        &self,
+        kind: &str,
+        account: &AccountId,
+        name: &str,
+        input: &Value,
+    ) -> Result<EntityFacts, IamError> {
+        if let Some(path) = input.get("Path").and_then(Value::as_str) {
+            return Ok(EntityFacts {
+                path: Some(path.to_owned()),
+                ..Default::default()
+            });
+        }
+        let generation = self.auth.generation();
+        let key = format!("{kind}|{}|{}", account.as_str(), records::name_key(name));
+        if let Some((g, facts)) = self.entities.read().ok().and_then(|m| m.get(&key).cloned())
+            && g == generation
+        {
+            return Ok(facts);
+        }
+        let store = &*self.store;
+        let facts = match kind {
+            "user" => records::load_user(store, account, name)
+                .await?
+                .map(|u| EntityFacts {
+                    path: Some(u.path),
+                    tags: u.tags,
+                    boundary: u.permissions_boundary,
+                }),
+            "role" => records::load_role(store, account, name)
+                .await?
+                .map(|r| EntityFacts {
+                    path: Some(r.path),
+                    tags: r.tags,
+                    boundary: r.permissions_boundary,
+                }),
+            "group" => records::load_group(store, account, name)
+                .await?
+                .map(|g| EntityFacts {
+                    path: Some(g.path),
+                    ..Default::default()
+                }),
+            _ => records::load::<records::InstanceProfileRecord>(
+                store,
+                account.as_str(),
+                &records::name_key(name),
+            )
+            .await?
+            .map(|p| EntityFacts {
+                path: Some(p.path),
+                tags: p.tags,
+                boundary: None,
+            }),
+        }
+        .unwrap_or_default();
+        if let Ok(mut map) = self.entities.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(key, (generation, facts.clone()));
+        }
+        Ok(facts)
+    }
+
+    /// Seals the decision's detail for `DecodeAuthorizationMessage`, bound to the account.
+    fn encode_message(
+        &self,
+        ctx: &RequestContext,
+        decision: &Decision<'_>,
+        request: &Request,
+    ) -> String {
+        let detail = decoded_message(ctx, decision, request);
+        let aad = message_aad(&ctx.principal.account);
+        match self
+            .master
+            .seal(detail.to_string().as_bytes(), aad.as_bytes())
+        {
+            Ok(sealed) => B64URL.encode(sealed),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Opens an encoded authorization message for a principal of `account`; `None` when it
+    /// is not one this server issued for that account.
+    pub(crate) fn decode_message(&self, account: &AccountId, encoded: &str) -> Option<String> {
+        let sealed = B64URL.decode(encoded.trim()).ok()?;
+        let plain = self
+            .master
+            .open(&sealed, message_aad(account).as_bytes())
+            .ok()?;
+        String::from_utf8(plain.expose().clone()).ok()
+    }
 }
+
+fn message_aad(account: &AccountId) -> String {
+    format!("sts.authorization-message/{}", account.as_str())
+}
+
+/// The decoded form of an authorization failure, in the shape AWS's decoded messages have.
+fn decoded_message(ctx: &RequestContext, decision: &Decision<'_>, request: &Request) -> Value {
+    let statements: Vec<Value> = decision
+        .matched
+        .iter()
+        .map(|m| {
+            json!({"statementId": m.sid.unwrap_or_default(), "effect": format!("{:?}", m.effect),
+                   "policyId": m.policy_id, "layer": format!("{:?}", m.layer), "index": m.index})
+        })
+        .collect();
+    let conditions: Vec<Value> = request
+        .context()
+        .iter()
+        .map(|(k, v)| {
+            let values: Vec<Value> = v
+                .values()
+                .iter()
+                .map(|s| json!({"value": s.as_str()}))
+                .collect();
+            json!({"key": k, "values": {"items": values}})
+        })
+        .collect();
+    json!({
+        "allowed": false,
+        "explicitDeny": decision.effect == portcullis_policy::Effect::ExplicitDeny,
+        "matchedStatements": {"items": statements},
+        "failures": {"items": []},
+        "context": {
+            "principal": {"id": ctx.principal.user_id, "arn": ctx.principal.arn.as_str()},
+            "action": request.action(),
+            "resource": request.resource(),
+            "conditions": {"items": conditions},
+        }
+    })
+}
+
+/// The context keys every request carries (IAM User Guide, "AWS global condition context
+/// keys"), the principal's tags, the resource's tags and the row's keys.
+pub(crate) fn global_context(
+    ctx: &RequestContext,
+    principal_tags: &BTreeMap<String, String>,
+    session: Option<&SessionRecord>,
+    resource_tags: &[Tag],
+    extra: &[(String, ContextValue)],
+) -> Context {
+    let p = &ctx.principal;
+    let mut c = Context::new();
+    c.insert("aws:SourceIp", ContextValue::ip(ctx.source_ip));
+    c.insert("aws:CurrentTime", ContextValue::date(odt(ctx.received_at)));
+    c.insert(
+        "aws:EpochTime",
+        ContextValue::number(epoch(ctx.received_at) as f64),
+    );
+    c.insert(
+        "aws:SecureTransport",
+        ContextValue::bool(ctx.secure_transport),
+    );
+    c.insert(
+        "aws:RequestedRegion",
+        ContextValue::string(ctx.region.clone()),
+    );
+    c.insert("aws:userid", ContextValue::string(p.user_id.clone()));
+    c.insert(
+        "aws:PrincipalType",
+        ContextValue::string(principal_type(p.kind)),
+    );
+    // aws:MultiFactorAuthPresent is absent for long-term credentials and present for
+    // temporary ones (IAM User Guide, aws:MultiFactorAuthPresent).
+    if let Some(issued) = p.token_issued_at {
+        c.insert("aws:TokenIssueTime", ContextValue::date(odt(issued)));
+        c.insert(
+            "aws:MultiFactorAuthPresent",
+            ContextValue::bool(p.mfa_authenticated),
+        );
+    }
+    if p.mfa_authenticated
+        && let Some(at) = p.mfa_authenticated_at
+    {
+        let age = ctx
+            .received_at
+            .duration_since(at)
+            .map_or(0, |d| d.as_secs());
+        c.insert("aws:MultiFactorAuthAge", ContextValue::number(age as f64));
+    }
+    if let Some(session) = session {
+        if let Some(source) = &session.source_identity {
+            c.insert("aws:SourceIdentity", ContextValue::string(source.clone()));
+        }
+        if let SessionKind::Role { session_name, .. } = &session.kind {
+            c.insert(
+                "aws:RoleSessionName",
+                ContextValue::string(session_name.clone()),
+            );
+        }
+    }
+    for (k, v) in principal_tags {
+        c.insert(
+            &format!("aws:PrincipalTag/{k}"),
+            ContextValue::string(v.clone()),
+        );
+    }
+    for t in resource_tags {
+        c.insert(
+            &format!("aws:ResourceTag/{}", t.key),
+            ContextValue::string(t.value.clone()),
+        );
+        c.insert(
+            &format!("iam:ResourceTag/{}", t.key),
+            ContextValue::string(t.value.clone()),
+        );
+    }
+    for (k, v) in extra {
+        c.insert(k, v.clone());
+    }
+    c
+}
+
+/// The row's own keys, from the input and the resolved resource.
+fn rule_context(
+    rule: &Rule,
+    input: &Value,
+    resolved: &Resolved,
+    out: &mut Vec<(String, ContextValue)>,
+) {
+    let str_of = |m: &str| input.get(m).and_then(Value::as_str).map(str::to_owned);
+    for key in rule.keys {
+        match *key {
+            Key::RequestTags(member) => {
+                let tags = input
+                    .get(member)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut keys = Vec::new();
+                for tag in &tags {
+                    let k = tag.get("Key").and_then(Value::as_str).unwrap_or_default();
+                    let v = tag.get("Value").and_then(Value::as_str).unwrap_or_default();
+                    out.push((format!("aws:RequestTag/{k}"), ContextValue::string(v)));
+                    keys.push(k.to_owned());
+                }
+                if !keys.is_empty() {
+                    out.push(("aws:TagKeys".to_owned(), ContextValue::strings(keys)));
+                }
+            }
+            Key::TagKeys(member) => {
+                let keys: Vec<String> = input
+                    .get(member)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(("aws:TagKeys".to_owned(), ContextValue::strings(keys)));
+            }
+            Key::Boundary(member) => {
+                if let Some(arn) = str_of(member).or_else(|| resolved.boundary.clone()) {
+                    out.push((
+                        "iam:PermissionsBoundary".to_owned(),
+                        ContextValue::string(arn),
+                    ));
+                }
+            }
+            Key::PolicyArn(member) => {
+                if let Some(arn) = str_of(member) {
+                    out.push(("iam:PolicyARN".to_owned(), ContextValue::string(arn)));
+                }
+            }
+            Key::Str(name, member) => {
+                if let Some(v) = str_of(member) {
+                    out.push((name.to_owned(), ContextValue::string(v)));
+                }
+            }
+            Key::List(name, member) => {
+                if let Some(list) = input.get(member).and_then(Value::as_array) {
+                    let values = list.iter().filter_map(Value::as_str).map(str::to_owned);
+                    out.push((name.to_owned(), ContextValue::strings(values)));
+                }
+            }
+            Key::PassRole(..) => {}
+        }
+    }
+}
+
+/// Renders an ARN template (`{partition}`, `{region}`, `{account}`, `{Member}`).
+fn render(template: &str, ctx: &RequestContext, input: &Value) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(rest.get(..start).unwrap_or_default());
+        let after = rest.get(start + 1..).unwrap_or_default();
+        let Some(end) = after.find('}') else {
+            out.push_str(rest.get(start..).unwrap_or_default());
+            return out;
+        };
+        let name = after.get(..end).unwrap_or_default();
+        match name {
+            "partition" => out.push_str(portcullis_core::PARTITION),
+            "region" => out.push_str(&ctx.region),
+            "account" => out.push_str(ctx.principal.account.as_str()),
+            member => match input.get(member).and_then(Value::as_str) {
+                Some(v) => out.push_str(v),
+                None if member == "Path" => out.push('/'),
+                None => out.push('*'),
+            },
+        }
+        rest = after.get(end + 1..).unwrap_or_default();
+    }
+    out.push_str(rest);
+    out
+}
+
+fn push(into: &mut Vec<Policy>, id: &str, text: &str, ty: PolicyType) {
+    match Policy::parse(id, text, ty) {
+        Ok(policy) => into.push(policy),
+        // Stored documents were validated when written; one that no longer parses (a newer
+        // validator) must not grant, and a deny in it cannot be honoured either: log it.
+        Err(e) => tracing::warn!(policy = id, error = %e, "stored policy does not parse"),
+    }
+}
+
+/// Everything: the root user's identity.
+fn allow_all() -> Option<Policy> {
+    const ALL: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    Policy::parse("root", ALL, PolicyType::Identity).ok()
+}
+
+/// A policy that allows nothing: where a layer must exist but grants nothing.
+fn allow_nothing() -> Option<Policy> {
+    const NONE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"none:none","Resource":"*"}]}"#;
+    Policy::parse("none", NONE, PolicyType::Session).ok()
+}
+
+fn root_principal(ctx: &RequestContext) -> RequestPrincipal {
+    RequestPrincipal {
+        arn: ctx.principal.arn.as_str().to_owned(),
+        account: ctx.principal.account.as_str().to_owned(),
+        kind: portcullis_policy::PrincipalKind::Root,
+        role_arn: None,
+        service_linked_role: false,
+    }
+}
+
+fn principal_type(kind: CoreKind) -> &'static str {
+    match kind {
+        CoreKind::Root => "Account",
+        CoreKind::IamUser => "User",
+        CoreKind::AssumedRole => "AssumedRole",
+        CoreKind::FederatedUser => "FederatedUser",
+    }
+}
+
+/// Whether `resource` belongs to `account` (an ARN with that account, an AWS managed policy,
+/// or a resource without an account such as `*`).
+fn resource_in_account(resource: &str, account: &str) -> bool {
+    match resource.split(':').nth(4) {
+        None | Some("") | Some("aws") | Some("*") => true,
+        Some(a) => a == account,
+    }
+}
+
+/// The protocol a service's errors take.
+pub fn protocol_of(service: &str) -> Protocol {
+    match service {
+        "iam" => Protocol::IAM,
+        "sts" => Protocol::STS,
+        "guardduty" | "inspector2" | "artifact" => Protocol::RestJson,
+        _ => Protocol::AwsJson1_1,
+    }
+}
+
+pub(crate) fn odt(t: SystemTime) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(epoch(t)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn epoch(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn internal(e: IamError) -> AwsError {
+    tracing::error!(error = %e, "authorization could not read the store");
+    AwsError::internal_failure()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! Temporary credentials: the sessions STS issues (AssumeRole, GetSessionToken,
+//! GetFederationToken, AssumeRoleWithWebIdentity).
+//!
+//! A session is stored under the store kind [`KIND`], account `""` (access key ids are global),
+//! id = its `ASIA...` access key id. The secret access key is sealed under the master key and
+//! bound to the key id, like long-term keys; the session token is 64 random bytes from the
+//! operating system's CSPRNG, of which only the SHA-256 digest is stored and which is compared
+//! in constant time. A session carries the principal it authenticates, what its permissions
+//! derive from ([`SessionKind`]), its session policies and tags, and its expiry.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use portcullis_core::{AccountId, Principal, Secret, id, iso8601};
+use portcullis_store::{MasterKey, Precondition, Store, WriteOp};
+
+use crate::IamError;
+
+/// Store kind of session records.
+pub const KIND: &str = "sts.session";
+
+/// What a session's permissions derive from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Type")]
+pub enum SessionKind {
+    /// A role session: the role's policies, intersected with the session policies.
+    Role {
+        /// The role's ARN (with its path).
+        role_arn: String,
+        /// The role's name.
+        role_name: String,
+        /// The role's unique id (`AROA...`).
+        role_id: String,
+        /// The session name.
+        session_name: String,
+        /// The caller was itself a role session (role chaining: at most one hour).
+        chained: bool,
+    },
+    /// A federated user from GetFederationToken: the calling user's policies intersected with
+    /// the session policies (`None`: the root user called it).
+    Federated {
+        /// The IAM user that called GetFederationToken.
+        user_name: Option<String>,
+        /// The federated user name.
+        name: String,
+    },
+    /// GetSessionToken: the calling user's or root's own permissions, possibly with MFA.
+    SessionToken,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionRecord {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The account of the principal.
+    pub account: AccountId,
+    /// The secret access key, sealed under the master key (base64).
+    pub sealed_secret: String,
+    /// SHA-256 of the session token (base64).
+    pub token_digest: String,
+    /// Issue time, seconds since the epoch (`aws:TokenIssueTime`).
+    pub issued_at: i64,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
+    /// The principal the session authenticates.
+    pub principal: Principal,
+    /// What its permissions derive from.
+    pub kind: SessionKind,
+    /// The inline session policy.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Managed session policies.
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
+    /// Session tags (`aws:PrincipalTag/*`).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Keys of the session tags that pass on to chained role sessions.
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    /// The source identity, which chained sessions keep.
+    #[serde(default)]
+    pub source_identity: Option<String>,
+}
+
+/// Credentials as issued: shown once, to the caller.
+#[derive(Debug)]
+pub struct IssuedCredentials {
+    /// `ASIA...`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret<String>,
+    /// The session token.
+    pub session_token: Secret<String>,
+    /// ISO 8601 expiry.
+    pub expiration: String,
+}
+
+/// What a new session is made of, before its credentials exist.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The principal; its `access_key_id` and `token_issued_at` are filled in on issue.
+    pub principal: Principal,
+    /// What its permissions derive from.
+    pub kind: SessionKind,
+    /// Inline session policy.
+    pub policy: Option<String>,
+    /// Managed session policies.
+    pub policy_arns: Vec<String>,
+    /// Session tags.
+    pub tags: BTreeMap<String, String>,
+    /// Transitive tag keys.
+    pub transitive_tag_keys: Vec<String>,
+    /// Source identity.
+    pub source_identity: Option<String>,
+    /// Lifetime.
+    pub duration: Duration,
+}
+
+/// Issues credentials for `session` and stores it.
+pub async fn issue(
+    store: &dyn Store,
+    master: &MasterKey,
+    session: NewSession,
+    now: SystemTime,
+) -> Result<(IssuedCredentials, SessionRecord), IamError> {
+    let access_key_id = id::access_key_id(id::prefix::TEMPORARY_ACCESS_KEY);
+    let secret = Secret::new(id::secret_access_key());
+    let token = Secret::new(new_token());
+    let sealed = master.seal(secret.expose().as_bytes(), aad(&access_key_id).as_bytes())?;
+    let expires = now + session.duration;
+    let mut principal = session.principal;
+    principal.access_key_id = access_key_id.clone();
+    principal.token_issued_at = Some(now);
+    let record = SessionRecord {
+        access_key_id: access_key_id.clone(),
+        account: principal.account.clone(),
+        sealed_secret: B64.encode(sealed),
+        token_digest: token_digest(token.expose()),
+        issued_at: crate::authz::epoch(now),
+        expires_at: crate::authz::epoch(expires),
+        principal,
+        kind: session.kind,
+        policy: session.policy,
+        policy_arns: session.policy_arns,
+        tags: session.tags,
+        transitive_tag_keys: session.transitive_tag_keys,
+        source_identity: session.source_identity,
+    };
+    let value =
+        serde_json::to_value(&record).map_err(|e| IamError::corrupt(KIND, &access_key_id, e))?;
+    store
+        .write(vec![WriteOp::put(
+            KIND,
+            "",
+            access_key_id.clone(),
+            value,
+            Precondition::Absent,
+        )])
+        .await?;
+    Ok((
+        IssuedCredentials {
+            access_key_id,
+            secret_access_key: secret,
+            session_token: token,
+            expiration: iso8601(expires),
+        },
+        record,
+    ))
+}
+
+/// Reads a session.
+pub async fn load(
+    store: &dyn Store,
+    access_key_id: &str,
+) -> Result<Option<SessionRecord>, IamError> {
+    let Some(item) = store.get(KIND, "", access_key_id).await? else {
+        return Ok(None);
+    };
+    serde_json::from_value(item.value)
+        .map(Some)
+        .map_err(|e| IamError::corrupt(KIND, access_key_id, e))
+}
+
+impl SessionRecord {
+    /// The secret access key in clear, for signature verification.
+    pub fn secret(&self, master: &MasterKey) -> Result<Secret<String>, IamError> {
+        let sealed = B64
+            .decode(&self.sealed_secret)
+            .map_err(|e| IamError::corrupt(KIND, &self.access_key_id, e))?;
+        let plain = master.open(&sealed, aad(&self.access_key_id).as_bytes())?;
+        let text = std::str::from_utf8(plain.expose())
+            .map_err(|e| IamError::corrupt(KIND, &self.access_key_id, e))?;
+        Ok(Secret::new(text.to_owned()))
+    }
+
+    /// Whether `token` is this session's token (constant time).
+    pub fn token_matches(&self, token: &str) -> bool {
+        let digest = token_digest(token);
+        portcullis_core::secret::ct_eq(digest.as_bytes(), self.token_digest.as_bytes())
+    }
+
+    /// Whether the session has expired at `now`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        crate::authz::epoch(now) >= self.expires_at
+    }
+}
+
+fn new_token() -> String {
+    // AWS session tokens are long opaque base64 strings; 64 random bytes make one
+    // unguessable (512 bits).
+    let bytes = Secret::new(id::random_bytes::<64>().to_vec());
+    format!("PCST{}", B64.encode(bytes.expose()))
+}
+
+fn token_digest(token: &str) -> String {
+    B64.encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
+}
+
+fn aad(access_key_id: &str) -> String {
+    format!("{KIND}/{access_key_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unguessable_and_compared_by_digest() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert!(a.len() > 80);
+        let record = SessionRecord {
+            access_key_id: "ASIAEXAMPLE".into(),
+            account: AccountId::parse("123456789012").unwrap(),
+            sealed_secret: String::new(),
+            token_digest: token_digest(&a),
+            issued_at: 0,
+            expires_at: 10,
+            principal: Principal::root(AccountId::parse("123456789012").unwrap(), "ASIA".into()),
+            kind: SessionKind::SessionToken,
+            policy: None,
+            policy_arns: vec![],
+            tags: BTreeMap::new(),
+            transitive_tag_keys: vec![],
+            source_identity: None,
+        };
+        assert!(record.token_matches(&a));
+        assert!(!record.token_matches(&b));
+        assert!(!record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(9)));
+        assert!(record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(10)));
+    }
+}
