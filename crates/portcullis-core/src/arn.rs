@@ -40,7 +40,10 @@ impl Arn {
         if found < 5 || !text.starts_with("arn:") {
             return Err(invalid());
         }
-        let arn = Self { text: text.to_owned(), colons };
+        let arn = Self {
+            text: text.to_owned(),
+            colons,
+        };
         if arn.partition().is_empty() || arn.service().is_empty() || arn.resource().is_empty() {
             return Err(invalid());
         }
@@ -48,19 +51,32 @@ impl Arn {
     }
 
     /// Builds an ARN from its parts.
-    pub fn new(partition: &str, service: &str, region: &str, account: &str, resource: &str) -> Self {
+    pub fn new(
+        partition: &str,
+        service: &str,
+        region: &str,
+        account: &str,
+        resource: &str,
+    ) -> Self {
         let text = format!("arn:{partition}:{service}:{region}:{account}:{resource}");
         let c0 = 3;
         let c1 = c0 + 1 + partition.len();
         let c2 = c1 + 1 + service.len();
         let c3 = c2 + 1 + region.len();
         let c4 = c3 + 1 + account.len();
-        Self { text, colons: [c0, c1, c2, c3, c4] }
+        Self {
+            text,
+            colons: [c0, c1, c2, c3, c4],
+        }
     }
 
     fn part(&self, index: usize) -> &str {
         let start = self.colons.get(index).map_or(0, |c| c + 1);
-        let end = self.colons.get(index + 1).copied().unwrap_or(self.text.len());
+        let end = self
+            .colons
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.text.len());
         self.text.get(start..end).unwrap_or("")
     }
 
@@ -142,7 +158,14 @@ mod tests {
 
     #[test]
     fn rejects_non_arns() {
-        for bad in ["", "arn", "arn:aws:iam::123", "urn:aws:iam::1:x", "arn::iam::1:x", "arn:aws:iam::1:"] {
+        for bad in [
+            "",
+            "arn",
+            "arn:aws:iam::123",
+            "urn:aws:iam::1:x",
+            "arn::iam::1:x",
+            "arn:aws:iam::1:",
+        ] {
             assert!(Arn::parse(bad).is_err(), "{bad}");
         }
     }

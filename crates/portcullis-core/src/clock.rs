@@ -48,7 +48,9 @@ impl Clock for FixedClock {
 
 /// Formats a time as AWS's ISO 8601 timestamps in UTC, whole seconds: `2026-11-28T19:29:39Z`.
 pub fn iso8601(at: SystemTime) -> String {
-    let secs = at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let at = OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     at.format(&Rfc3339).unwrap_or_default()
@@ -69,6 +71,9 @@ mod tests {
         let clock = FixedClock::new(SystemTime::UNIX_EPOCH);
         assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
         clock.advance(Duration::from_secs(60));
-        assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(60));
+        assert_eq!(
+            clock.now(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(60)
+        );
     }
 }

@@ -48,7 +48,10 @@ fn random_from(alphabet: &[u8], len: usize) -> String {
             pool = random_bytes::<64>();
         }
         let byte = pool.get(i % 64).copied().unwrap_or(0);
-        let c = alphabet.get(usize::from(byte) & mask).copied().unwrap_or(b'A');
+        let c = alphabet
+            .get(usize::from(byte) & mask)
+            .copied()
+            .unwrap_or(b'A');
         out.push(char::from(c));
     }
     out
@@ -114,7 +117,10 @@ mod tests {
         let id = request_id();
         assert_eq!(id.len(), 36);
         let groups: Vec<&str> = id.split('-').collect();
-        assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         assert!(groups[2].starts_with('4'));
     }
 }

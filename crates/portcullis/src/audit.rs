@@ -2,10 +2,12 @@
 //! authentication, written to the store's hash-chained log.
 //!
 //! Records go through a channel to one writer task that commits them in batches (group
-//! commit): concurrent requests share one transaction and one disk sync. Every call waits until
-//! its record is durable before the client gets its answer, so an acknowledged call is always
-//! in the trail, even after a crash. On shutdown the writer drains the channel before the store
-//! closes.
+//! commit): concurrent requests share one transaction and one disk sync. A call that changed
+//! state waits until its record is durable before the client gets its answer, so an
+//! acknowledged change is always in the trail, even after a crash. Read-only and refused calls
+//! do not wait, as CloudTrail itself delivers events after the fact: a crash can lose the last
+//! few milliseconds of their records, never a record of a change. On shutdown the writer
+//! drains the channel before the store closes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,7 +45,7 @@ const SECRET_PARAMETERS: [&str; 10] = [
 
 struct Pending {
     record: NewAuditRecord,
-    durable: oneshot::Sender<()>,
+    durable: Option<oneshot::Sender<()>>,
 }
 
 /// The sending side of the audit trail.
@@ -66,14 +68,21 @@ impl AuditSink {
         }
     }
 
-    /// Appends `record` and returns once it is committed.
-    pub async fn record(&self, record: NewAuditRecord) {
-        let (durable, done) = oneshot::channel();
+    /// Appends `record`; with `wait_durable`, returns only once it is committed.
+    pub async fn record(&self, record: NewAuditRecord, wait_durable: bool) {
+        let (durable, done) = if wait_durable {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         if self.tx.send(Pending { record, durable }).await.is_err() {
             tracing::error!("audit writer has stopped; an audit record was not written");
             return;
         }
-        if done.await.is_err() {
+        if let Some(done) = done
+            && done.await.is_err()
+        {
             tracing::error!("an audit record could not be committed");
         }
     }
@@ -126,7 +135,7 @@ async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
     for attempt in 1..=20 {
         match store.append_audit(records.clone()).await {
             Ok(()) => {
-                for waiter in waiters {
+                for waiter in waiters.into_iter().flatten() {
                     let _ = waiter.send(());
                 }
                 return;

@@ -125,7 +125,10 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
             let mut event = serde_json::Map::new();
             event.insert("EventId".into(), json!(r.event_id));
             event.insert("EventName".into(), json!(r.event_name));
-            event.insert("ReadOnly".into(), json!(if r.read_only { "true" } else { "false" }));
+            event.insert(
+                "ReadOnly".into(),
+                json!(if r.read_only { "true" } else { "false" }),
+            );
             if let Some(key) = &r.access_key_id {
                 event.insert("AccessKeyId".into(), json!(key));
             }

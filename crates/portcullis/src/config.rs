@@ -240,10 +240,14 @@ pub fn parse_store(text: &str) -> Result<StoreLocation, ConfigError> {
     if text == "memory" || text == "sqlite::memory:" {
         return Ok(StoreLocation::SqliteInMemory);
     }
-    if let Some(path) = text.strip_prefix("sqlite://").or_else(|| text.strip_prefix("sqlite:"))
+    if let Some(path) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
         && !path.is_empty()
     {
-        return Ok(StoreLocation::Sqlite { path: PathBuf::from(path) });
+        return Ok(StoreLocation::Sqlite {
+            path: PathBuf::from(path),
+        });
     }
     Err(ConfigError::Invalid {
         name: "store",

@@ -142,11 +142,24 @@ impl Service {
     }
 }
 
-/// Whether CloudTrail records an operation as read-only: AWS's reading verbs.
+/// Whether CloudTrail records an operation as read-only: AWS's reading verbs, and KMS's
+/// cryptographic operations, which use a key without changing it.
 pub fn is_read_only(operation: &str) -> bool {
-    ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"]
-        .iter()
-        .any(|verb| operation.starts_with(verb))
+    const READING_VERBS: [&str; 6] = ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"];
+    const KMS_CRYPTO: [&str; 9] = [
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+    ];
+    READING_VERBS.iter().any(|verb| operation.starts_with(verb))
+        || KMS_CRYPTO.iter().any(|op| operation.starts_with(op))
+        || operation == "DeriveSharedSecret"
 }
 
 #[cfg(test)]
@@ -170,5 +183,7 @@ mod tests {
         assert_eq!(Service::from_query_action("CreateUser"), Service::Iam);
         assert!(is_read_only("GetCallerIdentity"));
         assert!(!is_read_only("CreateUser"));
+        assert!(is_read_only("GenerateDataKeyPairWithoutPlaintext"));
+        assert!(!is_read_only("ScheduleKeyDeletion"));
     }
 }

@@ -20,7 +20,12 @@ fn signed(server: &Server, creds: &Credentials, spec: Value) -> Value {
     let out = json_ok(&server.python(creds, "signed_request.py", &[&spec.to_string()]));
     // Every API response, success or error, carries its request id.
     let headers = out["headers"].as_object().unwrap();
-    assert!(headers.keys().any(|k| k.eq_ignore_ascii_case("x-amzn-requestid")), "{out}");
+    assert!(
+        headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("x-amzn-requestid")),
+        "{out}"
+    );
     out
 }
 
@@ -385,14 +390,15 @@ fn secrets_are_not_at_rest_or_in_logs() {
 }
 
 #[test]
-fn an_acknowledged_call_survives_sigkill_in_the_audit_trail() {
+fn every_acknowledged_write_survives_sigkill() {
     if !clients_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let creds = server.root_credentials();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/identity_loop.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/create_keys_loop.py");
     let mut client = Command::new("python3")
         .arg(script)
         .env("PORTCULLIS_ENDPOINT", &server.endpoint)
@@ -412,25 +418,36 @@ fn an_acknowledged_call_survives_sigkill_in_the_audit_trail() {
             .map_while(Result::ok)
             .collect::<Vec<String>>()
     });
-    // Let a stream of calls run, then kill the server in the middle of it.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Let a stream of writes (KMS CreateKey) run, then kill the server in the middle of it.
+    std::thread::sleep(std::time::Duration::from_secs(4));
     server.kill();
     let _ = client.wait();
-    let acknowledged = reader.join().unwrap();
+    let acknowledged: Vec<(String, String)> = reader
+        .join()
+        .unwrap()
+        .iter()
+        .map(|line| {
+            let (key, request) = line.split_once(' ').unwrap();
+            (key.to_owned(), request.to_owned())
+        })
+        .collect();
     assert!(
         acknowledged.len() > 10,
-        "too few calls before the kill: {}",
+        "too few writes before the kill: {}",
         acknowledged.len()
     );
 
+    // Every acknowledged change is in the audit trail, and the trail is intact.
     let data_dir = dir.path().to_str().unwrap();
     let query = portcullis(&[
         "audit",
         "query",
         "--data-dir",
         data_dir,
+        "--event-name",
+        "CreateKey",
         "--limit",
-        "1000000",
+        "0",
     ]);
     assert!(
         query.status.success(),
@@ -446,20 +463,41 @@ fn an_acknowledged_call_survives_sigkill_in_the_audit_trail() {
                 .to_owned()
         })
         .collect();
-    let missing: Vec<&String> = acknowledged
+    let missing = acknowledged
         .iter()
-        .filter(|id| !recorded.contains(*id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged calls missing from the trail",
-        missing.len(),
+        .filter(|(_, request)| !recorded.contains(request))
+        .count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged writes missing from the trail",
         acknowledged.len()
     );
     assert!(
         portcullis(&["audit", "verify", "--data-dir", data_dir])
             .status
             .success()
+    );
+
+    // Every acknowledged key is there after a restart.
+    let server = Server::start(dir.path(), &[]);
+    let listed = json_ok(&server.aws(&creds, &["kms", "list-keys"]));
+    let keys: std::collections::HashSet<&str> = listed["Keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["KeyId"].as_str().unwrap())
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .map(|(key, _)| key)
+        .filter(|k| !keys.contains(k.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged keys lost: {lost:?}",
+        lost.len(),
+        acknowledged.len()
     );
 }
 
