@@ -275,7 +275,7 @@ impl Kms {
                 if !kinds.is_empty() {
                     conditions.push(("kms:GrantConstraintType".to_owned(), kinds));
                 }
-                self.authorize(ctx, "CreateGrant", &r, None, conditions, &[])
+                self.authorize_with(ctx, "CreateGrant", &r, None, conditions, &[], false)
                     .await?;
             }
         }

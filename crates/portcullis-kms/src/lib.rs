@@ -678,6 +678,26 @@ impl Kms {
         extra: Vec<(String, Vec<String>)>,
         grant_tokens: &[String],
     ) -> Result<(), KmsError> {
+        self.authorize_with(ctx, action, resolved, context, extra, grant_tokens, true)
+            .await
+    }
+
+    /// [`Kms::authorize`], where `use_grants` false asks the key policy alone (CreateGrant
+    /// beyond what the caller's own grant may pass on).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "authorize's arguments and the one switch; a struct would only rename them"
+    )]
+    pub(crate) async fn authorize_with(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        resolved: &Resolved,
+        context: Option<&BTreeMap<String, String>>,
+        extra: Vec<(String, Vec<String>)>,
+        grant_tokens: &[String],
+        use_grants: bool,
+    ) -> Result<(), KmsError> {
         grants::check_tokens(grant_tokens)?;
         let key = &resolved.key;
         let mut conditions = vec![
@@ -729,7 +749,8 @@ impl Kms {
             Ok(()) => return Ok(()),
             Err(denied) => denied,
         };
-        if grants::GRANT_OPERATIONS.contains(&action)
+        if use_grants
+            && grants::GRANT_OPERATIONS.contains(&action)
             && self.grant_allows(ctx, key, action, context).await?
         {
             return Ok(());

@@ -1084,3 +1084,51 @@ async fn other_nodes_see_key_changes_within_the_cache_ttl() {
         "DisabledException"
     );
 }
+
+#[tokio::test]
+async fn disabled_keys_do_not_rotate_and_grantees_delegate_at_most_their_operations() {
+    let env = env().await;
+    let me = root(OWNER);
+    let key = env.create(&me, json!({})).await;
+    env.ok(
+        &me,
+        "EnableKeyRotation",
+        json!({"KeyId": key, "RotationPeriodInDays": 90}),
+    )
+    .await;
+    env.ok(&me, "DisableKey", json!({"KeyId": key})).await;
+    env.clock.advance(Duration::from_secs(100 * 86_400));
+    env.kms.run_due_work().await.unwrap();
+    env.ok(&me, "EnableKey", json!({"KeyId": key})).await;
+    let rotations = env.ok(&me, "ListKeyRotations", json!({"KeyId": key})).await;
+    assert_eq!(
+        rotations["Rotations"].as_array().unwrap().len(),
+        0,
+        "no rotation while disabled"
+    );
+    // Enabled again, the overdue rotation happens at the next run.
+    env.kms.run_due_work().await.unwrap();
+    let rotations = env.ok(&me, "ListKeyRotations", json!({"KeyId": key})).await;
+    assert_eq!(rotations["Rotations"].as_array().unwrap().len(), 1);
+
+    // A grantee with CreateGrant may pass on its own operations, not more.
+    let bob = user(OTHER, "bob");
+    let carol = user(OTHER, "carol");
+    let arn = format!("arn:aws:kms:us-east-1:{OWNER}:key/{key}");
+    env.ok(&me, "CreateGrant", json!({"KeyId": key, "GranteePrincipal": bob.principal.arn.to_string(), "Operations": ["CreateGrant", "Encrypt"]})).await;
+    let e = env.err(&bob, "CreateGrant", json!({"KeyId": arn, "GranteePrincipal": carol.principal.arn.to_string(), "Operations": ["Decrypt"]})).await;
+    assert_eq!(e.code, "AccessDeniedException");
+    env.ok(&bob, "CreateGrant", json!({"KeyId": arn, "GranteePrincipal": carol.principal.arn.to_string(), "Operations": ["Encrypt"]})).await;
+    env.ok(
+        &carol,
+        "Encrypt",
+        json!({"KeyId": arn, "Plaintext": b64(b"x")}),
+    )
+    .await;
+    assert_eq!(
+        env.err(&carol, "DescribeKey", json!({"KeyId": arn}))
+            .await
+            .code,
+        "AccessDeniedException"
+    );
+}
