@@ -43,8 +43,10 @@ const SECRET_PARAMETERS: [&str; 10] = [
     "encryptedkeymaterial",
 ];
 
+/// One entry of the writer's queue: a record, or (`None`) a flush marker; `durable` is told
+/// once everything up to and including this entry is committed.
 struct Pending {
-    record: NewAuditRecord,
+    record: Option<NewAuditRecord>,
     durable: Option<oneshot::Sender<()>>,
 }
 
@@ -76,6 +78,7 @@ impl AuditSink {
         } else {
             (None, None)
         };
+        let record = Some(record);
         if self.tx.send(Pending { record, durable }).await.is_err() {
             tracing::error!("audit writer has stopped; an audit record was not written");
             return;
@@ -84,6 +87,19 @@ impl AuditSink {
             && done.await.is_err()
         {
             tracing::error!("an audit record could not be committed");
+        }
+    }
+
+    /// Returns once every record queued before the call is committed, so that a reader of the
+    /// trail (LookupEvents) sees the calls that came before its own.
+    pub async fn flush(&self) {
+        let (durable, done) = oneshot::channel();
+        let flush = Pending {
+            record: None,
+            durable: Some(durable),
+        };
+        if self.tx.send(flush).await.is_ok() {
+            let _ = done.await;
         }
     }
 
@@ -131,6 +147,13 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shut
 async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
     let (records, waiters): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.record, p.durable)).unzip();
+    let records: Vec<NewAuditRecord> = records.into_iter().flatten().collect();
+    if records.is_empty() {
+        for waiter in waiters.into_iter().flatten() {
+            let _ = waiter.send(());
+        }
+        return;
+    }
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=20 {
         match store.append_audit(records.clone()).await {

@@ -111,6 +111,7 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
         query.before_seq = Some(decode_token(token)?);
     }
     let limit = query.limit;
+    app.audit.flush().await;
     let records = app.store.query_audit(query).await.map_err(|e| {
         tracing::error!(error = %e, "audit query failed");
         AwsError::internal_failure()
