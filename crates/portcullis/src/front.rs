@@ -49,7 +49,7 @@ struct Call {
     /// The operation as the client named it (`Action`, target suffix), known or not.
     operation: Option<String>,
     /// Whether `operation` is one of the service's operations (a bounded metrics label).
-    known_operation: bool,
+    known_operation: Option<&'static str>,
     region: String,
     principal: Option<Principal>,
     /// When authentication failed: the key and account it named.
@@ -82,7 +82,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         service: None,
         protocol: Protocol::STS,
         operation: None,
-        known_operation: false,
+        known_operation: None,
         region: DEFAULT_REGION.to_owned(),
         principal: None,
         failed_key: None,
@@ -120,11 +120,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let record = facts.to_record();
     let changed_state = error.is_none() && !record.read_only;
     app.audit.record(record, changed_state).await;
-    let label = if call.known_operation {
-        operation
-    } else {
-        "unknown"
-    };
+    let label = call.known_operation.unwrap_or("unknown");
     let service = call.service.map_or("unknown", Service::name);
     app.metrics.record(
         service,
@@ -219,7 +215,7 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
             let operation = model
                 .operation(&name)
                 .ok_or_else(|| AwsError::unknown_operation(protocol))?;
-            call.known_operation = true;
+            call.known_operation = Some(operation.name());
             let input = json::parse_body(&body)?;
             call.request_parameters = Some(input.clone());
             (operation, input)
@@ -292,7 +288,7 @@ fn decode_query<'m>(
         .operation(action)
         .filter(|_| version == model.api_version)
         .ok_or_else(|| AwsError::invalid_action_for_version(protocol, action, version))?;
-    call.known_operation = true;
+    call.known_operation = Some(operation.name());
     let pairs: Vec<(&str, &str)> = params.iter().collect();
     let input = portcullis_model::query_input(&operation, &pairs)
         .map_err(|violation| validation_error(model, std::slice::from_ref(&violation)))?;
@@ -310,7 +306,7 @@ fn decode_rest<'m>(
         .route(parts.method.as_str(), parts.uri.path())
         .ok_or_else(|| AwsError::unknown_operation(Protocol::RestJson))?;
     call.operation = Some(operation.name().to_owned());
-    call.known_operation = true;
+    call.known_operation = Some(operation.name());
     let query = query::parse_params(parts.uri.query(), None, &[])?;
     let query: Vec<(&str, &str)> = query.iter().collect();
     let headers: Vec<(&str, &str)> = parts

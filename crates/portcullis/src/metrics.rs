@@ -3,7 +3,7 @@
 //! Label values come only from fixed sets (service and operation names the router knows,
 //! HTTP statuses, failure reasons), never from raw client input, so cardinality stays bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +17,7 @@ const BUCKETS: [f64; 12] = [
 /// The server's counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
+    requests: Mutex<HashMap<(&'static str, &'static str, u16), u64>>,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -26,10 +26,16 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts one finished request.
-    pub fn record(&self, service: &'static str, operation: &str, status: u16, elapsed: Duration) {
+    pub fn record(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         if let Ok(mut requests) = self.requests.lock() {
             *requests
-                .entry((service, operation.to_owned(), status))
+                .entry((service, operation, status))
                 .or_insert(0) += 1;
         }
         let secs = elapsed.as_secs_f64();
@@ -56,7 +62,8 @@ impl Metrics {
         out.push_str("# HELP portcullis_requests_total API requests by service, operation and HTTP status.\n");
         out.push_str("# TYPE portcullis_requests_total counter\n");
         if let Ok(requests) = self.requests.lock() {
-            for ((service, operation, status), n) in requests.iter() {
+            let sorted: BTreeMap<_, _> = requests.iter().collect();
+            for ((service, operation, status), n) in sorted {
                 let _ = writeln!(
                     out,
                     "portcullis_requests_total{{service=\"{service}\",operation=\"{}\",status=\"{status}\"}} {n}",
