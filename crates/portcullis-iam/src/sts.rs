@@ -10,9 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_lc_rs::hmac;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::Value;
@@ -23,7 +20,7 @@ use portcullis_core::{AccountId, Arn, Principal, PrincipalKind, RequestContext};
 use portcullis_policy::{ContextValue, Policy, PolicyType, ResourcePolicies, ResourcePolicyKind};
 
 use crate::Authorizer;
-use crate::iam::records::{self, MfaDeviceRecord};
+use crate::iam::records;
 use crate::sessions::{self, IssuedCredentials, NewSession, SessionKind};
 
 /// STS's XML namespace.
@@ -596,8 +593,9 @@ fn packed_size(
     Ok(Some(percent))
 }
 
-/// Checks a TOTP code (RFC 6238, SHA-1, 6 digits, 30 s, one step of drift) from the caller's
-/// enabled MFA device `serial`.
+/// Checks a TOTP code of the caller's enabled MFA device `serial` (the IAM API's verifier:
+/// RFC 6238, SHA-1, 6 digits, 30 s, one step of drift). An IAM user must use one of the
+/// devices enabled for it.
 async fn verify_mfa(
     authz: &Authorizer,
     caller: &Principal,
@@ -611,51 +609,26 @@ async fn verify_mfa(
             "MultiFactorAuthentication failed with invalid MFA one time pass code. ",
         )
     };
-    let name = serial.rsplit('/').next().unwrap_or(serial);
-    let device = records::load::<MfaDeviceRecord>(
-        &**authz.store(),
-        caller.account.as_str(),
-        &records::name_key(name),
+    let store = &**authz.store();
+    if let Some(name) = caller.user_name() {
+        let user = records::load_user(store, &caller.account, name)
+            .await
+            .map_err(internal)?;
+        if !user.is_some_and(|u| u.mfa_devices.iter().any(|d| d == serial)) {
+            return Err(failed());
+        }
+    }
+    let ok = crate::iam::verify_mfa_code(
+        store,
+        authz.master(),
+        &caller.account,
+        serial,
+        code,
+        ctx.received_at,
     )
     .await
-    .map_err(internal)?
-    .filter(|d| d.serial_number == serial && d.enable_date.is_some())
-    .ok_or_else(failed)?;
-    let owner_matches = match caller.kind {
-        PrincipalKind::IamUser => device.user_name.as_deref() == caller.user_name(),
-        PrincipalKind::Root => {
-            device.user_name.is_none() || device.user_name.as_deref() == Some("")
-        }
-        _ => false,
-    };
-    if !owner_matches {
-        return Err(failed());
-    }
-    let sealed = B64.decode(&device.sealed_seed).map_err(|_| failed())?;
-    let aad = portcullis_store::place_aad(
-        records::MFA,
-        caller.account.as_str(),
-        &records::name_key(&device.name),
-    );
-    let seed = authz.master().open(&sealed, &aad).map_err(|_| failed())?;
-    let step = u64::try_from(crate::authz::epoch(ctx.received_at)).unwrap_or(0) / 30;
-    let ok = [step.saturating_sub(1), step, step + 1].iter().any(|s| {
-        portcullis_core::secret::ct_eq(totp(seed.expose(), *s).as_bytes(), code.as_bytes())
-    });
+    .map_err(internal)?;
     if ok { Ok(()) } else { Err(failed()) }
-}
-
-/// The 6-digit TOTP code of `seed` at time step `step` (RFC 6238 over RFC 4226's HOTP).
-pub fn totp(seed: &[u8], step: u64) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, seed);
-    let tag = hmac::sign(&key, &step.to_be_bytes());
-    let mac = tag.as_ref();
-    let offset = usize::from(mac.last().copied().unwrap_or(0) & 0x0f);
-    let word = mac
-        .get(offset..offset + 4)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map_or(0, |b| u32::from_be_bytes(b) & 0x7fff_ffff);
-    format!("{:06}", word % 1_000_000)
 }
 
 fn credentials(xml: &mut XmlWriter, creds: &IssuedCredentials) {
@@ -713,15 +686,6 @@ fn internal(e: crate::IamError) -> AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn totp_matches_rfc_6238_sha1_vectors() {
-        // RFC 6238 appendix B, SHA-1 seed "12345678901234567890", last six digits.
-        let seed = b"12345678901234567890";
-        assert_eq!(totp(seed, 59 / 30), "287082");
-        assert_eq!(totp(seed, 1_111_111_109 / 30), "081804");
-        assert_eq!(totp(seed, 1_234_567_890 / 30), "005924");
-    }
 
     #[test]
     fn packed_size_is_a_percentage_and_refuses_over_100() {
