@@ -382,10 +382,11 @@ impl Iam {
             None => match cx.ctx.principal.user_name() {
                 Some(name) => name.to_owned(),
                 None => {
-                    // The root user: IAM answers with the account's root identity.
+                    // The root user: IAM answers with the account's root identity, which has
+                    // no user name or path.
                     return Ok(json!({"User": {
                         "UserId": cx.acct(), "Arn": cx.ctx.principal.arn.as_str(),
-                        "CreateDate": cx.now, "Path": "/", "UserName": "",
+                        "CreateDate": cx.now,
                     }}));
                 }
             },

@@ -1,0 +1,226 @@
+//! End to end: the IAM API of the real binary, driven by the AWS CLI and boto3.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Credentials, Server, clients_available, json_ok, stderr_err};
+
+/// Dev mode: a 12-digit access key id acts as the root user of that account.
+fn root() -> Credentials {
+    Credentials::new("123456789012", "any-secret")
+}
+
+fn start() -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    (dir, server)
+}
+
+fn scenario(server: &Server, name: &str) -> Value {
+    json_ok(&server.python(&root(), "iam_scenarios.py", &[name]))
+}
+
+#[test]
+fn a_new_users_access_key_authenticates_as_that_user() {
+    if !clients_available() {
+        return;
+    }
+    // Secure mode: only keys Portcullis issued authenticate, so a deactivated key is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let root = server.root_credentials();
+    let account = json_ok(&server.aws(&root, &["sts", "get-caller-identity"]))["Account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user = json_ok(&server.aws(
+        &root,
+        &[
+            "iam",
+            "create-user",
+            "--user-name",
+            "alice",
+            "--path",
+            "/eng/",
+        ],
+    ));
+    let arn = format!("arn:aws:iam::{account}:user/eng/alice");
+    assert_eq!(user["User"]["Arn"], arn.as_str());
+    let key = json_ok(&server.aws(&root, &["iam", "create-access-key", "--user-name", "alice"]));
+    let creds = Credentials::new(
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+    assert!(creds.access_key_id.starts_with("AKIA"));
+    let identity = json_ok(&server.aws(&creds, &["sts", "get-caller-identity"]));
+    assert_eq!(
+        identity,
+        json!({"UserId": user["User"]["UserId"], "Account": account, "Arn": arn})
+    );
+
+    // Deactivating the key takes effect on the next request.
+    let id = creds.access_key_id.as_str();
+    succeeds(&server.aws(
+        &root,
+        &[
+            "iam",
+            "update-access-key",
+            "--user-name",
+            "alice",
+            "--access-key-id",
+            id,
+            "--status",
+            "Inactive",
+        ],
+    ));
+    let denied = stderr_err(&server.aws(&creds, &["sts", "get-caller-identity"]));
+    assert!(denied.contains("InvalidClientTokenId"), "{denied}");
+
+    // A user with a key cannot be deleted.
+    let conflict = stderr_err(&server.aws(&root, &["iam", "delete-user", "--user-name", "alice"]));
+    assert!(
+        conflict.contains("(DeleteConflict) when calling the DeleteUser operation")
+            && conflict.contains(": Cannot delete entity, must delete access keys first."),
+        "{conflict}"
+    );
+    succeeds(&server.aws(
+        &root,
+        &[
+            "iam",
+            "delete-access-key",
+            "--user-name",
+            "alice",
+            "--access-key-id",
+            id,
+        ],
+    ));
+    succeeds(&server.aws(&root, &["iam", "delete-user", "--user-name", "alice"]));
+    let missing = stderr_err(&server.aws(&root, &["iam", "get-user", "--user-name", "alice"]));
+    assert!(
+        missing.contains("(NoSuchEntity) when calling the GetUser operation")
+            && missing.contains(": The user with name alice cannot be found."),
+        "{missing}"
+    );
+}
+
+/// Commands without output print nothing.
+fn succeeds(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn boto3_paginates_users() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "pagination");
+    assert_eq!(
+        out["pages"],
+        json!([
+            ["page-00", "page-01", "page-02"],
+            ["page-03", "page-04", "page-05"],
+            ["page-06"]
+        ])
+    );
+    assert_eq!(out["first_truncated"], true);
+    assert_eq!(out["has_marker"], true);
+}
+
+#[test]
+fn boto3_policies_versions_roles_and_documents() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "policies");
+    let s3 = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]});
+    assert_eq!(out["too_many"]["code"], "LimitExceeded");
+    assert_eq!(out["too_many"]["status"], 409);
+    assert_eq!(out["default_delete"]["code"], "DeleteConflict");
+    assert_eq!(
+        out["default_delete"]["message"],
+        "Cannot delete the default version of a policy."
+    );
+    assert_eq!(out["versions"], json!(["v1", "v2", "v3", "v4", "v5"]));
+    assert_eq!(out["default"], json!(["v2"]));
+    // botocore URL-decodes and parses policy documents: they arrive as dicts.
+    assert_eq!(out["doc"], s3);
+    assert_eq!(out["inline"], s3);
+    assert_eq!(out["details_role_inline"], s3);
+    assert_eq!(
+        out["trust"]["Statement"][0]["Principal"]["Service"],
+        "ec2.amazonaws.com"
+    );
+    assert_eq!(out["max_session"], 7200);
+    assert_eq!(
+        out["attached_delete"]["message"],
+        "Cannot delete a policy attached to entities."
+    );
+    assert_eq!(out["malformed"]["code"], "MalformedPolicyDocument");
+    assert_eq!(out["malformed"]["status"], 400);
+    assert_eq!(out["details_roles"], json!(["app"]));
+    assert_eq!(out["details_policies"], json!(["s3-read"]));
+    assert_eq!(out["entities"], json!(["app"]));
+    assert_eq!(
+        out["admin"]["Arn"],
+        "arn:aws:iam::aws:policy/AdministratorAccess"
+    );
+}
+
+#[test]
+fn boto3_enables_virtual_mfa_with_real_totp_codes() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "mfa");
+    assert_eq!(
+        out["serial"],
+        "arn:aws:iam::123456789012:mfa/mfa-user-phone"
+    );
+    assert_eq!(out["seed_len"], 20);
+    assert_eq!(out["wrong"]["code"], "InvalidAuthenticationCode");
+    assert_eq!(out["wrong"]["status"], 403);
+    assert_eq!(out["listed"], json!([out["serial"]]));
+    assert_eq!(out["virtual_user"], json!(["mfa-user"]));
+    assert_eq!(out["conflict"]["code"], "DeleteConflict");
+}
+
+#[test]
+fn boto3_account_tags_passwords_and_credential_report() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "account");
+    assert_eq!(out["tags"], json!([{"Key": "team", "Value": "sec"}]));
+    assert_eq!(out["reserved"]["code"], "InvalidInput");
+    assert_eq!(out["weak"]["code"], "PasswordPolicyViolation");
+    assert_eq!(out["min_length"], 20);
+    assert_eq!(out["aliases"], json!(["portcullis-test"]));
+    assert_eq!(out["format"], "text/csv");
+    let lines: Vec<&str> = out["report_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(lines[0].starts_with("user,arn,user_creation_time,password_enabled,"));
+    assert!(lines[1].starts_with("<root_account>,arn:aws:iam::123456789012:root,"));
+    assert!(lines[2].starts_with("report-user,arn:aws:iam::123456789012:user/report-user,"));
+    assert_eq!(lines[2].split(',').nth(3), Some("true"), "password_enabled");
+    assert_eq!(out["users"], 1);
+    assert_eq!(out["users_quota"], 5000);
+    assert_eq!(out["missing"]["code"], "NoSuchEntity");
+    assert_eq!(out["missing"]["status"], 404);
+    assert_eq!(out["missing"]["type"], "Sender");
+    assert_eq!(
+        out["missing"]["message"],
+        "The user with name nobody cannot be found."
+    );
+}
