@@ -257,11 +257,47 @@ async fn dispatch(
             .await
             .map(Output::Json),
         Service::Kms => app.kms.call(ctx, operation, input).await.map(Output::Json),
-        Service::Iam => app
-            .iam
-            .call(ctx, operation, &input)
-            .await
-            .map(Output::Query),
+        // The policy simulator is served by the authorizer, on the same engine as enforcement.
+        Service::Iam
+            if matches!(
+                operation,
+                "SimulatePrincipalPolicy" | "SimulateCustomPolicy"
+            ) =>
+        {
+            let output = if operation == "SimulatePrincipalPolicy" {
+                app.authz.simulate_principal_policy(ctx, &input).await?
+            } else {
+                app.authz.simulate_custom_policy(ctx, &input).await?
+            };
+            let model = service.model().ok_or_else(AwsError::internal_failure)?;
+            let op = model
+                .operation(operation)
+                .ok_or_else(AwsError::internal_failure)?;
+            let body = portcullis_model::xml::query_response(
+                &op,
+                &ctx.request_id,
+                "https://iam.amazonaws.com/doc/2010-05-08/",
+                &output,
+            );
+            let mut response = http::Response::new(Bytes::from(body));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/xml"),
+            );
+            if let Ok(id) = http::HeaderValue::from_str(&ctx.request_id) {
+                response.headers_mut().insert("x-amzn-RequestId", id);
+            }
+            Ok(Output::Query(response))
+        }
+        Service::Iam => {
+            let response = app.iam.call(ctx, operation, &input).await?;
+            // An IAM change (policy, attachment, membership, boundary, tags, trust) takes
+            // effect on the next request: the authorizer's cached policy sets are dropped.
+            if !crate::route::is_read_only(operation) {
+                app.authz.invalidate(&ctx.principal.account);
+            }
+            Ok(Output::Query(response))
+        }
         Service::Organizations
         | Service::Wafv2
         | Service::Shield

@@ -335,3 +335,60 @@ fn federation_tokens_intersect_the_users_policies_with_the_session_policy() {
     );
     assert_eq!(out["key_account"], a);
 }
+
+#[test]
+fn the_policy_simulator_answers_through_the_aws_cli() {
+    let Some((_dir, server)) = start() else {
+        return;
+    };
+    let a = "111100000012";
+    let creds = root(a);
+    json_ok(&server.aws(&creds, &["iam", "create-user", "--user-name", "sim"]));
+    let attached = server.aws(
+        &creds,
+        &[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "sim",
+            "--policy-arn",
+            "arn:aws:iam::aws:policy/IAMReadOnlyAccess",
+        ],
+    );
+    assert!(attached.status.success(), "{attached:?}");
+    let out = json_ok(&server.aws(
+        &creds,
+        &[
+            "iam",
+            "simulate-principal-policy",
+            "--policy-source-arn",
+            &format!("arn:aws:iam::{a}:user/sim"),
+            "--action-names",
+            "iam:ListUsers",
+            "iam:CreateUser",
+        ],
+    ));
+    let results = out["EvaluationResults"].as_array().unwrap();
+    assert_eq!(results[0]["EvalActionName"], "iam:ListUsers");
+    assert_eq!(results[0]["EvalDecision"], "allowed");
+    assert_eq!(
+        results[0]["MatchedStatements"][0]["SourcePolicyId"],
+        "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
+    );
+    assert_eq!(results[1]["EvalDecision"], "implicitDeny");
+
+    let out = json_ok(&server.aws(
+        &creds,
+        &[
+            "iam",
+            "simulate-custom-policy",
+            "--policy-input-list",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:CreateUser","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/team":"blue"}}}]}"#,
+            "--action-names",
+            "iam:CreateUser",
+            "--context-entries",
+            "ContextKeyName=aws:RequestTag/team,ContextKeyValues=blue,ContextKeyType=string",
+        ],
+    ));
+    assert_eq!(out["EvaluationResults"][0]["EvalDecision"], "allowed");
+}
