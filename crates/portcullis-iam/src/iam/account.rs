@@ -232,7 +232,8 @@ impl Iam {
         let (mut s, v) = self.settings(cx).await?;
         if s.password_policy.take().is_none() {
             return Err(no_such_entity(format!(
-                "The account policy with name PasswordPolicy cannot be found."
+                "The Password Policy with domain name {} cannot be found.",
+                cx.acct()
             )));
         }
         self.save_settings(cx, &s, v).await?;
@@ -299,10 +300,14 @@ impl Iam {
                     "CreateDate": u.create_date, "UserPolicyList": inline(&u.inline_policies),
                     "GroupList": u.groups, "AttachedManagedPolicies": attached(&u.attached_policies)});
                 if let Some(b) = &u.permissions_boundary {
-                    v["PermissionsBoundary"] = json!({"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": b});
+                    super::set(
+                        &mut v,
+                        "PermissionsBoundary",
+                        json!({"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": b}),
+                    );
                 }
                 if !u.tags.is_empty() {
-                    v["Tags"] = tags_value(&u.tags);
+                    super::set(&mut v, "Tags", tags_value(&u.tags));
                 }
                 items.push((
                     format!("1/{}", name_key(&u.user_name)),
@@ -327,15 +332,19 @@ impl Iam {
             if wants("Role") {
                 for r in &roles {
                     let mut v = role_value(r, true);
-                    v["RolePolicyList"] = json!(inline(&r.inline_policies));
-                    v["AttachedManagedPolicies"] = json!(attached(&r.attached_policies));
-                    v["InstanceProfileList"] = json!(profiles
+                    super::set(&mut v, "RolePolicyList", json!(inline(&r.inline_policies)));
+                    super::set(
+                        &mut v,
+                        "AttachedManagedPolicies",
+                        json!(attached(&r.attached_policies)),
+                    );
+                    super::set(&mut v, "InstanceProfileList", json!(profiles
                         .iter()
                         .filter(|p| p.roles.iter().any(|n| name_key(n) == name_key(&r.role_name)))
                         .map(|p| json!({"Path": p.path, "InstanceProfileName": p.instance_profile_name,
                             "InstanceProfileId": p.instance_profile_id, "Arn": p.arn, "CreateDate": p.create_date,
                             "Roles": [role_value(r, false)]}))
-                        .collect::<Vec<_>>());
+                        .collect::<Vec<_>>()));
                     items.push((
                         format!("3/{}", name_key(&r.role_name)),
                         json!({"K": "RoleDetailList", "V": v}),
@@ -353,7 +362,7 @@ impl Iam {
                     continue;
                 }
                 let mut v = policy_value(&p, &usage, false);
-                v["PolicyVersionList"] = versions_value(&p);
+                super::set(&mut v, "PolicyVersionList", versions_value(&p));
                 items.push((format!("4/{}", p.arn), json!({"K": "Policies", "V": v})));
             }
         }
@@ -361,7 +370,7 @@ impl Iam {
         let mut out = json!({"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": [],
                              "IsTruncated": page.get("IsTruncated").cloned().unwrap_or(Value::Bool(false))});
         if let Some(m) = page.get("Marker") {
-            out["Marker"] = m.clone();
+            super::set(&mut out, "Marker", m.clone());
         }
         if let Some(Value::Array(entries)) = page.get_mut("Items").map(Value::take) {
             for e in entries {
@@ -518,7 +527,7 @@ impl Iam {
         self.write(vec![put(cx, &p, Precondition::Absent)?]).await?;
         let mut out = json!({"SAMLProviderArn": p.arn});
         if !p.tags.is_empty() {
-            out["Tags"] = tags_value(&p.tags);
+            super::set(&mut out, "Tags", tags_value(&p.tags));
         }
         Ok(out)
     }
@@ -538,7 +547,7 @@ impl Iam {
         let mut out = json!({"SAMLMetadataDocument": p.saml_metadata_document, "CreateDate": p.create_date,
                              "ValidUntil": p.valid_until, "AssertionEncryptionMode": "Allowed"});
         if !p.tags.is_empty() {
-            out["Tags"] = tags_value(&p.tags);
+            super::set(&mut out, "Tags", tags_value(&p.tags));
         }
         Ok(out)
     }
@@ -620,7 +629,7 @@ impl Iam {
         self.write(vec![put(cx, &p, Precondition::Absent)?]).await?;
         let mut out = json!({"OpenIDConnectProviderArn": arn});
         if !p.tags.is_empty() {
-            out["Tags"] = tags_value(&p.tags);
+            super::set(&mut out, "Tags", tags_value(&p.tags));
         }
         Ok(out)
     }
@@ -642,7 +651,7 @@ impl Iam {
         let mut out = json!({"Url": oidc_key(&p.url), "ClientIDList": p.client_id_list,
                              "ThumbprintList": p.thumbprint_list, "CreateDate": p.create_date});
         if !p.tags.is_empty() {
-            out["Tags"] = tags_value(&p.tags);
+            super::set(&mut out, "Tags", tags_value(&p.tags));
         }
         Ok(out)
     }

@@ -178,8 +178,8 @@ fn ssh_value(k: &SshKeyRecord, full: bool) -> Value {
     let mut v = json!({"UserName": k.user_name, "SSHPublicKeyId": k.ssh_public_key_id,
                        "Status": k.status, "UploadDate": k.upload_date});
     if full {
-        v["Fingerprint"] = json!(k.fingerprint);
-        v["SSHPublicKeyBody"] = json!(k.ssh_public_key_body);
+        super::set(&mut v, "Fingerprint", json!(k.fingerprint));
+        super::set(&mut v, "SSHPublicKeyBody", json!(k.ssh_public_key_body));
     }
     v
 }
@@ -372,7 +372,7 @@ impl Iam {
         }
         self.write(ops).await?;
         let mut v = key_value(&record, user_name.as_deref());
-        v["SecretAccessKey"] = json!(secret.expose());
+        super::set(&mut v, "SecretAccessKey", json!(secret.expose()));
         Ok(json!({"AccessKey": v}))
     }
 
@@ -715,7 +715,7 @@ impl Iam {
         let mut v =
             json!({"SerialNumber": serial, "Base32StringSeed": B64.encode(seed_text.expose())});
         if !device.tags.is_empty() {
-            v["Tags"] = tags_value(&device.tags);
+            super::set(&mut v, "Tags", tags_value(&device.tags));
         }
         Ok(json!({"VirtualMFADevice": v}))
     }
@@ -873,10 +873,10 @@ impl Iam {
             if let Some(name) = &d.user_name
                 && let Some((u, _)) = self.get::<UserRecord>(cx, &name_key(name)).await?
             {
-                v["User"] = super::identities::user_value(&u, false);
+                super::set(&mut v, "User", super::identities::user_value(&u, false));
             }
             if !d.tags.is_empty() {
-                v["Tags"] = tags_value(&d.tags);
+                super::set(&mut v, "Tags", tags_value(&d.tags));
             }
             items.push((d.serial_number.clone(), v));
         }
@@ -1119,7 +1119,7 @@ impl Iam {
             .await?;
         let mut out = json!({"ServerCertificateMetadata": server_cert_meta(&cert)});
         if !cert.tags.is_empty() {
-            out["Tags"] = tags_value(&cert.tags);
+            super::set(&mut out, "Tags", tags_value(&cert.tags));
         }
         Ok(out)
     }
@@ -1142,7 +1142,7 @@ impl Iam {
         let mut v = json!({"ServerCertificateMetadata": server_cert_meta(&c), "CertificateBody": c.certificate_body,
                            "CertificateChain": c.certificate_chain});
         if !c.tags.is_empty() {
-            v["Tags"] = tags_value(&c.tags);
+            super::set(&mut v, "Tags", tags_value(&c.tags));
         }
         Ok(json!({"ServerCertificate": v}))
     }
@@ -1253,7 +1253,7 @@ impl Iam {
         self.write(vec![put(cx, &cred, Precondition::Absent)?])
             .await?;
         let mut v = service_cred_value(&cred);
-        v["ServicePassword"] = json!(password.expose());
+        super::set(&mut v, "ServicePassword", json!(password.expose()));
         Ok(json!({"ServiceSpecificCredential": v}))
     }
 
@@ -1302,7 +1302,7 @@ impl Iam {
         self.write(vec![put(cx, &cred, Precondition::Version(version))?])
             .await?;
         let mut v = service_cred_value(&cred);
-        v["ServicePassword"] = json!(password.expose());
+        super::set(&mut v, "ServicePassword", json!(password.expose()));
         Ok(json!({"ServiceSpecificCredential": v}))
     }
 

@@ -37,9 +37,13 @@ pub(crate) fn user_value(u: &UserRecord, full: bool) -> Value {
         "CreateDate": u.create_date, "PasswordLastUsed": u.password_last_used,
     });
     if full {
-        v["PermissionsBoundary"] = boundary_value(u.permissions_boundary.as_deref());
+        super::set(
+            &mut v,
+            "PermissionsBoundary",
+            boundary_value(u.permissions_boundary.as_deref()),
+        );
         if !u.tags.is_empty() {
-            v["Tags"] = tags_value(&u.tags);
+            super::set(&mut v, "Tags", tags_value(&u.tags));
         }
     }
     v
@@ -59,14 +63,22 @@ pub(crate) fn role_value(r: &RoleRecord, full: bool) -> Value {
         "Description": r.description, "MaxSessionDuration": r.max_session_duration,
     });
     if full {
-        v["PermissionsBoundary"] = boundary_value(r.permissions_boundary.as_deref());
+        super::set(
+            &mut v,
+            "PermissionsBoundary",
+            boundary_value(r.permissions_boundary.as_deref()),
+        );
         if !r.tags.is_empty() {
-            v["Tags"] = tags_value(&r.tags);
+            super::set(&mut v, "Tags", tags_value(&r.tags));
         }
-        v["RoleLastUsed"] = match &r.role_last_used {
-            Some(u) => json!({"LastUsedDate": u.last_used_date, "Region": u.region}),
-            None => json!({}),
-        };
+        super::set(
+            &mut v,
+            "RoleLastUsed",
+            match &r.role_last_used {
+                Some(u) => json!({"LastUsedDate": u.last_used_date, "Region": u.region}),
+                None => json!({}),
+            },
+        );
     }
     v
 }
@@ -86,7 +98,7 @@ fn instance_profile_value(p: &InstanceProfileRecord, roles: &[RoleRecord]) -> Va
         "Roles": roles.iter().map(|r| role_value(r, false)).collect::<Vec<_>>(),
     });
     if !p.tags.is_empty() {
-        v["Tags"] = tags_value(&p.tags);
+        super::set(&mut v, "Tags", tags_value(&p.tags));
     }
     v
 }
@@ -683,7 +695,7 @@ impl Iam {
             .map(|(u, _)| (name_key(&u.user_name), user_value(&u, false)))
             .collect();
         let mut out = paginate("Users", items, input);
-        out["Group"] = group_value(&group);
+        super::set(&mut out, "Group", group_value(&group));
         Ok(out)
     }
 
@@ -1208,7 +1220,7 @@ impl Iam {
             ))
         })?;
         let mut out = json!({"PolicyName": policy_name, "PolicyDocument": doc});
-        out[T::NAME_MEMBER] = Value::String(entity);
+        super::set(&mut out, T::NAME_MEMBER, Value::String(entity));
         Ok(out)
     }
 

@@ -548,6 +548,13 @@ pub(crate) fn url_encode(text: &str) -> String {
     out
 }
 
+/// Sets `key` of the output object `v` (a no-op on a non-object, where indexing would panic).
+pub(crate) fn set(v: &mut Value, key: &str, value: Value) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(key.to_owned(), value);
+    }
+}
+
 /// A unique id with `prefix`.
 pub(crate) fn new_id(prefix: &str) -> String {
     portcullis_core::id::unique_id(prefix)

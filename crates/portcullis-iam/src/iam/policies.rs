@@ -44,7 +44,7 @@ pub(crate) fn policy_value(p: &ManagedPolicy, usage: &Usage, tags: bool) -> Valu
         "CreateDate": p.create_date, "UpdateDate": p.update_date,
     });
     if tags && !p.tags.is_empty() {
-        v["Tags"] = tags_value(&p.tags);
+        super::set(&mut v, "Tags", tags_value(&p.tags));
     }
     v
 }
@@ -393,9 +393,9 @@ impl Iam {
         }
         let mut page = paginate("Items", items, input);
         let mut out = json!({"PolicyGroups": [], "PolicyUsers": [], "PolicyRoles": [],
-                             "IsTruncated": page["IsTruncated"].clone()});
+                             "IsTruncated": page.get("IsTruncated").cloned().unwrap_or(Value::Bool(false))});
         if let Some(m) = page.get("Marker") {
-            out["Marker"] = m.clone();
+            super::set(&mut out, "Marker", m.clone());
         }
         if let Some(Value::Array(entries)) = page.get_mut("Items").map(Value::take) {
             for e in entries {
