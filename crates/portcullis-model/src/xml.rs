@@ -123,7 +123,13 @@ fn element(out: &mut String, name: &str, shape: ShapeRef<'_>, value: &Value, dep
                         &Value::String(k.clone()),
                         depth + 1,
                     );
-                    element(out, value_name.unwrap_or("value"), value_shape, v, depth + 1);
+                    element(
+                        out,
+                        value_name.unwrap_or("value"),
+                        value_shape,
+                        v,
+                        depth + 1,
+                    );
                     close(out, "entry");
                 }
             }
@@ -260,7 +266,10 @@ mod tests {
             }}),
         );
         insta::assert_snapshot!(xml);
-        assert!(xml.contains("<Path>/</Path><UserName>bob</UserName>"), "shape order");
+        assert!(
+            xml.contains("<Path>/</Path><UserName>bob</UserName>"),
+            "shape order"
+        );
     }
 
     #[test]
@@ -295,5 +304,114 @@ mod tests {
         let mut s = String::new();
         escape_into(&mut s, "<a & 'b'>\u{1}\r");
         assert_eq!(s, "&lt;a &amp; &apos;b&apos;&gt;\u{FFFD}&#xD;");
+    }
+
+    /// A value for `shape` with every member filled, lists and maps of two, down to `depth`.
+    fn sample(shape: ShapeRef<'_>, depth: usize) -> Option<Value> {
+        Some(match shape.shape.kind {
+            ShapeKind::Structure { .. } => {
+                if depth == 0 {
+                    return None;
+                }
+                let mut obj = serde_json::Map::new();
+                for m in shape.members() {
+                    if let Some(v) = shape.member_shape(m).and_then(|s| sample(s, depth - 1)) {
+                        obj.insert(m.name.to_owned(), v);
+                    }
+                }
+                Value::Object(obj)
+            }
+            ShapeKind::List { member, .. } => {
+                let item = sample(shape.resolve(member)?, depth.saturating_sub(1))?;
+                Value::Array(vec![item.clone(), item])
+            }
+            ShapeKind::Map { value, .. } => {
+                let v = sample(shape.resolve(value)?, depth.saturating_sub(1))?;
+                json!({"k1": v.clone(), "k2": v})
+            }
+            ShapeKind::String { enums, .. } => {
+                json!(enums.first().map_or_else(
+                    || format!("<{}> & 'text'", shape.name()),
+                    |e| (*e).to_owned()
+                ))
+            }
+            ShapeKind::Integer | ShapeKind::Long => json!(42),
+            ShapeKind::Float | ShapeKind::Double => json!(1.5),
+            ShapeKind::Boolean => json!(true),
+            ShapeKind::Timestamp => json!("2026-11-28T19:29:39Z"),
+            ShapeKind::Blob => json!("YmxvYg=="),
+        })
+    }
+
+    /// Every output of IAM and STS, filled completely, parses back in botocore's own query
+    /// parser to the value it was written from (skipped when botocore is not installed).
+    /// botocore reads list items whatever their element name, so the `<member>` names are
+    /// pinned by the snapshots above instead.
+    #[test]
+    fn botocore_reads_every_iam_and_sts_output_back() {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        if !Command::new("python3")
+            .args(["-c", "import botocore"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            eprintln!("SKIPPED: botocore is not installed");
+            return;
+        }
+        let mut cases = Vec::new();
+        for name in ["iam", "sts"] {
+            let service = crate::service(name).unwrap();
+            for op in service.operations() {
+                let Some(shape) = op.output() else { continue };
+                let value = sample(shape, 6).unwrap();
+                let xml = query_response(&op, "rid", service.xmlns.unwrap(), &value);
+                cases.push(json!({"service": name, "op": op.name(),
+                    "xml": String::from_utf8(xml).unwrap(), "expected": value}));
+            }
+        }
+        assert!(cases.len() > 100, "{}", cases.len());
+        let script = r#"
+import base64, datetime, json, sys
+import botocore.parsers, botocore.session
+session = botocore.session.get_session()
+def norm(v):
+    if isinstance(v, dict):
+        return {k: norm(x) for k, x in v.items() if k != "ResponseMetadata"}
+    if isinstance(v, list):
+        return [norm(x) for x in v]
+    if isinstance(v, datetime.datetime):
+        return v.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode()
+    return v
+bad = []
+for case in json.load(sys.stdin):
+    model = session.get_service_model(case["service"]).operation_model(case["op"])
+    parsed = botocore.parsers.QueryParser().parse(
+        {"body": case["xml"].encode(), "headers": {}, "status_code": 200}, model.output_shape)
+    if norm(parsed) != case["expected"]:
+        bad.append({"op": case["op"], "parsed": norm(parsed), "expected": case["expected"]})
+print(json.dumps(bad)[:4000])
+sys.exit(1 if bad else 0)
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "botocore disagrees: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
