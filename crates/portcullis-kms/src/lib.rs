@@ -51,14 +51,14 @@ pub trait KeyAccess: Send + Sync + 'static {
     /// `conditions` (kms:EncryptionContext:*, kms:EncryptionContextKeys, kms:CallerAccount,
     /// kms:KeySpec, kms:KeyUsage, kms:GrantOperations, kms:RequestAlias, ...). Err: the
     /// AccessDeniedException to return.
-    fn authorize(
-        &self,
-        ctx: &RequestContext,
-        action: &str,
-        key_arn: &Arn,
-        key_policy: &str,
-        conditions: &[(String, Vec<String>)],
-    ) -> BoxFuture<'_, Result<(), AwsError>>;
+    fn authorize<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        action: &'a str,
+        key_arn: &'a Arn,
+        key_policy: &'a str,
+        conditions: &'a [(String, Vec<String>)],
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 /// Until IAM lands: any principal of the key's own account is allowed, every other principal
@@ -67,14 +67,14 @@ pub trait KeyAccess: Send + Sync + 'static {
 pub struct AccountOnlyAccess;
 
 impl KeyAccess for AccountOnlyAccess {
-    fn authorize(
-        &self,
-        ctx: &RequestContext,
-        action: &str,
-        key_arn: &Arn,
-        _key_policy: &str,
-        _conditions: &[(String, Vec<String>)],
-    ) -> BoxFuture<'_, Result<(), AwsError>> {
+    fn authorize<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        action: &'a str,
+        key_arn: &'a Arn,
+        _key_policy: &'a str,
+        _conditions: &'a [(String, Vec<String>)],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
         let result = if key_arn.account() == ctx.principal.account.as_str() {
             Ok(())
         } else {

@@ -189,8 +189,14 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         .auth
         .authenticate(&request, parsed, service.name(), call.received_at)
         .await;
-    let principal = match authenticated {
-        Ok(a) => a.principal,
+    // AssumeRoleWithWebIdentity is unsigned: its token proves the caller (STS API Reference).
+    let unsigned_allowed =
+        service == Service::Sts && query_action == Some("AssumeRoleWithWebIdentity");
+    let (principal, anonymous) = match authenticated {
+        Ok(a) => (a.principal, false),
+        Err(portcullis_iam::AuthFailure::Unsigned) if unsigned_allowed => {
+            (portcullis_iam::sts::anonymous_principal(), true)
+        }
         Err(failure) => {
             if let portcullis_iam::AuthFailure::Internal(e) = &failure {
                 tracing::error!(error = %e, request_id = call.request_id, "authentication could not read the store");
@@ -201,7 +207,9 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
             return Err(failure.to_aws_error(service.protocol()));
         }
     };
-    call.principal = Some(principal.clone());
+    if !anonymous {
+        call.principal = Some(principal.clone());
+    }
 
     let model = service.model().ok_or_else(AwsError::internal_failure)?;
     let protocol = service.protocol();

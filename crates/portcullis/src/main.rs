@@ -33,7 +33,7 @@ pub struct App {
     /// Resolves access keys to principals.
     pub auth: Arc<Authenticator>,
     /// Decides whether a principal may make a call.
-    pub authz: portcullis_iam::Authorizer,
+    pub authz: Arc<portcullis_iam::Authorizer>,
     /// Identity and Access Management.
     pub iam: portcullis_iam::Iam,
     /// The audit trail.

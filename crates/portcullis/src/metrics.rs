@@ -34,9 +34,7 @@ impl Metrics {
         elapsed: Duration,
     ) {
         if let Ok(mut requests) = self.requests.lock() {
-            *requests
-                .entry((service, operation, status))
-                .or_insert(0) += 1;
+            *requests.entry((service, operation, status)).or_insert(0) += 1;
         }
         let secs = elapsed.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {

@@ -125,24 +125,25 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let audit = AuditSink::start(store.clone());
     let auth = Arc::new(Authenticator::new(store.clone(), master.clone(), mode));
+    let authz = Arc::new(portcullis_iam::Authorizer::new(
+        store.clone(),
+        master.clone(),
+        auth.clone(),
+        clock.clone(),
+    ));
     let app = Arc::new(App {
         iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
-        authz: portcullis_iam::Authorizer::new(
+        kms: portcullis_kms::Kms::new(
             store.clone(),
             master.clone(),
-            auth.clone(),
+            Arc::new(KeyPolicyAccess(authz.clone())),
             clock.clone(),
         ),
+        authz,
         auth,
         store: store.clone(),
         audit,
         metrics: Metrics::default(),
-        kms: portcullis_kms::Kms::new(
-            store.clone(),
-            master.clone(),
-            Arc::new(portcullis_kms::AccountOnlyAccess),
-            clock.clone(),
-        ),
         clock,
         max_body_bytes: settings.max_body_bytes,
         dev: settings.dev,
@@ -172,6 +173,30 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// KMS asks IAM whether a call may use a key: the key policy decides, and IAM policies count
+/// where the key policy delegates to the account, as in AWS. (Service crates never depend on
+/// each other; the binary joins them.)
+struct KeyPolicyAccess(Arc<portcullis_iam::Authorizer>);
+
+impl portcullis_kms::KeyAccess for KeyPolicyAccess {
+    fn authorize<'a>(
+        &'a self,
+        ctx: &'a portcullis_core::RequestContext,
+        action: &'a str,
+        key_arn: &'a portcullis_core::Arn,
+        key_policy: &'a str,
+        conditions: &'a [(String, Vec<String>)],
+    ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_aws::AwsError>> {
+        Box::pin(self.0.authorize_with_resource_policy(
+            ctx,
+            action,
+            key_arn.as_str(),
+            key_policy,
+            conditions,
+        ))
+    }
 }
 
 /// Work that falls due with time (KMS key deletion and rotation), once a minute.
