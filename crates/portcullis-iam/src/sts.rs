@@ -48,6 +48,7 @@ pub async fn call(
         "GetFederationToken" => get_federation_token(authz, ctx, input).await,
         "GetAccessKeyInfo" => get_access_key_info(authz, ctx, input).await,
         "DecodeAuthorizationMessage" => decode_authorization_message(authz, ctx, input),
+        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(authz, ctx, input).await,
         other => Err(AwsError::not_implemented(&format!("sts:{other}"))),
     }
 }
@@ -518,6 +519,211 @@ fn decode_authorization_message(
     ))
 }
 
+/// `AssumeRoleWithWebIdentity`: an unsigned call whose OIDC token (a JWT signed with RS256)
+/// is verified against the keys of the issuer's JWKS ([`jwks_source`]), checked against the
+/// role account's OIDC provider (issuer URL and audience), and whose claims the role's trust
+/// policy sees as `<provider>:aud`, `<provider>:sub` and `<provider>:iss`.
+async fn assume_role_with_web_identity(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    let role_arn = str_of(input, "RoleArn").unwrap_or_default();
+    let session_name = str_of(input, "RoleSessionName").unwrap_or_default();
+    let token = str_of(input, "WebIdentityToken").unwrap_or_default();
+    let now = ctx.received_at;
+    let claims = web_identity::verify(&token, now).await?;
+    let issuer = claims.issuer.clone();
+    let provider_key = records::oidc_key(&issuer);
+    let denied = || {
+        AwsError::access_denied(
+            PROTOCOL,
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        )
+    };
+    let arn = Arn::parse(&role_arn).map_err(|_| validation("RoleArn is not a valid ARN."))?;
+    let account = AccountId::parse(arn.account()).map_err(|_| denied())?;
+    let provider = records::load::<records::OidcProviderRecord>(
+        &**authz.store(),
+        account.as_str(),
+        &provider_key,
+    )
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| {
+        web_identity::invalid(&format!(
+            "No OpenIDConnect provider found in your account for {issuer}"
+        ))
+    })?;
+    if !claims
+        .audiences
+        .iter()
+        .any(|a| provider.client_id_list.contains(a))
+    {
+        return Err(web_identity::invalid("Incorrect token audience"));
+    }
+    let role_name = arn
+        .resource()
+        .strip_prefix("role/")
+        .and_then(|r| r.rsplit('/').next())
+        .ok_or_else(denied)?;
+    let role = records::load_role(&**authz.store(), &account, role_name)
+        .await
+        .map_err(internal)?
+        .filter(|r| r.arn == role_arn)
+        .ok_or_else(denied)?;
+    let max = u64::try_from(role.max_session_duration).unwrap_or(ONE_HOUR);
+    let duration = match input.get("DurationSeconds").and_then(Value::as_u64) {
+        Some(d) if d > max => {
+            return Err(validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+            ));
+        }
+        Some(d) => d,
+        None => ONE_HOUR,
+    };
+    let (policy, policy_arns) = session_policies(authz, &account, input).await?;
+    let packed = packed_size(policy.as_deref(), &policy_arns, &BTreeMap::new())?;
+
+    // The trust policy alone decides: a web identity has no identity-based policies.
+    let trust = Policy::parse(
+        &role_arn,
+        &role.assume_role_policy_document,
+        PolicyType::Trust,
+    )
+    .map_err(|_| denied())?;
+    let resource = ResourcePolicies {
+        owner_account: account.as_str().to_owned(),
+        policy: Some(trust),
+        kind: ResourcePolicyKind::Trust,
+        rcp_levels: Vec::new(),
+        management_account: false,
+    };
+    let principal = portcullis_policy::RequestPrincipal {
+        arn: provider.arn.clone(),
+        account: account.as_str().to_owned(),
+        kind: portcullis_policy::PrincipalKind::Federated,
+        role_arn: None,
+        service_linked_role: false,
+    };
+    let audience = claims.audiences.first().cloned().unwrap_or_default();
+    let mut context = portcullis_policy::Context::new();
+    context.insert(
+        &format!("{provider_key}:aud"),
+        ContextValue::strings(claims.audiences.iter().cloned()),
+    );
+    context.insert(
+        &format!("{provider_key}:sub"),
+        ContextValue::string(claims.subject.clone()),
+    );
+    context.insert(
+        &format!("{provider_key}:iss"),
+        ContextValue::string(issuer.clone()),
+    );
+    context.insert(
+        "aws:FederatedProvider",
+        ContextValue::string(provider.arn.clone()),
+    );
+    context.insert("aws:SourceIp", ContextValue::ip(ctx.source_ip));
+    context.insert(
+        "aws:CurrentTime",
+        ContextValue::date(crate::authz::odt(now)),
+    );
+    context.insert(
+        "sts:RoleSessionName",
+        ContextValue::string(session_name.clone()),
+    );
+    let request = portcullis_policy::Request::new(
+        principal,
+        "sts:AssumeRoleWithWebIdentity",
+        role_arn.clone(),
+    )
+    .with_full_context(context);
+    let no_identity_policies = portcullis_policy::PrincipalPolicies::default();
+    let decision = portcullis_policy::evaluate(&no_identity_policies, Some(&resource), &request);
+    if !decision.is_allowed() {
+        return Err(denied());
+    }
+
+    let user_id = format!("{}:{session_name}", role.role_id);
+    let session_arn = Arn::new(
+        portcullis_core::PARTITION,
+        "sts",
+        "",
+        account.as_str(),
+        &format!("assumed-role/{}/{session_name}", role.role_name),
+    );
+    let principal = Principal {
+        account: account.clone(),
+        arn: session_arn.clone(),
+        kind: PrincipalKind::AssumedRole,
+        user_id: user_id.clone(),
+        access_key_id: String::new(),
+        mfa_authenticated: false,
+        mfa_authenticated_at: None,
+        token_issued_at: None,
+        tags: BTreeMap::new(),
+    };
+    let (creds, _) = sessions::issue(
+        &**authz.store(),
+        authz.master(),
+        NewSession {
+            principal,
+            kind: SessionKind::Role {
+                role_arn: role.arn.clone(),
+                role_name: role.role_name.clone(),
+                role_id: role.role_id.clone(),
+                session_name: session_name.clone(),
+                chained: false,
+            },
+            policy,
+            policy_arns,
+            tags: BTreeMap::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            duration: Duration::from_secs(duration),
+        },
+        authz.clock().now(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(query::response(
+        "AssumeRoleWithWebIdentity",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            credentials(xml, &creds);
+            xml.text_element("SubjectFromWebIdentityToken", &claims.subject);
+            xml.start("AssumedRoleUser")
+                .text_element("AssumedRoleId", &user_id)
+                .text_element("Arn", session_arn.as_str())
+                .end("AssumedRoleUser");
+            if let Some(packed) = packed {
+                xml.text_element("PackedPolicySize", &packed.to_string());
+            }
+            xml.text_element("Provider", &issuer);
+            xml.text_element("Audience", &audience);
+        },
+    ))
+}
+
+/// The principal of an unsigned STS call (`AssumeRoleWithWebIdentity`): nobody. It is never
+/// authorized for anything; the call itself proves who the caller is with its token.
+pub fn anonymous_principal() -> Principal {
+    let account = AccountId::parse("000000000000").unwrap_or_else(|_| AccountId::random());
+    let mut principal = Principal::root(account, String::new());
+    principal.kind = PrincipalKind::FederatedUser;
+    principal.arn = Arn::new(
+        portcullis_core::PARTITION,
+        "sts",
+        "",
+        principal.account.as_str(),
+        "federated-user/anonymous",
+    );
+    principal.user_id = "anonymous".to_owned();
+    principal
+}
+
 /// The session policies of a request: the inline `Policy` (validated as a session policy)
 /// and the managed `PolicyArns`, which must exist.
 async fn session_policies(
@@ -629,6 +835,202 @@ async fn verify_mfa(
     .await
     .map_err(internal)?;
     if ok { Ok(()) } else { Err(failed()) }
+}
+
+pub mod web_identity {
+    //! OIDC tokens: JWT parsing, RS256 verification against the issuer's JWKS, and where the
+    //! JWKS comes from.
+    //!
+    //! Portcullis does not reach out to the internet: the keys of an issuer come from the
+    //! `PORTCULLIS_OIDC_JWKS` environment variable, a comma-separated list of
+    //! `ISSUER=SOURCE`, where SOURCE is a JWKS file path or a loopback `http://127.0.0.1:PORT/...`
+    //! (or `localhost`) URL that serves one.
+
+    use std::time::SystemTime;
+
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use http::StatusCode;
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use portcullis_aws::AwsError;
+
+    /// The claims STS uses.
+    #[derive(Debug, Clone)]
+    pub struct Claims {
+        /// `iss`.
+        pub issuer: String,
+        /// `sub`.
+        pub subject: String,
+        /// `aud` (a string or a list).
+        pub audiences: Vec<String>,
+    }
+
+    /// `InvalidIdentityToken` (400) with `message`.
+    pub fn invalid(message: &str) -> AwsError {
+        AwsError::new("InvalidIdentityToken", StatusCode::BAD_REQUEST, message)
+    }
+
+    /// Verifies `token` at `now`: well formed, RS256-signed by a key of its issuer's JWKS,
+    /// not expired and not used before `nbf`.
+    pub async fn verify(token: &str, now: SystemTime) -> Result<Claims, AwsError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("The ID Token provided is not a valid JWT."));
+        };
+        let decode_json = |part: &str| -> Result<Value, AwsError> {
+            let bytes = B64URL
+                .decode(part.trim_end_matches('='))
+                .map_err(|_| invalid("The ID Token provided is not a valid JWT."))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|_| invalid("The ID Token provided is not a valid JWT."))
+        };
+        let header = decode_json(header)?;
+        let claims = decode_json(payload)?;
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+            return Err(invalid(
+                "Unsupported token signing algorithm; RS256 is required.",
+            ));
+        }
+        let kid = header.get("kid").and_then(Value::as_str);
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("The ID Token provided has no issuer."))?
+            .to_owned();
+        let signature = B64URL
+            .decode(signature.trim_end_matches('='))
+            .map_err(|_| invalid("The ID Token provided is not a valid JWT."))?;
+        let jwks = load_jwks(&issuer).await?;
+        let signed = token
+            .rsplit_once('.')
+            .map(|(m, _)| m)
+            .unwrap_or_default()
+            .as_bytes();
+        let verified = jwks
+            .get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
+            .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+            .any(|k| {
+                let field = |name: &str| {
+                    k.get(name)
+                        .and_then(Value::as_str)
+                        .and_then(|v| B64URL.decode(v.trim_end_matches('=')).ok())
+                };
+                match (field("n"), field("e")) {
+                    (Some(n), Some(e)) => RsaPublicKeyComponents { n, e }
+                        .verify(&RSA_PKCS1_2048_8192_SHA256, signed, &signature)
+                        .is_ok(),
+                    _ => false,
+                }
+            });
+        if !verified {
+            return Err(invalid("The ID Token signature could not be verified."));
+        }
+        let at = crate::authz::epoch(now);
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        if let Some(exp) = number("exp")
+            && at >= exp
+        {
+            return Err(AwsError::new(
+                "ExpiredTokenException",
+                StatusCode::BAD_REQUEST,
+                "Token expired: current date/time must be before the expiration date/time.",
+            ));
+        }
+        if number("exp").is_none() {
+            return Err(invalid("The ID Token provided has no expiration."));
+        }
+        if let Some(nbf) = number("nbf")
+            && at < nbf
+        {
+            return Err(invalid("The ID Token provided is not yet valid."));
+        }
+        let audiences = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Claims {
+            issuer,
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            audiences,
+        })
+    }
+
+    /// Where the JWKS of `issuer` is configured (see the module docs).
+    pub fn jwks_source(issuer: &str) -> Option<String> {
+        let config = std::env::var("PORTCULLIS_OIDC_JWKS").ok()?;
+        let issuer = issuer.trim_end_matches('/');
+        config.split(',').find_map(|entry| {
+            let (iss, source) = entry.trim().split_once('=')?;
+            (iss.trim_end_matches('/') == issuer).then(|| source.to_owned())
+        })
+    }
+
+    async fn load_jwks(issuer: &str) -> Result<Value, AwsError> {
+        let unavailable = || {
+            AwsError::new(
+                "IDPCommunicationError",
+                StatusCode::BAD_REQUEST,
+                format!("No keys are configured for the identity provider {issuer}."),
+            )
+        };
+        let source = jwks_source(issuer).ok_or_else(unavailable)?;
+        let text = match source.strip_prefix("http://") {
+            Some(rest) => fetch_loopback(rest).await.ok_or_else(unavailable)?,
+            None => tokio::fs::read_to_string(&source)
+                .await
+                .map_err(|_| unavailable())?,
+        };
+        serde_json::from_str(&text).map_err(|_| unavailable())
+    }
+
+    /// GET over plain HTTP/1.1 from a loopback address only (a test or sidecar issuer).
+    async fn fetch_loopback(rest: &str) -> Option<String> {
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return None;
+        }
+        let mut stream = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::TcpStream::connect(authority),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let request = format!(
+            "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut body = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            stream.take(1 << 20).read_to_end(&mut body),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let text = String::from_utf8(body).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_owned())
+    }
 }
 
 fn credentials(xml: &mut XmlWriter, creds: &IssuedCredentials) {

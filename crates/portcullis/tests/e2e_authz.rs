@@ -392,3 +392,61 @@ fn the_policy_simulator_answers_through_the_aws_cli() {
     ));
     assert_eq!(out["EvaluationResults"][0]["EvalDecision"], "allowed");
 }
+
+#[test]
+fn web_identity_tokens_assume_roles_through_the_trust_policy() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (file_issuer, loopback_issuer) =
+        ("https://oidc.file.test", "https://oidc.loopback.test/ci");
+    let config = format!(
+        "{file_issuer}={},{loopback_issuer}=http://127.0.0.1:{port}/jwks.json",
+        jwks.display()
+    );
+    let data = dir.path().join("data");
+    let server = Server::start_with_env(&data, &["--dev"], &[("PORTCULLIS_OIDC_JWKS", &config)]);
+    let a = "111100000013";
+    let out = json_ok(&server.python(
+        &root(a),
+        "authz_web_identity.py",
+        &[
+            file_issuer,
+            jwks.to_str().unwrap(),
+            loopback_issuer,
+            &port.to_string(),
+        ],
+    ));
+    ok(&out, "file_ok");
+    assert_eq!(
+        out["file_response"]["SubjectFromWebIdentityToken"],
+        "ci-job"
+    );
+    assert_eq!(out["file_response"]["Audience"], "portcullis-test");
+    assert_eq!(
+        out["file_response"]["Arn"],
+        format!("arn:aws:sts::{a}:assumed-role/ci-file/ci")
+    );
+    ok(&out, "session_lists_roles");
+    denied(
+        &out,
+        "session_cannot_create",
+        &format!("User: arn:aws:sts::{a}:assumed-role/ci-file/ci"),
+    );
+    ok(&out, "loopback_ok");
+    assert_eq!(out["wrong_subject"]["code"], "AccessDenied", "{out:#}");
+    assert_eq!(
+        out["wrong_audience"]["code"], "InvalidIdentityToken",
+        "{out:#}"
+    );
+    assert_eq!(out["expired"]["code"], "ExpiredTokenException", "{out:#}");
+    assert_eq!(out["forged"]["code"], "InvalidIdentityToken", "{out:#}");
+    assert_eq!(out["garbage"]["code"], "InvalidIdentityToken", "{out:#}");
+}
