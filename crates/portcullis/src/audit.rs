@@ -24,9 +24,9 @@ use portcullis_store::{NewAuditRecord, Store};
 use crate::route::{Service, is_read_only};
 
 /// How many records one store transaction takes at most.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 1_024;
 /// How many records may wait for the writer before callers wait for room.
-const QUEUE: usize = 65_536;
+const QUEUE: usize = 4_096;
 /// CloudTrail's placeholder for parameters it does not record.
 const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 /// Request parameter names (lower case, without separators) whose values never enter the trail.
