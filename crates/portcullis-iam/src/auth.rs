@@ -325,3 +325,152 @@ impl Authenticator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use aws_lc_rs::digest;
+    use http::{HeaderMap, HeaderValue, Method, Uri};
+
+    use portcullis_core::PrincipalKind;
+    use portcullis_store::StoreLocation;
+
+    use super::*;
+    use crate::sessions::{IssuedCredentials, NewSession, SessionKind};
+
+    fn account() -> AccountId {
+        AccountId::parse("111122223333").unwrap()
+    }
+
+    /// A GetCallerIdentity request signed with `creds` at `at`, with `token` as its
+    /// `X-Amz-Security-Token`.
+    fn signed(
+        key_id: &str,
+        secret: &Secret<String>,
+        token: Option<&str>,
+        at: SystemTime,
+    ) -> (Method, Uri, HeaderMap, Vec<u8>) {
+        let body = b"Action=GetCallerIdentity&Version=2011-06-15".to_vec();
+        let method = Method::POST;
+        let uri: Uri = "/".parse().unwrap();
+        let amz_date = sigv4::format_amz_date(at);
+        let date = &amz_date[..8];
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("localhost"));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert("x-amz-date", HeaderValue::from_str(&amz_date).unwrap());
+        let mut signed_headers = "content-type;host;x-amz-date".to_owned();
+        if let Some(token) = token {
+            headers.insert(
+                "x-amz-security-token",
+                HeaderValue::from_str(token).unwrap(),
+            );
+            signed_headers.push_str(";x-amz-security-token");
+        }
+        let authorization = |signature: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential={key_id}/{date}/us-east-1/sts/aws4_request, \
+                 SignedHeaders={signed_headers}, Signature={signature}"
+            )
+        };
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&authorization(&"0".repeat(64))).unwrap(),
+        );
+        let hash: String = digest::digest(&digest::SHA256, &body)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let parts = HttpRequestParts {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        let parsed = sigv4::parse(&parts).unwrap().unwrap();
+        let signature = sigv4::sign(&parts, &parsed, secret, &hash).unwrap();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&authorization(&signature)).unwrap(),
+        );
+        (method, uri, headers, body)
+    }
+
+    async fn authenticate(
+        auth: &Authenticator,
+        creds: &IssuedCredentials,
+        token: Option<&str>,
+        at: SystemTime,
+    ) -> Result<Authenticated, AuthFailure> {
+        let (method, uri, headers, body) =
+            signed(&creds.access_key_id, &creds.secret_access_key, token, at);
+        let parts = HttpRequestParts {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        };
+        auth.authenticate(&parts, sigv4::parse(&parts), "sts", at)
+            .await
+    }
+
+    #[tokio::test]
+    async fn temporary_credentials_need_their_token_and_expire() {
+        let master = Arc::new(MasterKey::generate().unwrap());
+        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
+            .await
+            .unwrap();
+        let auth = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut principal = Principal::root(account(), String::new());
+        principal.mfa_authenticated = true;
+        let (creds, _) = crate::sessions::issue(
+            &*store,
+            &master,
+            NewSession {
+                principal,
+                kind: SessionKind::SessionToken,
+                policy: None,
+                policy_arns: vec![],
+                tags: BTreeMap::new(),
+                transitive_tag_keys: vec![],
+                source_identity: None,
+                duration: Duration::from_secs(900),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+        let token = creds.session_token.expose().clone();
+
+        let ok = authenticate(&auth, &creds, Some(&token), t0 + Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(ok.principal.access_key_id, creds.access_key_id);
+        assert_eq!(ok.principal.kind, PrincipalKind::Root);
+        assert!(ok.principal.mfa_authenticated);
+        assert_eq!(ok.principal.token_issued_at, Some(t0));
+
+        for bad in [None, Some("PCSTnot-the-token")] {
+            let err = authenticate(&auth, &creds, bad, t0 + Duration::from_secs(10))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.to_aws_error(crate::sts::PROTOCOL).code,
+                "InvalidClientTokenId"
+            );
+        }
+        let err = authenticate(&auth, &creds, Some(&token), t0 + Duration::from_secs(900))
+            .await
+            .unwrap_err();
+        let err = err.to_aws_error(crate::sts::PROTOCOL);
+        assert_eq!(err.code, "ExpiredToken");
+        assert_eq!(err.status, http::StatusCode::BAD_REQUEST);
+    }
+}

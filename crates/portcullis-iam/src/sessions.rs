@@ -189,6 +189,43 @@ pub async fn load(
         .map_err(|e| IamError::corrupt(KIND, access_key_id, e))
 }
 
+/// How long an expired session is kept, so that its credentials keep answering
+/// `ExpiredToken` (rather than `InvalidClientTokenId`) for a day.
+pub const EXPIRED_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Deletes sessions that expired more than [`EXPIRED_RETENTION`] before `now`; returns their
+/// access key ids, which the caller drops from the authenticator's cache
+/// ([`crate::Authenticator::forget`]). Meant for the server's periodic work.
+pub async fn purge_expired(store: &dyn Store, now: SystemTime) -> Result<Vec<String>, IamError> {
+    let cutoff =
+        crate::authz::epoch(now) - i64::try_from(EXPIRED_RETENTION.as_secs()).unwrap_or(i64::MAX);
+    let page = store
+        .list(portcullis_store::ListQuery::all(KIND, ""))
+        .await?;
+    let mut purged = Vec::new();
+    let mut ops = Vec::new();
+    for item in page.items {
+        let expired = item
+            .value
+            .get("ExpiresAt")
+            .and_then(serde_json::Value::as_i64)
+            .is_some_and(|at| at < cutoff);
+        if expired {
+            ops.push(WriteOp::Delete {
+                kind: KIND.to_owned(),
+                account: String::new(),
+                id: item.id.clone(),
+                precondition: Precondition::Any,
+            });
+            purged.push(item.id);
+        }
+    }
+    if !ops.is_empty() {
+        store.write(ops).await?;
+    }
+    Ok(purged)
+}
+
 impl SessionRecord {
     /// The secret access key in clear, for signature verification.
     pub fn secret(&self, master: &MasterKey) -> Result<Secret<String>, IamError> {
@@ -257,5 +294,37 @@ mod tests {
         assert!(!record.token_matches(&b));
         assert!(!record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(9)));
         assert!(record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(10)));
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_purged_after_the_retention() {
+        let master = MasterKey::generate().unwrap();
+        let store = portcullis_store::open(
+            &portcullis_store::StoreLocation::SqliteInMemory,
+            master.derive("a"),
+        )
+        .await
+        .unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let new = |secs| NewSession {
+            principal: Principal::root(AccountId::parse("123456789012").unwrap(), String::new()),
+            kind: SessionKind::SessionToken,
+            policy: None,
+            policy_arns: vec![],
+            tags: BTreeMap::new(),
+            transitive_tag_keys: vec![],
+            source_identity: None,
+            duration: Duration::from_secs(secs),
+        };
+        let (short, _) = issue(&*store, &master, new(900), t0).await.unwrap();
+        let (long, _) = issue(&*store, &master, new(129_600), t0).await.unwrap();
+        let later = t0 + Duration::from_secs(900) + EXPIRED_RETENTION;
+        assert!(purge_expired(&*store, later).await.unwrap().is_empty());
+        let purged = purge_expired(&*store, later + Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(purged, vec![short.access_key_id.clone()]);
+        assert!(load(&*store, &short.access_key_id).await.unwrap().is_none());
+        assert!(load(&*store, &long.access_key_id).await.unwrap().is_some());
     }
 }
