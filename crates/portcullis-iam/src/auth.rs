@@ -113,6 +113,16 @@ impl AuthFailure {
     }
 }
 
+/// What the store says of an access key id.
+enum Lookup {
+    /// Issued, active, with its secret.
+    Active(Arc<CachedKey>),
+    /// Issued, but inactive, deleted or purged.
+    Refused,
+    /// Never issued by Portcullis.
+    Unknown,
+}
+
 struct CachedKey {
     secret: Secret<String>,
     principal: Principal,
@@ -176,7 +186,17 @@ impl Authenticator {
                 error,
             });
         }
-        let Some(key) = self.key(&key_id).await? else {
+        let key = match self.key(&key_id).await? {
+            Lookup::Active(key) => Some(key),
+            // Inactive, deleted or purged: refused in every mode, never taken for a dev key.
+            Lookup::Refused => {
+                return Err(AuthFailure::UnknownKey {
+                    access_key_id: key_id,
+                });
+            }
+            Lookup::Unknown => None,
+        };
+        let Some(key) = key else {
             return match &self.mode {
                 Mode::Secure => Err(AuthFailure::UnknownKey {
                     access_key_id: key_id,
@@ -251,10 +271,10 @@ impl Authenticator {
 
     /// The session behind temporary credentials `access_key_id`, if it is one.
     pub async fn session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, IamError> {
-        Ok(self
-            .key(access_key_id)
-            .await?
-            .and_then(|k| k.session.as_deref().cloned()))
+        Ok(match self.key(access_key_id).await? {
+            Lookup::Active(key) => key.session.as_deref().cloned(),
+            Lookup::Refused | Lookup::Unknown => None,
+        })
     }
 
     /// Drops every cached key and account (dev-mode state reset).
@@ -268,15 +288,34 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    async fn key(&self, access_key_id: &str) -> Result<Option<Arc<CachedKey>>, IamError> {
+    async fn key(&self, access_key_id: &str) -> Result<Lookup, IamError> {
         if let Some(hit) = self
             .keys
             .read()
             .ok()
             .and_then(|keys| keys.get(access_key_id).cloned())
         {
-            return Ok(Some(hit));
+            return Ok(Lookup::Active(hit));
         }
+        let found = self.load_key(access_key_id).await?;
+        if found.is_none()
+            && self
+                .store
+                .get(keys::RETIRED_KIND, "", access_key_id)
+                .await?
+                .is_some()
+        {
+            return Ok(Lookup::Refused);
+        }
+        Ok(match found {
+            Some(Some(key)) => Lookup::Active(key),
+            Some(None) => Lookup::Refused,
+            None => Lookup::Unknown,
+        })
+    }
+
+    /// The key from the store: `None` when there is no record, `Some(None)` when it is inactive.
+    async fn load_key(&self, access_key_id: &str) -> Result<Option<Option<Arc<CachedKey>>>, IamError> {
         if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
             let Some(session) = sessions::load(&*self.store, access_key_id).await? else {
                 return Ok(None);
@@ -289,7 +328,7 @@ impl Authenticator {
             if let Ok(mut keys) = self.keys.write() {
                 keys.insert(access_key_id.to_owned(), cached.clone());
             }
-            return Ok(Some(cached));
+            return Ok(Some(Some(cached)));
         }
         let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
             return Ok(None);
@@ -297,7 +336,7 @@ impl Authenticator {
         let record: AccessKeyRecord = serde_json::from_value(item.value)
             .map_err(|e| IamError::corrupt(keys::KIND, access_key_id, e))?;
         if record.status != KeyStatus::Active {
-            return Ok(None);
+            return Ok(Some(None));
         }
         let cached = Arc::new(CachedKey {
             secret: record.secret(&self.master)?,
@@ -307,7 +346,7 @@ impl Authenticator {
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(access_key_id.to_owned(), cached.clone());
         }
-        Ok(Some(cached))
+        Ok(Some(Some(cached)))
     }
 
     async fn ensure_account(&self, account: &AccountId, now: SystemTime) -> Result<(), IamError> {

@@ -16,6 +16,22 @@ use crate::IamError;
 /// Store kind of access key records.
 pub const KIND: &str = "iam.access-key";
 
+/// Store kind of the ids of deleted keys and purged sessions (account "", id = the key id).
+/// Dev mode lets keys Portcullis never issued act as an account's root user; a key it did issue
+/// must never fall back to that after its deletion, so deletion leaves this mark.
+pub const RETIRED_KIND: &str = "iam.access-key-retired";
+
+/// The write that marks `access_key_id` as deleted; part of the same batch as the deletion.
+pub fn retire(access_key_id: &str) -> portcullis_store::WriteOp {
+    portcullis_store::WriteOp::Put {
+        kind: RETIRED_KIND.to_owned(),
+        account: String::new(),
+        id: access_key_id.to_owned(),
+        value: serde_json::json!({}),
+        precondition: portcullis_store::Precondition::Any,
+    }
+}
+
 /// Whom an access key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "Type")]

@@ -217,6 +217,7 @@ pub async fn purge_expired(store: &dyn Store, now: SystemTime) -> Result<Vec<Str
                 id: item.id.clone(),
                 precondition: Precondition::Any,
             });
+            ops.push(crate::keys::retire(&item.id));
             purged.push(item.id);
         }
     }

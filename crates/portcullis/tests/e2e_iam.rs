@@ -1,5 +1,13 @@
 //! End to end: the IAM API of the real binary, driven by the AWS CLI and boto3.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "end-to-end test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 use serde_json::{Value, json};
@@ -222,5 +230,71 @@ fn boto3_account_tags_passwords_and_credential_report() {
     assert_eq!(
         out["missing"]["message"],
         "The user with name nobody cannot be found."
+    );
+}
+
+/// Regression: in dev mode a key Portcullis did not issue acts as an account's root user, but a
+/// key it did issue and then deactivated or deleted must be refused, never fall back to root.
+#[test]
+fn dev_mode_refuses_deactivated_and_deleted_issued_keys() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    let dev_root = Credentials::new("test", "test");
+    json_ok(&server.aws(&dev_root, &["iam", "create-user", "--user-name", "carol"]));
+    let key = json_ok(&server.aws(
+        &dev_root,
+        &["iam", "create-access-key", "--user-name", "carol"],
+    ));
+    let carol = Credentials::new(
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+    let identity = json_ok(&server.aws(&carol, &["sts", "get-caller-identity"]));
+    assert_eq!(identity["Arn"], "arn:aws:iam::000000000000:user/carol");
+
+    let update = [
+        "iam",
+        "update-access-key",
+        "--user-name",
+        "carol",
+        "--access-key-id",
+        &carol.access_key_id,
+    ];
+    let deactivated = server.aws(
+        &dev_root,
+        &[&update[..], &["--status", "Inactive"]].concat(),
+    );
+    assert!(
+        deactivated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deactivated.stderr)
+    );
+    let err = stderr_err(&server.aws(&carol, &["sts", "get-caller-identity"]));
+    assert!(
+        err.contains("InvalidClientTokenId"),
+        "an inactive issued key must be refused: {err}"
+    );
+
+    let delete = [
+        "iam",
+        "delete-access-key",
+        "--user-name",
+        "carol",
+        "--access-key-id",
+        &carol.access_key_id,
+    ];
+    let deleted = server.aws(&dev_root, &delete);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let err = stderr_err(&server.aws(&carol, &["sts", "get-caller-identity"]));
+    assert!(
+        err.contains("InvalidClientTokenId"),
+        "a deleted issued key must be refused: {err}"
     );
 }

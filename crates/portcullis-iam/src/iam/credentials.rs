@@ -467,6 +467,7 @@ impl Iam {
                 key.access_key_id.clone(),
                 Precondition::Any,
             ),
+            keys::retire(&key.access_key_id),
         ];
         if let Some((mut user, version)) = target {
             user.access_keys.retain(|k| *k != key.access_key_id);
