@@ -11,6 +11,7 @@ pub mod authz;
 pub mod error;
 pub mod iam;
 pub mod keys;
+pub mod orgs;
 pub mod sessions;
 pub mod sts;
 
@@ -19,4 +20,5 @@ pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
 pub use authz::Authorizer;
 pub use error::IamError;
 pub use iam::Iam;
+pub use orgs::{OrganizationPolicies, Organizations};
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};

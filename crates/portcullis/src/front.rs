@@ -306,8 +306,16 @@ async fn dispatch(
             }
             Ok(Output::Query(response))
         }
-        Service::Organizations
-        | Service::Wafv2
+        Service::Organizations => {
+            let output = app.orgs.call(ctx, operation, &input).await?;
+            // A change to a policy, an attachment or the account tree takes effect on the next
+            // request in every account.
+            if !crate::route::is_read_only(operation) {
+                app.authz.invalidate(&ctx.principal.account);
+            }
+            Ok(Output::Json(output))
+        }
+        Service::Wafv2
         | Service::Shield
         | Service::GuardDuty
         | Service::Inspector2

@@ -36,6 +36,8 @@ pub struct App {
     pub authz: Arc<portcullis_iam::Authorizer>,
     /// Identity and Access Management.
     pub iam: portcullis_iam::Iam,
+    /// Organizations.
+    pub orgs: portcullis_iam::Organizations,
     /// The audit trail.
     pub audit: AuditSink,
     /// Request counters.

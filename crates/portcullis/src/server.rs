@@ -125,14 +125,20 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let audit = AuditSink::start(store.clone());
     let auth = Arc::new(Authenticator::new(store.clone(), master.clone(), mode));
-    let authz = Arc::new(portcullis_iam::Authorizer::new(
-        store.clone(),
-        master.clone(),
-        auth.clone(),
-        clock.clone(),
-    ));
+    let authz = Arc::new(
+        portcullis_iam::Authorizer::new(store.clone(), master.clone(), auth.clone(), clock.clone())
+            .with_service_control_policies(Arc::new(portcullis_iam::OrganizationPolicies::new(
+                store.clone(),
+            ))),
+    );
     let app = Arc::new(App {
         iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
+        orgs: portcullis_iam::Organizations::new(
+            store.clone(),
+            master.clone(),
+            auth.clone(),
+            clock.clone(),
+        ),
         kms: portcullis_kms::Kms::new(
             store.clone(),
             master.clone(),

@@ -273,7 +273,7 @@ fn protocol_errors_have_aws_shapes() {
     );
 
     // Operations that exist in AWS but are not built yet say so plainly, in every protocol.
-    let err = stderr_err(&server.aws(&creds, &["organizations", "describe-organization"]));
+    let err = stderr_err(&server.aws(&creds, &["wafv2", "list-web-acls", "--scope", "REGIONAL"]));
     assert!(err.contains("NotImplemented"), "{err}");
     let err = stderr_err(&server.aws(&creds, &["guardduty", "list-detectors"]));
     assert!(err.contains("NotImplemented"), "{err}");
