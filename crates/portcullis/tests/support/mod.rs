@@ -13,6 +13,13 @@
     clippy::zombie_processes,
     reason = "a spawned server is reaped by Server's Drop; a panic before that fails the test"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test harness: a failed unwrap is a failed test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
