@@ -20,5 +20,5 @@ pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
 pub use authz::Authorizer;
 pub use error::IamError;
 pub use iam::Iam;
-pub use orgs::{OrganizationPolicies, Organizations};
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};
+pub use orgs::{OrganizationPolicies, Organizations};
