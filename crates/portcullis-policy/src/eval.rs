@@ -463,6 +463,8 @@ struct Evaluator<'a, 'r> {
     service_key: u64,
     action: &'r str,
     resource_parts: Option<[&'r str; 6]>,
+    /// The caller has a permissions boundary: a `NotPrincipal` Deny never exempts it.
+    has_boundary: bool,
     decision: Decision<'a>,
 }
 
@@ -537,7 +539,11 @@ impl<'a> Evaluator<'a, '_> {
             (_, false) | (None, true) => Grant::Direct,
             (Some(p), true) => {
                 if st.not_principal {
-                    if principal_listed_exactly(p, r.principal()) {
+                    // A Deny with NotPrincipal always denies an IAM principal that has a
+                    // permissions boundary, whatever NotPrincipal lists (IAM User Guide,
+                    // "AWS JSON policy elements: NotPrincipal", key points).
+                    let exempt_checked = !(self.has_boundary && st.effect == StatementEffect::Deny);
+                    if exempt_checked && principal_listed_exactly(p, r.principal()) {
                         return None;
                     }
                     Grant::Direct
@@ -693,6 +699,7 @@ pub fn evaluate<'a>(
         service_key: crate::pattern::short_key(request.service_lc()),
         action: request.action_lc(),
         resource_parts: request.resource_parts(),
+        has_boundary: principal_set.boundary.is_some(),
         decision: Decision {
             effect: Effect::ImplicitDeny,
             deciding_layer: Layer::IdentityBased,
