@@ -50,6 +50,33 @@ pub trait ServiceControlPolicies: Send + Sync + 'static {
         &'a self,
         account: &'a AccountId,
     ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>>;
+
+    /// The RCPs that apply to resources of `account`, one entry per level; `None` when the
+    /// account is in no organization or RCPs are not enabled.
+    fn rcp_levels<'a>(
+        &'a self,
+        _account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Where `account` sits in its organization (`aws:PrincipalOrgID`, `aws:ResourceOrgPaths`,
+    /// ...); `None` outside one.
+    fn membership<'a>(
+        &'a self,
+        _account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<OrgMembership>, IamError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// An account's organization and its path there, for the org condition keys.
+#[derive(Debug, Clone)]
+pub struct OrgMembership {
+    /// `o-...`.
+    pub organization_id: String,
+    /// `o-.../r-.../ou-.../`: the root and OUs above the account.
+    pub path: String,
 }
 
 /// The SCP levels of an account.
@@ -78,14 +105,14 @@ impl ServiceControlPolicies for NoOrganizations {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     generation: u64,
+    /// The ARN of the principal compiled (the cache key is its access key id).
+    arn: String,
     /// The policy sets the engine evaluates.
     pub(crate) policies: PrincipalPolicies,
     /// The principal as the engine sees it (a role session carries its role's real ARN).
     pub(crate) principal: RequestPrincipal,
-    /// `aws:PrincipalTag/*`: user or role tags, overridden by session tags.
-    pub(crate) tags: BTreeMap<String, String>,
-    /// The session record, for role sessions and other temporary credentials.
-    pub(crate) session: Option<SessionRecord>,
+    /// The context keys that depend on the principal only.
+    pub(crate) context: Context,
 }
 
 /// Facts about an IAM entity a request acts on, cached like principals.
@@ -113,6 +140,7 @@ pub struct Authorizer {
     scps: Arc<dyn ServiceControlPolicies>,
     principals: RwLock<HashMap<String, Arc<Compiled>>>,
     entities: RwLock<HashMap<String, (u64, EntityFacts)>>,
+    time: RwLock<Option<(i64, ContextValue, ContextValue)>>,
 }
 
 impl Authorizer {
@@ -133,6 +161,7 @@ impl Authorizer {
             scps: Arc::new(NoOrganizations),
             principals: RwLock::new(HashMap::new()),
             entities: RwLock::new(HashMap::new()),
+            time: RwLock::new(None),
         }
     }
 
@@ -314,6 +343,18 @@ impl Authorizer {
             .levels(&principal.account)
             .await
             .map_err(internal)?;
+        // Organizations: the org context keys, and the RCPs of the resource's account.
+        let org = crate::orgs::org_context(&*self.scps, &principal.account, resource);
+        let extra = &[extra, &org.await.map_err(internal)?].concat();
+        let rcps = crate::orgs::with_rcps(
+            &*self.scps,
+            action,
+            resource,
+            &principal.account,
+            resource_policies,
+        );
+        let rcps = rcps.await.map_err(internal)?;
+        let resource_policies = rcps.as_ref().or(resource_policies);
         // The root user may do everything in its own account; only SCPs restrict a member
         // account's root (IAM User Guide, "AWS account root user").
         if principal.kind == CoreKind::Root && own_account && resource_policies.is_none() {
@@ -325,11 +366,12 @@ impl Authorizer {
                 identity: allow_all().into_iter().collect(),
                 ..Default::default()
             };
+            let base =
+                principal_context(&ctx.principal, &root_principal(ctx), &BTreeMap::new(), None);
             let request = self.request(
                 ctx,
                 &root_principal(ctx),
-                &BTreeMap::new(),
-                None,
+                &base,
                 action,
                 resource,
                 resource_tags,
@@ -356,8 +398,7 @@ impl Authorizer {
         let request = self.request(
             ctx,
             &compiled.principal,
-            &compiled.tags,
-            compiled.session.as_ref(),
+            &compiled.context,
             action,
             resource,
             resource_tags,
@@ -384,7 +425,8 @@ impl Authorizer {
         ))
     }
 
-    /// The engine request: principal, action, resource and every context key.
+    /// The engine request: principal, action, resource and every context key; `base` holds
+    /// the keys that depend on the principal only ([`principal_context`]).
     #[expect(
         clippy::too_many_arguments,
         reason = "one request's facts, passed through once"
@@ -393,32 +435,49 @@ impl Authorizer {
         &self,
         ctx: &RequestContext,
         principal: &RequestPrincipal,
-        principal_tags: &BTreeMap<String, String>,
-        session: Option<&SessionRecord>,
+        base: &Context,
         action: &str,
         resource: &str,
         resource_tags: &[Tag],
         extra: &[(String, ContextValue)],
     ) -> Request {
-        let context = global_context(ctx, principal_tags, session, resource_tags, extra);
+        let mut context = base.clone();
+        let (current_time, epoch_time) = self.time_keys(ctx.received_at);
+        context.insert("aws:CurrentTime", current_time);
+        context.insert("aws:EpochTime", epoch_time);
+        request_context(&mut context, ctx, resource_tags, extra);
         Request::new(principal.clone(), action, resource).with_full_context(context)
+    }
+
+    /// `aws:CurrentTime` and `aws:EpochTime`, which change once a second: built once a second.
+    fn time_keys(&self, at: SystemTime) -> (ContextValue, ContextValue) {
+        let second = epoch(at);
+        if let Some((s, current, epoch)) = self.time.read().ok().and_then(|t| t.clone())
+            && s == second
+        {
+            return (current, epoch);
+        }
+        let current = ContextValue::date(odt(at));
+        let epoch = ContextValue::number(second as f64);
+        if let Ok(mut t) = self.time.write() {
+            *t = Some((second, current.clone(), epoch.clone()));
+        }
+        (current, epoch)
     }
 
     /// The compiled policy set of the request's principal, from the cache when IAM has not
     /// changed since it was compiled.
     pub(crate) async fn compiled(&self, ctx: &RequestContext) -> Result<Arc<Compiled>, IamError> {
         let generation = self.auth.generation();
-        let key = format!(
-            "{}|{}",
-            ctx.principal.arn.as_str(),
-            ctx.principal.access_key_id
-        );
+        // Access key ids are unique and never reused, so they key the cache; the ARN check
+        // guards against a key whose owner changed under the same id.
+        let key = ctx.principal.access_key_id.as_str();
         if let Some(hit) = self
             .principals
             .read()
             .ok()
-            .and_then(|m| m.get(&key).cloned())
-            .filter(|c| c.generation == generation)
+            .and_then(|m| m.get(key).cloned())
+            .filter(|c| c.generation == generation && c.arn == ctx.principal.arn.as_str())
         {
             return Ok(hit);
         }
@@ -427,7 +486,7 @@ impl Authorizer {
             if map.len() > 100_000 {
                 map.clear();
             }
-            map.insert(key, compiled.clone());
+            map.insert(key.to_owned(), compiled.clone());
         }
         Ok(compiled)
     }
@@ -529,12 +588,13 @@ impl Authorizer {
             }
             tags.extend(session.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        let context = principal_context(principal, &request_principal, &tags, session.as_ref());
         Ok(Compiled {
             generation,
+            context,
+            arn: principal.arn.as_str().to_owned(),
             policies,
             principal: request_principal,
-            tags,
-            session,
         })
     }
 
@@ -848,31 +908,28 @@ fn decoded_message(ctx: &RequestContext, decision: &Decision<'_>, request: &Requ
     })
 }
 
-/// The context keys every request carries (IAM User Guide, "AWS global condition context
-/// keys"), the principal's tags, the resource's tags and the row's keys.
-pub(crate) fn global_context(
-    ctx: &RequestContext,
+/// The context keys that depend on the principal only (IAM User Guide, "AWS global condition
+/// context keys"): compiled once per principal and cloned per request.
+pub(crate) fn principal_context(
+    p: &portcullis_core::Principal,
+    principal: &RequestPrincipal,
     principal_tags: &BTreeMap<String, String>,
     session: Option<&SessionRecord>,
-    resource_tags: &[Tag],
-    extra: &[(String, ContextValue)],
 ) -> Context {
-    let p = &ctx.principal;
     let mut c = Context::new();
-    c.insert("aws:SourceIp", ContextValue::ip(ctx.source_ip));
-    c.insert("aws:CurrentTime", ContextValue::date(odt(ctx.received_at)));
+    // The keys the engine would derive from the principal on every request, derived once.
     c.insert(
-        "aws:EpochTime",
-        ContextValue::number(epoch(ctx.received_at) as f64),
+        "aws:PrincipalArn",
+        ContextValue::string(principal.identity_arn().to_owned()),
     );
     c.insert(
-        "aws:SecureTransport",
-        ContextValue::bool(ctx.secure_transport),
+        "aws:PrincipalAccount",
+        ContextValue::string(principal.account.clone()),
     );
-    c.insert(
-        "aws:RequestedRegion",
-        ContextValue::string(ctx.region.clone()),
-    );
+    c.insert("aws:PrincipalIsAWSService", ContextValue::bool(false));
+    if let Some(name) = p.user_name() {
+        c.insert("aws:username", ContextValue::string(name.to_owned()));
+    }
     c.insert("aws:userid", ContextValue::string(p.user_id.clone()));
     c.insert(
         "aws:PrincipalType",
@@ -886,15 +943,6 @@ pub(crate) fn global_context(
             "aws:MultiFactorAuthPresent",
             ContextValue::bool(p.mfa_authenticated),
         );
-    }
-    if p.mfa_authenticated
-        && let Some(at) = p.mfa_authenticated_at
-    {
-        let age = ctx
-            .received_at
-            .duration_since(at)
-            .map_or(0, |d| d.as_secs());
-        c.insert("aws:MultiFactorAuthAge", ContextValue::number(age as f64));
     }
     if let Some(session) = session {
         if let Some(source) = &session.source_identity {
@@ -913,6 +961,36 @@ pub(crate) fn global_context(
             ContextValue::string(v.clone()),
         );
     }
+    c
+}
+
+/// Adds the keys of this request: where it came from, how, the MFA age, the resource's tags
+/// and the row's keys (`aws:CurrentTime` and `aws:EpochTime` are added by the caller).
+pub(crate) fn request_context(
+    c: &mut Context,
+    ctx: &RequestContext,
+    resource_tags: &[Tag],
+    extra: &[(String, ContextValue)],
+) {
+    let p = &ctx.principal;
+    c.insert("aws:SourceIp", ContextValue::ip(ctx.source_ip));
+    c.insert(
+        "aws:SecureTransport",
+        ContextValue::bool(ctx.secure_transport),
+    );
+    c.insert(
+        "aws:RequestedRegion",
+        ContextValue::string(ctx.region.clone()),
+    );
+    if p.mfa_authenticated
+        && let Some(at) = p.mfa_authenticated_at
+    {
+        let age = ctx
+            .received_at
+            .duration_since(at)
+            .map_or(0, |d| d.as_secs());
+        c.insert("aws:MultiFactorAuthAge", ContextValue::number(age as f64));
+    }
     for t in resource_tags {
         c.insert(
             &format!("aws:ResourceTag/{}", t.key),
@@ -926,7 +1004,6 @@ pub(crate) fn global_context(
     for (k, v) in extra {
         c.insert(k, v.clone());
     }
-    c
 }
 
 /// The row's own keys, from the input and the resolved resource.
