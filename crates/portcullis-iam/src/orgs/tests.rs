@@ -1,0 +1,1 @@
+//! Unit tests of Organizations over an in-memory store.
