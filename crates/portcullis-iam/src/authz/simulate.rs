@@ -229,7 +229,36 @@ fn simulate(
             results.push(result);
         }
     }
-    Ok(json!({"EvaluationResults": results, "IsTruncated": false}))
+    paginate(results, input)
+}
+
+/// `MaxItems` (default 100) and `Marker` over the results, as IAM's list operations page.
+fn paginate(results: Vec<Value>, input: &Value) -> Result<Value, AwsError> {
+    let start = match input.get("Marker").and_then(Value::as_str) {
+        Some(marker) => marker
+            .parse::<usize>()
+            .ok()
+            .filter(|m| *m <= results.len())
+            .ok_or_else(|| invalid_input("Invalid Marker."))?,
+        None => 0,
+    };
+    let max = input
+        .get("MaxItems")
+        .and_then(Value::as_u64)
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(100);
+    let total = results.len();
+    let end = start.saturating_add(max).min(total);
+    let page: Vec<Value> = results
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    if end < total {
+        Ok(json!({"EvaluationResults": page, "IsTruncated": true, "Marker": end.to_string()}))
+    } else {
+        Ok(json!({"EvaluationResults": page, "IsTruncated": false}))
+    }
 }
 
 fn source_type(layer: Layer, id: &str) -> &'static str {

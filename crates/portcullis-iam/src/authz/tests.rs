@@ -653,3 +653,39 @@ async fn simulate_principal_policy_reports_decisions_and_missing_keys() {
         .unwrap();
     assert_eq!(out["EvaluationResults"][0]["EvalDecision"], "allowed");
 }
+
+#[tokio::test]
+async fn simulation_results_page_with_max_items_and_marker() {
+    let f = fixture().await;
+    let root = f.ctx(Principal::root(account(), "AKIAROOT".into()));
+    let input = |extra: Value| {
+        let mut v = json!({"PolicyInputList": [ADMIN],
+                           "ActionNames": ["iam:GetUser", "iam:ListUsers", "iam:CreateUser"]});
+        merge(&mut v, extra);
+        v
+    };
+    let first = f
+        .authz
+        .simulate_custom_policy(&root, &input(json!({"MaxItems": 2})))
+        .await
+        .unwrap();
+    assert_eq!(first["EvaluationResults"].as_array().unwrap().len(), 2);
+    assert_eq!(first["IsTruncated"], true);
+    let marker = first["Marker"].as_str().unwrap().to_owned();
+    let rest = f
+        .authz
+        .simulate_custom_policy(&root, &input(json!({"MaxItems": 2, "Marker": marker})))
+        .await
+        .unwrap();
+    assert_eq!(
+        rest["EvaluationResults"][0]["EvalActionName"],
+        "iam:CreateUser"
+    );
+    assert_eq!(rest["IsTruncated"], false);
+    let err = f
+        .authz
+        .simulate_custom_policy(&root, &input(json!({"Marker": "99"})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "InvalidInput");
+}
