@@ -1,1 +1,761 @@
 //! Unit tests of Organizations over an in-memory store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use portcullis_core::{AccountId, FixedClock, Principal, RequestContext, Secret};
+use portcullis_store::{MasterKey, StoreLocation};
+
+use super::model::TAG;
+use super::*;
+use crate::Mode;
+use crate::authz::ServiceControlPolicies;
+
+const MGMT: &str = "111111111111";
+const OUTSIDER: &str = "999999999999";
+const DENY_S3: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+
+struct Fixture {
+    orgs: Organizations,
+    store: Arc<dyn Store>,
+}
+
+async fn fixture() -> Fixture {
+    let store = portcullis_store::open(&StoreLocation::SqliteInMemory, Secret::new(vec![1; 32]))
+        .await
+        .unwrap();
+    let master = Arc::new(MasterKey::generate().unwrap());
+    let auth = Arc::new(Authenticator::new(
+        store.clone(),
+        master.clone(),
+        Mode::Secure,
+    ));
+    let clock = Arc::new(FixedClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+    ));
+    Fixture {
+        orgs: Organizations::new(store.clone(), master, auth, clock),
+        store,
+    }
+}
+
+fn ctx(account: &str) -> RequestContext {
+    RequestContext {
+        request_id: "req-1".into(),
+        principal: Principal::root(AccountId::parse(account).unwrap(), "AKIAROOT".into()),
+        region: "us-east-1".into(),
+        source_ip: "127.0.0.1".parse().unwrap(),
+        user_agent: "test".into(),
+        secure_transport: false,
+        received_at: SystemTime::UNIX_EPOCH,
+    }
+}
+
+impl Fixture {
+    async fn ok(&self, account: &str, op: &str, input: Value) -> Value {
+        match self.orgs.call(&ctx(account), op, &input).await {
+            Ok(v) => v,
+            Err(e) => panic!("{op} {input}: {e}"),
+        }
+    }
+
+    async fn err(&self, account: &str, op: &str, input: Value) -> AwsError {
+        match self.orgs.call(&ctx(account), op, &input).await {
+            Ok(v) => panic!("{op} {input} succeeded: {v}"),
+            Err(e) => e,
+        }
+    }
+
+    /// An organization with SCPs enabled; returns the root id.
+    async fn org(&self) -> String {
+        self.ok(MGMT, "CreateOrganization", json!({"FeatureSet": "ALL"}))
+            .await;
+        let roots = self.ok(MGMT, "ListRoots", json!({})).await;
+        let root = roots["Roots"][0]["Id"].as_str().unwrap().to_owned();
+        self.ok(
+            MGMT,
+            "EnablePolicyType",
+            json!({"RootId": root, "PolicyType": SCP}),
+        )
+        .await;
+        root
+    }
+
+    async fn ou(&self, parent: &str, name: &str) -> String {
+        let out = self
+            .ok(
+                MGMT,
+                "CreateOrganizationalUnit",
+                json!({"ParentId": parent, "Name": name}),
+            )
+            .await;
+        out["OrganizationalUnit"]["Id"].as_str().unwrap().to_owned()
+    }
+
+    async fn account(&self, name: &str) -> String {
+        let out = self
+            .ok(
+                MGMT,
+                "CreateAccount",
+                json!({"Email": format!("{name}@example.com"), "AccountName": name}),
+            )
+            .await;
+        assert_eq!(out["CreateAccountStatus"]["State"], "SUCCEEDED");
+        out["CreateAccountStatus"]["AccountId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn policy(&self, name: &str, content: &str) -> String {
+        let out = self
+            .ok(
+                MGMT,
+                "CreatePolicy",
+                json!({"Name": name, "Description": "", "Type": SCP, "Content": content}),
+            )
+            .await;
+        out["Policy"]["PolicySummary"]["Id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_organization_is_created_once_and_read_by_its_members_only() {
+    let f = fixture().await;
+    let e = f.err(MGMT, "DescribeOrganization", json!({})).await;
+    assert_eq!(e.code, "AWSOrganizationsNotInUseException");
+    let out = f
+        .ok(MGMT, "CreateOrganization", json!({"FeatureSet": "ALL"}))
+        .await;
+    let org = &out["Organization"];
+    assert!(org["Id"].as_str().unwrap().starts_with("o-"));
+    assert_eq!(org["MasterAccountId"], MGMT);
+    assert_eq!(org["FeatureSet"], "ALL");
+    let e = f.err(MGMT, "CreateOrganization", json!({})).await;
+    assert_eq!(e.code, "AlreadyInOrganizationException");
+    let e = f.err(OUTSIDER, "ListAccounts", json!({})).await;
+    assert_eq!(e.code, "AWSOrganizationsNotInUseException");
+
+    let member = f.account("dev").await;
+    assert_eq!(
+        f.ok(&member, "DescribeOrganization", json!({})).await["Organization"]["Id"],
+        org["Id"]
+    );
+    let e = f.err(&member, "ListAccounts", json!({})).await;
+    assert_eq!(e.code, "AccessDeniedException");
+    let e = f.err(MGMT, "DeleteOrganization", json!({})).await;
+    assert_eq!(e.code, "OrganizationNotEmptyException");
+    f.ok(
+        MGMT,
+        "RemoveAccountFromOrganization",
+        json!({"AccountId": member}),
+    )
+    .await;
+    f.ok(MGMT, "DeleteOrganization", json!({})).await;
+    let e = f.err(MGMT, "DescribeOrganization", json!({})).await;
+    assert_eq!(e.code, "AWSOrganizationsNotInUseException");
+}
+
+#[tokio::test]
+async fn ous_nest_five_levels_and_keep_sibling_names_unique() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let mut parent = root.clone();
+    for level in 1..=5 {
+        parent = f.ou(&parent, &format!("level{level}")).await;
+    }
+    let e = f
+        .err(
+            MGMT,
+            "CreateOrganizationalUnit",
+            json!({"ParentId": parent, "Name": "six"}),
+        )
+        .await;
+    assert_eq!(e.code, "ConstraintViolationException");
+    assert!(e.message.starts_with("OU_DEPTH_LIMIT_EXCEEDED"), "{e}");
+    let e = f
+        .err(
+            MGMT,
+            "CreateOrganizationalUnit",
+            json!({"ParentId": root, "Name": "level1"}),
+        )
+        .await;
+    assert_eq!(e.code, "DuplicateOrganizationalUnitException");
+    let e = f
+        .err(
+            MGMT,
+            "CreateOrganizationalUnit",
+            json!({"ParentId": "ou-zzzz-zzzzzzzz", "Name": "x"}),
+        )
+        .await;
+    assert_eq!(e.code, "ParentNotFoundException");
+
+    let parents = f.ok(MGMT, "ListParents", json!({"ChildId": parent})).await;
+    assert_eq!(parents["Parents"][0]["Type"], "ORGANIZATIONAL_UNIT");
+    let children = f
+        .ok(
+            MGMT,
+            "ListChildren",
+            json!({"ParentId": root, "ChildType": "ORGANIZATIONAL_UNIT"}),
+        )
+        .await;
+    assert_eq!(children["Children"].as_array().unwrap().len(), 1);
+    let e = f
+        .err(MGMT, "ListParents", json!({"ChildId": "ou-zzzz-zzzzzzzz"}))
+        .await;
+    assert_eq!(e.code, "ChildNotFoundException");
+
+    // An OU with children cannot be deleted; a leaf can.
+    let first = children["Children"][0]["Id"].as_str().unwrap().to_owned();
+    let e = f
+        .err(
+            MGMT,
+            "DeleteOrganizationalUnit",
+            json!({"OrganizationalUnitId": first}),
+        )
+        .await;
+    assert_eq!(e.code, "OrganizationalUnitNotEmptyException");
+    f.ok(
+        MGMT,
+        "DeleteOrganizationalUnit",
+        json!({"OrganizationalUnitId": parent}),
+    )
+    .await;
+    let e = f
+        .err(
+            MGMT,
+            "DescribeOrganizationalUnit",
+            json!({"OrganizationalUnitId": parent}),
+        )
+        .await;
+    assert_eq!(e.code, "OrganizationalUnitNotFoundException");
+}
+
+#[tokio::test]
+async fn create_account_makes_the_account_its_access_role_and_a_status() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let out = f
+        .ok(
+            MGMT,
+            "CreateAccount",
+            json!({"Email": "a@example.com", "AccountName": "a", "RoleName": "Admin"}),
+        )
+        .await;
+    let status = &out["CreateAccountStatus"];
+    let account = status["AccountId"].as_str().unwrap();
+    assert!(status["Id"].as_str().unwrap().starts_with("car-"));
+    let described = f
+        .ok(
+            MGMT,
+            "DescribeCreateAccountStatus",
+            json!({"CreateAccountRequestId": status["Id"]}),
+        )
+        .await;
+    assert_eq!(described["CreateAccountStatus"]["AccountId"], account);
+
+    let role = records::load_role(&*f.store, &AccountId::parse(account).unwrap(), "Admin")
+        .await
+        .unwrap()
+        .expect("access role");
+    assert!(
+        role.assume_role_policy_document
+            .contains(&format!("arn:aws:iam::{MGMT}:root"))
+    );
+    assert!(role.inline_policies.contains_key("AdministratorAccess"));
+
+    // The same email again fails in the status, as AWS reports it.
+    let again = f
+        .ok(
+            MGMT,
+            "CreateAccount",
+            json!({"Email": "a@example.com", "AccountName": "b"}),
+        )
+        .await;
+    assert_eq!(again["CreateAccountStatus"]["State"], "FAILED");
+    assert_eq!(
+        again["CreateAccountStatus"]["FailureReason"],
+        "EMAIL_ALREADY_EXISTS"
+    );
+    let failed = f
+        .ok(
+            MGMT,
+            "ListCreateAccountStatus",
+            json!({"States": ["FAILED"]}),
+        )
+        .await;
+    assert_eq!(failed["CreateAccountStatuses"].as_array().unwrap().len(), 1);
+
+    // Moves are checked against the source parent.
+    let ou = f.ou(&root, "prod").await;
+    let e = f
+        .err(
+            MGMT,
+            "MoveAccount",
+            json!({"AccountId": account, "SourceParentId": ou, "DestinationParentId": root}),
+        )
+        .await;
+    assert_eq!(e.code, "DuplicateAccountException");
+    f.ok(
+        MGMT,
+        "MoveAccount",
+        json!({"AccountId": account, "SourceParentId": root, "DestinationParentId": ou}),
+    )
+    .await;
+    let listed = f
+        .ok(MGMT, "ListAccountsForParent", json!({"ParentId": ou}))
+        .await;
+    assert_eq!(listed["Accounts"][0]["Id"], account);
+    let all = f.ok(MGMT, "ListAccounts", json!({"MaxResults": 1})).await;
+    assert_eq!(all["Accounts"].as_array().unwrap().len(), 1);
+    let next = f
+        .ok(
+            MGMT,
+            "ListAccounts",
+            json!({"MaxResults": 1, "NextToken": all["NextToken"]}),
+        )
+        .await;
+    assert!(next.get("NextToken").is_none());
+    assert_ne!(next["Accounts"][0]["Id"], all["Accounts"][0]["Id"]);
+}
+
+#[tokio::test]
+async fn attachment_rules_follow_aws() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let account = f.account("a").await;
+    let attached = f
+        .ok(
+            MGMT,
+            "ListPoliciesForTarget",
+            json!({"TargetId": account, "Filter": SCP}),
+        )
+        .await;
+    assert_eq!(attached["Policies"][0]["Id"], "p-FullAWSAccess");
+    assert_eq!(attached["Policies"][0]["AwsManaged"], true);
+
+    // The last SCP cannot be detached.
+    let e = f
+        .err(
+            MGMT,
+            "DetachPolicy",
+            json!({"PolicyId": "p-FullAWSAccess", "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "ConstraintViolationException");
+    assert!(
+        e.message
+            .starts_with("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"),
+        "{e}"
+    );
+
+    let deny = f.policy("deny-s3", DENY_S3).await;
+    f.ok(
+        MGMT,
+        "AttachPolicy",
+        json!({"PolicyId": deny, "TargetId": account}),
+    )
+    .await;
+    let e = f
+        .err(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": deny, "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "DuplicatePolicyAttachmentException");
+    for i in 0..3 {
+        let p = f.policy(&format!("p{i}"), DENY_S3).await;
+        f.ok(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": p, "TargetId": account}),
+        )
+        .await;
+    }
+    let sixth = f.policy("p6", DENY_S3).await;
+    let e = f
+        .err(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": sixth, "TargetId": account}),
+        )
+        .await;
+    assert!(
+        e.message
+            .starts_with("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"),
+        "{e}"
+    );
+    let e = f.err(MGMT, "DeletePolicy", json!({"PolicyId": deny})).await;
+    assert_eq!(e.code, "PolicyInUseException");
+    let e = f
+        .err(
+            MGMT,
+            "DetachPolicy",
+            json!({"PolicyId": sixth, "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "PolicyNotAttachedException");
+    let e = f
+        .err(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": deny, "TargetId": "ou-zzzz-zzzzzzzz"}),
+        )
+        .await;
+    assert_eq!(e.code, "TargetNotFoundException");
+    let targets = f
+        .ok(MGMT, "ListTargetsForPolicy", json!({"PolicyId": deny}))
+        .await;
+    assert_eq!(targets["Targets"][0]["TargetId"], account);
+    assert_eq!(targets["Targets"][0]["Type"], "ACCOUNT");
+
+    // Content limits and document rules.
+    let big = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":["{}"],"Resource":"*"}}]}}"#,
+        vec!["s3:GetObject"; 500].join("\",\"")
+    );
+    let e = f
+        .err(
+            MGMT,
+            "CreatePolicy",
+            json!({"Name": "big", "Description": "", "Type": SCP, "Content": big}),
+        )
+        .await;
+    assert_eq!(e.code, "ConstraintViolationException");
+    let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+    let e = f
+        .err(
+            MGMT,
+            "CreatePolicy",
+            json!({"Name": "bad", "Description": "", "Type": SCP, "Content": with_principal}),
+        )
+        .await;
+    assert_eq!(e.code, "MalformedPolicyDocumentException");
+    let e = f
+        .err(
+            MGMT,
+            "CreatePolicy",
+            json!({"Name": "deny-s3", "Description": "", "Type": SCP, "Content": DENY_S3}),
+        )
+        .await;
+    assert_eq!(e.code, "DuplicatePolicyException");
+    let e = f
+        .err(
+            MGMT,
+            "UpdatePolicy",
+            json!({"PolicyId": "p-FullAWSAccess", "Name": "x"}),
+        )
+        .await;
+    assert_eq!(e.code, "InvalidInputException");
+
+    // RCPs: not enabled, then RCPFullAWSAccess everywhere and not detachable.
+    let e = f
+        .err(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": "p-RCPFullAWSAccess", "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "PolicyTypeNotEnabledException");
+    f.ok(
+        MGMT,
+        "EnablePolicyType",
+        json!({"RootId": root, "PolicyType": RCP}),
+    )
+    .await;
+    let e = f
+        .err(
+            MGMT,
+            "DetachPolicy",
+            json!({"PolicyId": "p-RCPFullAWSAccess", "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "InvalidInputException");
+    assert!(e.message.starts_with("NON_DETACHABLE_POLICY"), "{e}");
+    let e = f
+        .err(
+            MGMT,
+            "EnablePolicyType",
+            json!({"RootId": root, "PolicyType": RCP}),
+        )
+        .await;
+    assert_eq!(e.code, "PolicyTypeAlreadyEnabledException");
+
+    // Disabling SCPs detaches every SCP.
+    f.ok(
+        MGMT,
+        "DisablePolicyType",
+        json!({"RootId": root, "PolicyType": SCP}),
+    )
+    .await;
+    let attached = f
+        .ok(
+            MGMT,
+            "ListPoliciesForTarget",
+            json!({"TargetId": account, "Filter": SCP}),
+        )
+        .await;
+    assert!(attached["Policies"].as_array().unwrap().is_empty());
+    f.ok(MGMT, "DeletePolicy", json!({"PolicyId": deny})).await;
+}
+
+#[tokio::test]
+async fn levels_run_root_ou_account_and_skip_the_management_account() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let ou = f.ou(&root, "a").await;
+    let inner = f.ou(&ou, "b").await;
+    let account = f.account("x").await;
+    f.ok(
+        MGMT,
+        "MoveAccount",
+        json!({"AccountId": account, "SourceParentId": root, "DestinationParentId": inner}),
+    )
+    .await;
+    let deny = f.policy("deny-s3", DENY_S3).await;
+    f.ok(
+        MGMT,
+        "AttachPolicy",
+        json!({"PolicyId": deny, "TargetId": ou}),
+    )
+    .await;
+    let scps = OrganizationPolicies::new(f.store.clone());
+    let levels = scps
+        .levels(&AccountId::parse(&account).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!levels.management_account);
+    assert_eq!(levels.levels.len(), 4);
+    assert_eq!(levels.levels[1].len(), 2);
+    let mgmt = scps
+        .levels(&AccountId::parse(MGMT).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(mgmt.management_account);
+    assert!(
+        scps.levels(&AccountId::parse(OUTSIDER).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let m = scps
+        .membership(&AccountId::parse(&account).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        m.path.ends_with(&format!("{root}/{ou}/{inner}/")),
+        "{}",
+        m.path
+    );
+    assert!(m.path.starts_with(&m.organization_id));
+}
+
+#[tokio::test]
+async fn handshakes_invite_existing_accounts() {
+    let f = fixture().await;
+    f.org().await;
+    let e = f
+        .err(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": OUTSIDER, "Type": "ACCOUNT"}}),
+        )
+        .await;
+    assert_eq!(e.code, "AccountNotFoundException");
+    Accounts::new(f.store.clone(), Arc::new(MasterKey::generate().unwrap()))
+        .ensure(
+            &AccountId::parse(OUTSIDER).unwrap(),
+            "outsider",
+            SystemTime::UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
+    let h = f
+        .ok(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": OUTSIDER, "Type": "ACCOUNT"}, "Notes": "hi"}),
+        )
+        .await;
+    let id = h["Handshake"]["Id"].as_str().unwrap().to_owned();
+    assert_eq!(h["Handshake"]["State"], "OPEN");
+    let e = f
+        .err(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": OUTSIDER, "Type": "ACCOUNT"}}),
+        )
+        .await;
+    assert_eq!(e.code, "DuplicateHandshakeException");
+    let mine = f.ok(OUTSIDER, "ListHandshakesForAccount", json!({})).await;
+    assert_eq!(mine["Handshakes"][0]["Id"], id.as_str());
+    let e = f
+        .err(MGMT, "AcceptHandshake", json!({"HandshakeId": id}))
+        .await;
+    assert_eq!(e.code, "HandshakeNotFoundException");
+    let accepted = f
+        .ok(OUTSIDER, "AcceptHandshake", json!({"HandshakeId": id}))
+        .await;
+    assert_eq!(accepted["Handshake"]["State"], "ACCEPTED");
+    let e = f
+        .err(OUTSIDER, "DeclineHandshake", json!({"HandshakeId": id}))
+        .await;
+    assert_eq!(e.code, "HandshakeAlreadyInStateException");
+    let account = f
+        .ok(MGMT, "DescribeAccount", json!({"AccountId": OUTSIDER}))
+        .await;
+    assert_eq!(account["Account"]["JoinedMethod"], "INVITED");
+    f.ok(OUTSIDER, "LeaveOrganization", json!({})).await;
+    let e = f.err(MGMT, "LeaveOrganization", json!({})).await;
+    assert_eq!(e.code, "MasterCannotLeaveOrganizationException");
+    let e = f.err(OUTSIDER, "DescribeOrganization", json!({})).await;
+    assert_eq!(e.code, "AWSOrganizationsNotInUseException");
+}
+
+#[tokio::test]
+async fn delegated_administrators_tags_service_access_and_resource_policy() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let account = f.account("sec").await;
+    let svc = "guardduty.amazonaws.com";
+    let e = f
+        .err(
+            MGMT,
+            "RegisterDelegatedAdministrator",
+            json!({"AccountId": MGMT, "ServicePrincipal": svc}),
+        )
+        .await;
+    assert!(
+        e.message
+            .starts_with("CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR")
+    );
+    f.ok(
+        MGMT,
+        "RegisterDelegatedAdministrator",
+        json!({"AccountId": account, "ServicePrincipal": svc}),
+    )
+    .await;
+    // A delegated administrator reads the organization.
+    let listed = f.ok(&account, "ListAccounts", json!({})).await;
+    assert_eq!(listed["Accounts"].as_array().unwrap().len(), 2);
+    let admins = f.ok(MGMT, "ListDelegatedAdministrators", json!({})).await;
+    assert_eq!(admins["DelegatedAdministrators"][0]["Id"], account.as_str());
+    f.ok(
+        MGMT,
+        "DeregisterDelegatedAdministrator",
+        json!({"AccountId": account, "ServicePrincipal": svc}),
+    )
+    .await;
+    let e = f
+        .err(
+            MGMT,
+            "ListDelegatedServicesForAccount",
+            json!({"AccountId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "AccountNotRegisteredException");
+
+    f.ok(
+        MGMT,
+        "TagResource",
+        json!({"ResourceId": root, "Tags": [{"Key": "env", "Value": "prod"}]}),
+    )
+    .await;
+    let tags = f
+        .ok(MGMT, "ListTagsForResource", json!({"ResourceId": root}))
+        .await;
+    assert_eq!(tags["Tags"], json!([{"Key": "env", "Value": "prod"}]));
+    f.ok(
+        MGMT,
+        "UntagResource",
+        json!({"ResourceId": root, "TagKeys": ["env"]}),
+    )
+    .await;
+
+    f.ok(
+        MGMT,
+        "EnableAWSServiceAccess",
+        json!({"ServicePrincipal": svc}),
+    )
+    .await;
+    let access = f
+        .ok(MGMT, "ListAWSServiceAccessForOrganization", json!({}))
+        .await;
+    assert_eq!(
+        access["EnabledServicePrincipals"][0]["ServicePrincipal"],
+        svc
+    );
+
+    let e = f.err(MGMT, "DescribeResourcePolicy", json!({})).await;
+    assert_eq!(e.code, "ResourcePolicyNotFoundException");
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"organizations:DescribeOrganization","Resource":"*"}}]}}"#
+    );
+    f.ok(MGMT, "PutResourcePolicy", json!({"Content": policy}))
+        .await;
+    let rp = f.ok(MGMT, "DescribeResourcePolicy", json!({})).await;
+    assert_eq!(rp["ResourcePolicy"]["Content"], policy.as_str());
+    f.ok(MGMT, "DeleteResourcePolicy", json!({})).await;
+}
+
+#[tokio::test]
+async fn tag_policies_are_stored_and_inherited() {
+    let f = fixture().await;
+    let root = f.org().await;
+    let account = f.account("t").await;
+    let e = f
+        .err(
+            MGMT,
+            "DescribeEffectivePolicy",
+            json!({"PolicyType": TAG, "TargetId": account}),
+        )
+        .await;
+    assert_eq!(e.code, "EffectivePolicyNotFoundException");
+    f.ok(
+        MGMT,
+        "EnablePolicyType",
+        json!({"RootId": root, "PolicyType": TAG}),
+    )
+    .await;
+    let parent = r#"{"tags":{"costcenter":{"tag_key":{"@@assign":"CostCenter"},"tag_value":{"@@assign":["100","200"]}}}}"#;
+    let child = r#"{"tags":{"costcenter":{"tag_value":{"@@append":["300"]}}}}"#;
+    for (name, content, target) in [("p", parent, root.as_str()), ("c", child, account.as_str())] {
+        let out = f
+            .ok(
+                MGMT,
+                "CreatePolicy",
+                json!({"Name": name, "Description": "", "Type": TAG, "Content": content}),
+            )
+            .await;
+        let id = out["Policy"]["PolicySummary"]["Id"].clone();
+        f.ok(
+            MGMT,
+            "AttachPolicy",
+            json!({"PolicyId": id, "TargetId": target}),
+        )
+        .await;
+    }
+    let out = f
+        .ok(
+            &account,
+            "DescribeEffectivePolicy",
+            json!({"PolicyType": TAG}),
+        )
+        .await;
+    let content: Value =
+        serde_json::from_str(out["EffectivePolicy"]["PolicyContent"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        content,
+        json!({"tags":{"costcenter":{"tag_key":"CostCenter","tag_value":["100","200","300"]}}})
+    );
+}
