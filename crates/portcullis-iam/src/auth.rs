@@ -315,7 +315,10 @@ impl Authenticator {
     }
 
     /// The key from the store: `None` when there is no record, `Some(None)` when it is inactive.
-    async fn load_key(&self, access_key_id: &str) -> Result<Option<Option<Arc<CachedKey>>>, IamError> {
+    async fn load_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Option<Option<Arc<CachedKey>>>, IamError> {
         if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
             let Some(session) = sessions::load(&*self.store, access_key_id).await? else {
                 return Ok(None);
