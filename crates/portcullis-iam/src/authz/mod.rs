@@ -278,7 +278,13 @@ impl Authorizer {
         let extra: Vec<(String, ContextValue)> = extra_context
             .iter()
             .map(|(k, v)| {
-                let value = if v.len() == 1 && !k.ends_with("Keys") && !k.ends_with("Operations") {
+                // Multivalued keys (kms:EncryptionContextKeys, kms:GrantOperations,
+                // kms:ResourceAliases, aws:TagKeys) stay sets even with one value, so that
+                // ForAnyValue/ForAllValues conditions see them as AWS sends them.
+                let multivalued = ["Keys", "Operations", "Aliases"]
+                    .iter()
+                    .any(|suffix| k.ends_with(suffix));
+                let value = if v.len() == 1 && !multivalued {
                     ContextValue::string(v.first().cloned().unwrap_or_default())
                 } else {
                     ContextValue::strings(v.iter().cloned())
