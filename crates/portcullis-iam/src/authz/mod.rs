@@ -101,6 +101,66 @@ impl ServiceControlPolicies for NoOrganizations {
     }
 }
 
+/// The organization answers per account, kept until the next change: Organizations calls
+/// [`Authorizer::invalidate`] after every change, so the generation counter that guards the
+/// principals' policy sets guards these too, and the common path reads no storage.
+struct CachedOrganizations {
+    inner: Arc<dyn ServiceControlPolicies>,
+    auth: Arc<Authenticator>,
+    levels: OrgCache<ScpLevels>,
+    rcp_levels: OrgCache<ScpLevels>,
+    membership: OrgCache<OrgMembership>,
+}
+
+type OrgCache<T> = RwLock<HashMap<AccountId, (u64, Option<T>)>>;
+
+impl CachedOrganizations {
+    async fn cached<'a, T: Clone>(
+        &'a self,
+        cache: &OrgCache<T>,
+        account: &'a AccountId,
+        load: impl FnOnce() -> BoxFuture<'a, Result<Option<T>, IamError>>,
+    ) -> Result<Option<T>, IamError> {
+        let generation = self.auth.generation();
+        if let Some((g, hit)) = cache.read().ok().and_then(|m| m.get(account).cloned())
+            && g == generation
+        {
+            return Ok(hit);
+        }
+        let value = load().await?;
+        if let Ok(mut map) = cache.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(account.clone(), (generation, value.clone()));
+        }
+        Ok(value)
+    }
+}
+
+impl ServiceControlPolicies for CachedOrganizations {
+    fn levels<'a>(
+        &'a self,
+        account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>> {
+        Box::pin(self.cached(&self.levels, account, || self.inner.levels(account)))
+    }
+
+    fn rcp_levels<'a>(
+        &'a self,
+        account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>> {
+        Box::pin(self.cached(&self.rcp_levels, account, || self.inner.rcp_levels(account)))
+    }
+
+    fn membership<'a>(
+        &'a self,
+        account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<OrgMembership>, IamError>> {
+        Box::pin(self.cached(&self.membership, account, || self.inner.membership(account)))
+    }
+}
+
 /// What a principal's policies compile to, cached per principal.
 #[derive(Debug)]
 pub(crate) struct Compiled {
@@ -168,7 +228,13 @@ impl Authorizer {
     /// Plugs in the organization's service control policies.
     #[must_use]
     pub fn with_service_control_policies(mut self, scps: Arc<dyn ServiceControlPolicies>) -> Self {
-        self.scps = scps;
+        self.scps = Arc::new(CachedOrganizations {
+            inner: scps,
+            auth: self.auth.clone(),
+            levels: RwLock::new(HashMap::new()),
+            rcp_levels: RwLock::new(HashMap::new()),
+            membership: RwLock::new(HashMap::new()),
+        });
         self
     }
 

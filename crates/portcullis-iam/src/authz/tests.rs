@@ -689,3 +689,58 @@ async fn simulation_results_page_with_max_items_and_marker() {
         .unwrap_err();
     assert_eq!(err.code, "InvalidInput");
 }
+
+/// Counts how often the organization is asked.
+struct CountingOrganizations(std::sync::atomic::AtomicUsize);
+
+impl ServiceControlPolicies for CountingOrganizations {
+    fn levels<'a>(
+        &'a self,
+        _account: &'a AccountId,
+    ) -> BoxFuture<'a, Result<Option<ScpLevels>, IamError>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let deny_delete = Policy::parse(
+            "scp",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
+                {"Effect":"Deny","Action":"iam:DeleteUser","Resource":"*"}]}"#,
+            PolicyType::Scp,
+        )
+        .unwrap();
+        Box::pin(async move {
+            Ok(Some(ScpLevels {
+                levels: vec![vec![deny_delete]],
+                management_account: false,
+            }))
+        })
+    }
+}
+
+#[tokio::test]
+async fn organization_answers_are_cached_until_invalidated_and_scps_bind_root() {
+    let mut f = fixture().await;
+    let counter = Arc::new(CountingOrganizations(Default::default()));
+    f.authz = Authorizer::new(
+        f.store.clone(),
+        f.authz.master.clone(),
+        f.authz.auth.clone(),
+        f.clock.clone(),
+    )
+    .with_service_control_policies(counter.clone());
+    let root = Principal::root(account(), "AKIAROOT".into());
+    f.iam(&root, "ListUsers", json!({})).await.unwrap();
+    let err = f
+        .iam(&root, "DeleteUser", json!({"UserName": "x"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("with an explicit deny in a service control policy"),
+        "{}",
+        err.message
+    );
+    let asked = counter.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(asked, 1, "the second call is answered from the cache");
+    f.authz.invalidate(&account());
+    f.iam(&root, "ListUsers", json!({})).await.unwrap();
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
