@@ -417,7 +417,14 @@ impl Authorizer {
             .map_err(internal)?;
         // Organizations: the org context keys, and the RCPs of the resource's account.
         let org = crate::orgs::org_context(&*self.scps, &principal.account, resource);
-        let extra = &[extra, &org.await.map_err(internal)?].concat();
+        let org = org.await.map_err(internal)?;
+        let joined;
+        let extra = if org.is_empty() {
+            extra
+        } else {
+            joined = [extra, &org].concat();
+            &joined
+        };
         let rcps = crate::orgs::with_rcps(
             &*self.scps,
             action,
