@@ -145,6 +145,31 @@ fn scps_bind_member_accounts_and_never_the_management_account() {
     ok(&out, "role_session_iam_write");
     denied_by_scp(&out, "role_session_kms");
 
+    // 6. Org context keys in conditions.
+    denied_by_scp(&out, "path_dev_admin");
+    ok(&out, "path_sandbox_admin");
+    ok(&out, "org_id_sandbox_admin");
+
+    // 7. RCPs bind resources of member accounts, never the management account's.
+    ok(&out, "rcp_before");
+    assert_eq!(
+        out["rcp_attached"],
+        serde_json::json!(["p-RCPFullAWSAccess"])
+    );
+    let e = &out["rcp_outsider_denied"];
+    assert_eq!(e["code"], "AccessDenied", "{e:#}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("resource control policy"),
+        "{e:#}"
+    );
+    ok(&out, "rcp_management_resource");
+    ok(&out, "rcp_member_allowed");
+    error(&out, "rcp_full_access_detach", "InvalidInputException");
+    ok(&out, "rcp_after");
+
     // Without the leave SCP, a member account leaves.
     ok(&out, "leave_dev_root");
     assert_eq!(out["account_count_after_leave"], 3);

@@ -152,6 +152,49 @@ def main():
     out["role_identity"] = client("sts", session).get_caller_identity()["Arn"]
     probe("role_session", session)
 
+    # 6. Org context keys: an SCP on Workloads keyed on aws:PrincipalOrgPaths, and
+    # aws:ResourceAccount / aws:PrincipalOrgID seen by conditions.
+    path = f"{org['Id']}/{root_id}/{workloads}/*"
+    by_path = scp(orgs, "NoUsersUnderWorkloads", {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*",
+                  "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [path]}}})
+    orgs.attach_policy(PolicyId=by_path, TargetId=root_id)
+    step("path_dev_admin", lambda: client("iam", admins["dev"]).create_user(UserName="u1"))
+    step("path_sandbox_admin", lambda: client("iam", admins["sandbox"]).create_user(UserName="u1"))
+    orgs.detach_policy(PolicyId=by_path, TargetId=root_id)
+    own = scp(orgs, "OwnOrgOnly", {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*",
+              "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": org["Id"],
+                                                "aws:ResourceAccount": "${aws:PrincipalAccount}"}}})
+    orgs.attach_policy(PolicyId=own, TargetId=root_id)
+    step("org_id_sandbox_admin", lambda: client("iam", admins["sandbox"]).create_user(UserName="u2"))
+    orgs.detach_policy(PolicyId=own, TargetId=root_id)
+
+    # 7. RCPs: a role in a member account trusts an outside account; an RCP that admits only
+    # the organization's principals stops the outsider, and RCPFullAWSAccess stays attached.
+    outsider = "299999999998"
+    outsider_admin = admin_of(outsider)
+    for account in (accounts["prod"], MGMT):
+        client("iam", root(account)).create_role(
+            RoleName="partner", AssumeRolePolicyDocument=doc(
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{outsider}:root"}, "Action": "sts:AssumeRole"}))
+    partner = f"arn:aws:iam::{accounts['prod']}:role/partner"
+    mgmt_partner = f"arn:aws:iam::{MGMT}:role/partner"
+    sts_outsider = client("sts", outsider_admin)
+    step("rcp_before", lambda: sts_outsider.assume_role(RoleArn=partner, RoleSessionName="partner"))
+    orgs.enable_policy_type(RootId=root_id, PolicyType="RESOURCE_CONTROL_POLICY")
+    out["rcp_attached"] = [p["Id"] for p in orgs.list_policies_for_target(
+        TargetId=accounts["prod"], Filter="RESOURCE_CONTROL_POLICY")["Policies"]]
+    rcp = orgs.create_policy(Name="OrgOnly", Description="", Type="RESOURCE_CONTROL_POLICY", Content=doc(
+        {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole", "Resource": "*",
+         "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": org["Id"]}}}))["Policy"]["PolicySummary"]["Id"]
+    orgs.attach_policy(PolicyId=rcp, TargetId=root_id)
+    step("rcp_outsider_denied", lambda: sts_outsider.assume_role(RoleArn=partner, RoleSessionName="partner"))
+    step("rcp_management_resource", lambda: sts_outsider.assume_role(RoleArn=mgmt_partner, RoleSessionName="partner"))
+    step("rcp_member_allowed", lambda: client("sts", mgmt_admin).assume_role(RoleArn=role_arn, RoleSessionName="ops"))
+    step("rcp_full_access_detach", lambda: orgs.detach_policy(PolicyId="p-RCPFullAWSAccess", TargetId=root_id))
+    orgs.detach_policy(PolicyId=rcp, TargetId=root_id)
+    step("rcp_after", lambda: sts_outsider.assume_role(RoleArn=partner, RoleSessionName="partner"))
+    orgs.disable_policy_type(RootId=root_id, PolicyType="RESOURCE_CONTROL_POLICY")
+
     # The leave SCP removed, a member account leaves.
     orgs.detach_policy(PolicyId=deny_leave, TargetId=root_id)
     step("leave_dev_root", lambda: client("organizations", root(accounts["dev"])).leave_organization())
