@@ -6,6 +6,12 @@
 //! an SCP that denies leaving, and an SCP with a region condition, probing each time the
 //! administrator and the root user of member accounts and the management account.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers outside #[test] functions: a panic is a failed test"
+)]
+
 mod support;
 
 use serde_json::Value;
