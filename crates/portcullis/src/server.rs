@@ -205,7 +205,8 @@ impl portcullis_kms::KeyAccess for KeyPolicyAccess {
     }
 }
 
-/// Work that falls due with time (KMS key deletion and rotation), once a minute.
+/// Work that falls due with time, once a minute: KMS key deletion, rotation and expiry of
+/// imported material; removal of STS sessions a day past their expiry.
 async fn run_due_work(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -213,6 +214,10 @@ async fn run_due_work(app: Arc<App>) {
         every.tick().await;
         if let Err(e) = app.kms.run_due_work().await {
             tracing::error!(error = %e, "KMS scheduled work failed");
+        }
+        match portcullis_iam::sessions::purge_expired(app.store.as_ref(), app.clock.now()).await {
+            Ok(purged) => purged.iter().for_each(|key| app.auth.forget(key)),
+            Err(e) => tracing::error!(error = %e, "purging expired STS sessions failed"),
         }
     }
 }
