@@ -106,6 +106,12 @@ impl Authorizer {
         } else {
             return Err(invalid_input(&format!("Invalid ARN: {source}")));
         };
+        // SCPs bind the principals of member accounts, and the simulator includes them
+        // (IAM User Guide, "Testing IAM policies with the IAM policy simulator").
+        if let Some(scps) = self.scps.levels(account).await.map_err(super::internal)? {
+            set.scp_levels = scps.levels;
+            set.management_account = scps.management_account;
+        }
         add_input_policies(&mut set, input)?;
         simulate(&set, principal, input, account)
     }
@@ -223,6 +229,16 @@ fn simulate(
                     obj.insert(
                         "PermissionsBoundaryDecisionDetail".to_owned(),
                         json!({"AllowedByPermissionsBoundary": !capped}),
+                    );
+                }
+            }
+            if !set.scp_levels.is_empty() {
+                let denied = decision.effect != Effect::Allow
+                    && decision.deciding_layer == Layer::ServiceControlPolicy;
+                if let Some(obj) = result.as_object_mut() {
+                    obj.insert(
+                        "OrganizationsDecisionDetail".to_owned(),
+                        json!({"AllowedByOrganizations": !denied}),
                     );
                 }
             }
