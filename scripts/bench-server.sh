@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Load benchmark: SigV4-signed STS GetCallerIdentity replayed by wrk against Portcullis, beside a
-# minimal hyper server (the machine's ceiling) and moto_server, in one run.
+# Load benchmark: SigV4-signed requests replayed by wrk against Portcullis, beside moto_server, in
+# one run: STS GetCallerIdentity (also beside a minimal hyper server, the machine's ceiling), IAM
+# GetUser by a user with 6 attached managed policies (authorized on every call), and STS
+# AssumeRole by that user.
 # Needs: wrk (apt-get install wrk), python3 with botocore and moto[server].
 # Usage: scripts/bench-server.sh [DURATION_SECONDS]
 set -euo pipefail
@@ -48,18 +50,37 @@ pids+=($!)
 wait_port 4700 || { echo "moto_server did not start"; exit 1; }
 python3 scripts/signed-wrk.py http://127.0.0.1:4700 AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/m.lua"
 
-echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}'), $(free -g | awk '/Mem/ {print $2}') GiB"
+echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}'), $(free -g | awk '/Mem/ {print $2}') GiB; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "duration per run: ${duration}s, wrk -t2"
 echo
-echo "| server | connections | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|---|"
+echo "| request | server | connections | requests/s | p50 | p99 | non-2xx |"
+echo "|---|---|---|---|---|---|---|"
+row() { # request server url lua connections
+  IFS='|' read -r rps p50 p99 bad < <(run_wrk "$3" "$4" "$5")
+  echo "| $1 | $2 | $5 | $rps | $p50 | $p99 | $bad |"
+}
 for c in 16 256; do
-  IFS='|' read -r rps p50 p99 bad < <(run_wrk http://127.0.0.1:4600/ "$work/p.lua" "$c")
-  echo "| hyper ceiling | $c | $rps | $p50 | $p99 | $bad |"
-  IFS='|' read -r rps p50 p99 bad < <(run_wrk http://127.0.0.1:4566/ "$work/p.lua" "$c")
-  echo "| portcullis | $c | $rps | $p50 | $p99 | $bad |"
-  IFS='|' read -r rps p50 p99 bad < <(run_wrk http://127.0.0.1:4700/ "$work/m.lua" "$c")
-  echo "| moto_server | $c | $rps | $p50 | $p99 | $bad |"
+  row GetCallerIdentity "hyper ceiling" http://127.0.0.1:4600/ "$work/p.lua" "$c"
+  row GetCallerIdentity portcullis http://127.0.0.1:4566/ "$work/p.lua" "$c"
+  row GetCallerIdentity moto_server http://127.0.0.1:4700/ "$work/m.lua" "$c"
+done
+sts_peak=$(hwm_kb "$pc")
+
+# IAM: a user with 6 attached policies calls GetUser and AssumeRole (the same setup on moto).
+p_user=$(AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1 python3 scripts/bench-setup-iam.py http://127.0.0.1:4566)
+m_user=$(AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 python3 scripts/bench-setup-iam.py http://127.0.0.1:4700)
+field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+get_user="Action=GetUser&UserName=bench&Version=2010-05-08"
+python3 scripts/signed-wrk.py http://127.0.0.1:4566 "$(field "$p_user" id)" "$(field "$p_user" secret)" "$work/pg.lua" iam "$get_user"
+python3 scripts/signed-wrk.py http://127.0.0.1:4700 "$(field "$m_user" id)" "$(field "$m_user" secret)" "$work/mg.lua" iam "$get_user"
+assume() { echo "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A$1%3Arole%2Fbench-role&RoleSessionName=bench&Version=2011-06-15"; }
+python3 scripts/signed-wrk.py http://127.0.0.1:4566 "$(field "$p_user" id)" "$(field "$p_user" secret)" "$work/pa.lua" sts "$(assume "$(field "$p_user" account)")"
+python3 scripts/signed-wrk.py http://127.0.0.1:4700 "$(field "$m_user" id)" "$(field "$m_user" secret)" "$work/ma.lua" sts "$(assume "$(field "$m_user" account)")"
+for c in 16 256; do
+  row "IAM GetUser (6 policies)" portcullis http://127.0.0.1:4566/ "$work/pg.lua" "$c"
+  row "IAM GetUser (6 policies)" moto_server http://127.0.0.1:4700/ "$work/mg.lua" "$c"
+  row "STS AssumeRole" portcullis http://127.0.0.1:4566/ "$work/pa.lua" "$c"
+  row "STS AssumeRole" moto_server http://127.0.0.1:4700/ "$work/ma.lua" "$c"
 done
 echo
-echo "portcullis RSS: idle ${idle_rss} kB, peak $(hwm_kb "$pc") kB (after the 256-connection run)"
+echo "portcullis RSS: idle ${idle_rss} kB; peak ${sts_peak} kB after the GetCallerIdentity runs; peak $(hwm_kb "$pc") kB at the end"

@@ -1,7 +1,8 @@
-"""Writes a wrk Lua script that replays one SigV4-signed STS GetCallerIdentity request.
+"""Writes a wrk Lua script that replays one SigV4-signed query-protocol request.
 
-Usage: signed-wrk.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY OUT.lua
-The signature stays valid for 15 minutes, the window AWS (and Portcullis) allow.
+Usage: signed-wrk.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY OUT.lua [SERVICE [FORM_BODY]]
+SERVICE defaults to sts and FORM_BODY to an STS GetCallerIdentity. The signature stays valid for
+15 minutes, the window AWS (and Portcullis) allow.
 """
 
 import sys
@@ -11,11 +12,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 endpoint, key_id, secret, out = sys.argv[1:5]
-body = "Action=GetCallerIdentity&Version=2011-06-15"
+service = sys.argv[5] if len(sys.argv) > 5 else "sts"
+body = sys.argv[6] if len(sys.argv) > 6 else "Action=GetCallerIdentity&Version=2011-06-15"
 request = AWSRequest(method="POST", url=endpoint + "/", data=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
                               "User-Agent": "portcullis-bench"})
-botocore.auth.SigV4Auth(Credentials(key_id, secret), "sts", "us-east-1").add_auth(request)
+botocore.auth.SigV4Auth(Credentials(key_id, secret), service, "us-east-1").add_auth(request)
 lines = ['wrk.method = "POST"', f'wrk.body = "{body}"']
 for name, value in request.headers.items():
     lines.append(f'wrk.headers["{name}"] = "{value}"')
