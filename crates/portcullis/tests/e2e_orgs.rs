@@ -12,6 +12,14 @@
     reason = "test helpers outside #[test] functions: a panic is a failed test"
 )]
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "end-to-end test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 use serde_json::Value;
@@ -91,6 +99,12 @@ fn scps_bind_member_accounts_and_never_the_management_account() {
             ok(&out, &format!("{who}_{s}"));
         }
     }
+
+    // The policy simulator includes the member account's SCPs.
+    assert_eq!(
+        out["simulated"],
+        serde_json::json!({"kms:ListKeys": ["explicitDeny", false], "iam:ListUsers": ["allowed", true]})
+    );
 
     // 2. An allow-list SCP: only what it lists passes, for the administrator and the root.
     error(

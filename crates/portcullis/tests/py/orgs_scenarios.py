@@ -109,6 +109,10 @@ def main():
     probe("deny_kms_dev_admin", admins["dev"])
     probe("deny_kms_mgmt_admin", mgmt_admin)
     probe("deny_kms_mgmt_root", mgmt)
+    sim = client("iam", admins["prod"]).simulate_principal_policy(
+        PolicySourceArn=f"arn:aws:iam::{accounts['prod']}:user/admin", ActionNames=["kms:ListKeys", "iam:ListUsers"])
+    out["simulated"] = {r["EvalActionName"]: [r["EvalDecision"], r.get("OrganizationsDecisionDetail", {}).get("AllowedByOrganizations")]
+                        for r in sim["EvaluationResults"]}
 
     # 2. An allow-list SCP on Sandbox, FullAWSAccess detached there.
     allow_read = scp(orgs, "AllowIAMRead", {"Effect": "Allow", "Action": ["iam:List*", "iam:Get*", "sts:*"], "Resource": "*"})
