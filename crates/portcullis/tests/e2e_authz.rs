@@ -5,6 +5,14 @@
 //! dev mode a 12-digit access key id names the account), which records every step's outcome
 //! as botocore saw it: "ok", or the error code, message and HTTP status.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "end-to-end test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 use serde_json::Value;
