@@ -12,14 +12,6 @@
     reason = "test helpers outside #[test] functions: a panic is a failed test"
 )]
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    reason = "end-to-end test code: a failed unwrap is a failed test"
-)]
-
 mod support;
 
 use serde_json::Value;
