@@ -539,6 +539,10 @@ impl Organizations {
         if org.management != c.account {
             return Err(access_denied());
         }
+        // Checked again in the update; here so that a refused request creates no account.
+        if org.accounts.len() >= MAX_ACCOUNTS {
+            return Err(account_limit());
+        }
         let accounts = Accounts::new(self.store.clone(), self.master.clone());
         // A fresh 12-digit id that no account uses yet.
         let mut account = AccountId::random();
@@ -573,15 +577,16 @@ impl Organizations {
                 account_id: Some(id.clone()),
                 failure_reason: None,
             };
-            if org.accounts.values().any(|a| a.email.eq_ignore_ascii_case(&email)) {
+            if org
+                .accounts
+                .values()
+                .any(|a| a.email.eq_ignore_ascii_case(&email))
+            {
                 request.state = "FAILED".to_owned();
                 request.account_id = None;
                 request.failure_reason = Some("EMAIL_ALREADY_EXISTS".to_owned());
             } else if org.accounts.len() >= MAX_ACCOUNTS {
-                return Err(constraint(
-                    "ACCOUNT_NUMBER_LIMIT_EXCEEDED",
-                    "You attempted to exceed the number of accounts that you can have in an organization.",
-                ));
+                return Err(account_limit());
             } else {
                 org.accounts.insert(
                     id.clone(),
@@ -1191,10 +1196,7 @@ impl Organizations {
             return Err(handshake_not_found());
         };
         if org.accounts.len() >= MAX_ACCOUNTS {
-            return Err(constraint(
-                "ACCOUNT_NUMBER_LIMIT_EXCEEDED",
-                "You attempted to exceed the number of accounts that you can have in an organization.",
-            ));
+            return Err(account_limit());
         }
         let name = self.account_name(c.account).await?;
         org.accounts.insert(
@@ -1946,6 +1948,13 @@ fn invalid_input(reason: &str, message: &str) -> AwsError {
 
 fn malformed(message: &str) -> AwsError {
     err("MalformedPolicyDocumentException", message.to_owned())
+}
+
+fn account_limit() -> AwsError {
+    constraint(
+        "ACCOUNT_NUMBER_LIMIT_EXCEEDED",
+        "You attempted to exceed the number of accounts that you can have in an organization.",
+    )
 }
 
 fn not_in_use() -> AwsError {
