@@ -2728,3 +2728,157 @@ fn resource_wildcards() {
         Effect::ImplicitDeny
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// "Access to AWS resources owned by third parties" (external ID), "Configuring MFA-protected
+// API access", and "AWS global condition context keys"
+
+fn trust_of(text: &str) -> ResourcePolicies {
+    ResourcePolicies {
+        owner_account: ACCT.into(),
+        policy: Some(p("trust", PolicyType::Trust, text)),
+        kind: ResourcePolicyKind::Trust,
+        ..Default::default()
+    }
+}
+
+/// External ID: the third party's account may assume the role only when it passes the ID the
+/// customer gave it.
+#[test]
+fn trust_external_id() {
+    let trust = trust_of(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole",
+        "Condition":{"StringEquals":{"sts:ExternalId":"Unique ID Assigned by Example Corp"}}}}"#,
+    );
+    let role = format!("arn:aws:iam::{ACCT}:role/ExampleCorpAccess");
+    let set = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#,
+    );
+    let assume = |id: Option<&str>| {
+        let r = Request::new(
+            user_in("111122223333", "app"),
+            "sts:AssumeRole",
+            role.as_str(),
+        );
+        match id {
+            Some(id) => r.with_context("sts:ExternalId", ContextValue::string(id)),
+            None => r,
+        }
+    };
+    assert_eq!(
+        decide(
+            &set,
+            Some(&trust),
+            &assume(Some("Unique ID Assigned by Example Corp"))
+        ),
+        Effect::Allow
+    );
+    assert_eq!(
+        decide(&set, Some(&trust), &assume(Some("guessed"))),
+        Effect::ImplicitDeny
+    );
+    assert_eq!(
+        decide(&set, Some(&trust), &assume(None)),
+        Effect::ImplicitDeny
+    );
+}
+
+/// MFA-protected API access: a trust policy that lets the account's users assume the role only
+/// after authenticating with MFA.
+#[test]
+fn trust_requires_mfa() {
+    let trust = trust_of(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},
+        "Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}}"#,
+    );
+    let role = format!("arn:aws:iam::{ACCT}:role/Admin");
+    let set = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#,
+    );
+    let assume = |mfa: Option<bool>| {
+        let r = Request::new(user("a"), "sts:AssumeRole", role.as_str());
+        match mfa {
+            Some(m) => r.with_context("aws:MultiFactorAuthPresent", ContextValue::bool(m)),
+            None => r,
+        }
+    };
+    assert_eq!(
+        decide(&set, Some(&trust), &assume(Some(true))),
+        Effect::Allow
+    );
+    assert_eq!(
+        decide(&set, Some(&trust), &assume(Some(false))),
+        Effect::ImplicitDeny
+    );
+    assert_eq!(
+        decide(&set, Some(&trust), &assume(None)),
+        Effect::ImplicitDeny
+    );
+}
+
+/// MFA-protected API access: `aws:MultiFactorAuthAge` limits how long ago MFA happened; a
+/// request without MFA has no such key and does not match.
+#[test]
+fn mfa_auth_age() {
+    let set = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:StopInstances","Resource":"*",
+        "Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}}}"#,
+    );
+    let stop = |age: Option<f64>| {
+        let r = Request::new(user("a"), "ec2:StopInstances", "*");
+        match age {
+            Some(a) => r.with_context("aws:MultiFactorAuthAge", ContextValue::number(a)),
+            None => r,
+        }
+    };
+    assert_eq!(decide(&set, None, &stop(Some(300.0))), Effect::Allow);
+    assert_eq!(
+        decide(&set, None, &stop(Some(7200.0))),
+        Effect::ImplicitDeny
+    );
+    assert_eq!(decide(&set, None, &stop(None)), Effect::ImplicitDeny);
+}
+
+/// `aws:PrincipalOrgID`: a bucket open to every principal (`"AWS": "*"`) of one organization;
+/// callers from other accounts still need their own identity policy, and callers outside the
+/// organization are not named.
+#[test]
+fn principal_org_id_bucket_policy() {
+    let res = resource(
+        ACCT,
+        r#"{"Version":"2012-10-17","Statement":{"Sid":"AllowPutObject","Effect":"Allow","Principal":{"AWS":"*"},
+        "Action":"s3:PutObject","Resource":"arn:aws:s3:::policy-ninja-dev/*",
+        "Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-xxxxxxxxxxx"]}}}}"#,
+    );
+    let set = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"*"}}"#,
+    );
+    let put = |org: Option<&str>| {
+        let r = Request::new(
+            user_in("444455556666", "writer"),
+            "s3:PutObject",
+            "arn:aws:s3:::policy-ninja-dev/k",
+        );
+        match org {
+            Some(o) => r.with_context("aws:PrincipalOrgID", ContextValue::string(o)),
+            None => r,
+        }
+    };
+    assert_eq!(
+        decide(&set, Some(&res), &put(Some("o-xxxxxxxxxxx"))),
+        Effect::Allow
+    );
+    assert_eq!(
+        decide(&set, Some(&res), &put(Some("o-yyyyyyyyyyy"))),
+        Effect::ImplicitDeny
+    );
+    assert_eq!(decide(&set, Some(&res), &put(None)), Effect::ImplicitDeny);
+    assert_eq!(
+        decide(
+            &PrincipalPolicies::default(),
+            Some(&res),
+            &put(Some("o-xxxxxxxxxxx"))
+        ),
+        Effect::ImplicitDeny
+    );
+}
