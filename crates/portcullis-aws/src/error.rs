@@ -103,6 +103,9 @@ pub struct AwsError {
     pub status: StatusCode,
     /// Sender for 4xx, Receiver for 5xx.
     pub fault: Fault,
+    /// Modeled members of the error shape beyond code and message, such as Organizations'
+    /// `Reason` on `ConstraintViolationException`; written into the error body.
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl fmt::Display for AwsError {
@@ -136,7 +139,15 @@ impl AwsError {
             message: message.into(),
             status,
             fault,
+            fields: Vec::new(),
         }
+    }
+
+    /// The same error with one more modeled member (`Reason`, ...) in its body.
+    #[must_use]
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 
     fn pick(
@@ -396,6 +407,9 @@ pub fn error_response(
             w.text_element("Type", err.fault.as_str());
             w.text_element("Code", &err.code);
             w.text_element("Message", &err.message);
+            for (name, value) in &err.fields {
+                w.text_element(name, value);
+            }
             w.end("Error");
             w.text_element("RequestId", request_id);
             w.end("ErrorResponse");
@@ -429,6 +443,9 @@ fn json_error_body(err: &AwsError) -> Vec<u8> {
             "message".to_owned(),
             serde_json::Value::String(err.message.clone()),
         );
+    }
+    for (name, value) in &err.fields {
+        body.insert((*name).to_owned(), serde_json::Value::String(value.clone()));
     }
     serde_json::to_vec(&serde_json::Value::Object(body)).unwrap_or_default()
 }

@@ -114,11 +114,10 @@ fn scps_bind_member_accounts_and_never_the_management_account() {
         ok(&out, &format!("allow_list_removed_sandbox_admin_{s}"));
     }
     error(&out, "detach_only_scp", "ConstraintViolationException");
-    assert!(
-        out["detach_only_scp"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED")
+    assert_eq!(
+        out["detach_only_scp"]["reason"], "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+        "botocore parses the Reason member: {}",
+        out["detach_only_scp"]
     );
 
     // 3. Leaving is denied by the SCP for member accounts; the management account is not

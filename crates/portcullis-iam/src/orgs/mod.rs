@@ -1933,17 +1933,14 @@ fn err(code: &'static str, message: impl Into<String>) -> AwsError {
     AwsError::new(code, StatusCode::BAD_REQUEST, message)
 }
 
-/// `ConstraintViolationException`; the message starts with the `Reason`.
+/// `ConstraintViolationException` with its `Reason` member, as botocore parses it.
 fn constraint(reason: &str, message: &str) -> AwsError {
-    err(
-        "ConstraintViolationException",
-        format!("{reason}: {message}"),
-    )
+    err("ConstraintViolationException", message).with_field("Reason", reason)
 }
 
-/// `InvalidInputException`; the message starts with the `Reason`.
+/// `InvalidInputException` with its `Reason` member, as botocore parses it.
 fn invalid_input(reason: &str, message: &str) -> AwsError {
-    err("InvalidInputException", format!("{reason}: {message}"))
+    err("InvalidInputException", message).with_field("Reason", reason)
 }
 
 fn malformed(message: &str) -> AwsError {

@@ -178,7 +178,11 @@ async fn ous_nest_five_levels_and_keep_sibling_names_unique() {
         )
         .await;
     assert_eq!(e.code, "ConstraintViolationException");
-    assert!(e.message.starts_with("OU_DEPTH_LIMIT_EXCEEDED"), "{e}");
+    assert_eq!(
+        e.fields,
+        [("Reason", "OU_DEPTH_LIMIT_EXCEEDED".to_owned())],
+        "{e}"
+    );
     let e = f
         .err(
             MGMT,
@@ -349,9 +353,12 @@ async fn attachment_rules_follow_aws() {
         )
         .await;
     assert_eq!(e.code, "ConstraintViolationException");
-    assert!(
-        e.message
-            .starts_with("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"),
+    assert_eq!(
+        e.fields,
+        [(
+            "Reason",
+            "MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED".to_owned()
+        )],
         "{e}"
     );
 
@@ -387,9 +394,12 @@ async fn attachment_rules_follow_aws() {
             json!({"PolicyId": sixth, "TargetId": account}),
         )
         .await;
-    assert!(
-        e.message
-            .starts_with("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"),
+    assert_eq!(
+        e.fields,
+        [(
+            "Reason",
+            "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED".to_owned()
+        )],
         "{e}"
     );
     let e = f.err(MGMT, "DeletePolicy", json!({"PolicyId": deny})).await;
@@ -478,7 +488,11 @@ async fn attachment_rules_follow_aws() {
         )
         .await;
     assert_eq!(e.code, "InvalidInputException");
-    assert!(e.message.starts_with("NON_DETACHABLE_POLICY"), "{e}");
+    assert_eq!(
+        e.fields,
+        [("Reason", "NON_DETACHABLE_POLICY".to_owned())],
+        "{e}"
+    );
     let e = f
         .err(
             MGMT,
@@ -635,9 +649,13 @@ async fn delegated_administrators_tags_service_access_and_resource_policy() {
             json!({"AccountId": MGMT, "ServicePrincipal": svc}),
         )
         .await;
-    assert!(
-        e.message
-            .starts_with("CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR")
+    assert_eq!(
+        e.fields,
+        [(
+            "Reason",
+            "CANNOT_REGISTER_MASTER_AS_DELEGATED_ADMINISTRATOR".to_owned()
+        )],
+        "{e}"
     );
     f.ok(
         MGMT,

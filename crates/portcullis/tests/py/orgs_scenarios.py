@@ -3,7 +3,7 @@
 Usage: orgs_scenarios.py. The environment's credentials are the root user of the management
 account (dev mode: a 12-digit access key id names the account, and reaches that account's
 root user). Every checked call is recorded as "ok" or the error botocore raised
-({code, message, status}); the record is printed as one JSON object for the Rust test.
+({code, message, status, reason}); the record is printed as one JSON object for the Rust test.
 """
 
 import json
@@ -36,6 +36,8 @@ def step(name, fn):
             "code": e.response["Error"]["Code"],
             "message": e.response["Error"].get("Message", ""),
             "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
+            # Modeled members of the error shape, as botocore parses them (e.g. Reason).
+            "reason": e.response.get("Reason"),
         }
         return None
 
