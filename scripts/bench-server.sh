@@ -82,5 +82,20 @@ for c in 16 256; do
   row "STS AssumeRole" portcullis http://127.0.0.1:4566/ "$work/pa.lua" "$c"
   row "STS AssumeRole" moto_server http://127.0.0.1:4700/ "$work/ma.lua" "$c"
 done
+
+# KMS: Encrypt of 4 KiB and Decrypt of its ciphertext, by the root user (any key on moto).
+p_kms=$(AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_DEFAULT_REGION=us-east-1 python3 scripts/bench-setup-kms.py http://127.0.0.1:4566)
+m_kms=$(AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 python3 scripts/bench-setup-kms.py http://127.0.0.1:4700)
+for op in encrypt decrypt; do
+  target="TrentService.$(tr '[:lower:]' '[:upper:]' <<<"${op:0:1}")${op:1}"
+  python3 scripts/signed-wrk.py http://127.0.0.1:4566 "$key" "$secret" "$work/p-$op.lua" kms "$(field "$p_kms" "$op")" "$target"
+  python3 scripts/signed-wrk.py http://127.0.0.1:4700 AKIAIOSFODNN7EXAMPLE x "$work/m-$op.lua" kms "$(field "$m_kms" "$op")" "$target"
+done
+for c in 16 256; do
+  for op in encrypt decrypt; do
+    row "KMS ${op^} 4 KiB" portcullis http://127.0.0.1:4566/ "$work/p-$op.lua" "$c"
+    row "KMS ${op^} 4 KiB" moto_server http://127.0.0.1:4700/ "$work/m-$op.lua" "$c"
+  done
+done
 echo
 echo "portcullis RSS: idle ${idle_rss} kB; peak ${sts_peak} kB after the GetCallerIdentity runs; peak $(hwm_kb "$pc") kB at the end"
