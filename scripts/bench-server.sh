@@ -45,7 +45,7 @@ idle_rss=$(rss_kb "$pc")
 pids+=($!)
 wait_port 4600
 
-moto_server -H 127.0.0.1 -p 4700 >/dev/null 2>&1 &
+MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p 4700 >/dev/null 2>&1 &
 pids+=($!)
 wait_port 4700 || { echo "moto_server did not start"; exit 1; }
 python3 scripts/signed-wrk.py http://127.0.0.1:4700 AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$work/m.lua"
