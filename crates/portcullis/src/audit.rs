@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use portcullis_aws::AwsError;
 use portcullis_core::{Principal, PrincipalKind, iso8601};
+use portcullis_model::{ShapeKind, ShapeRef};
 use portcullis_store::{NewAuditRecord, Store};
 
 use crate::route::{Service, is_read_only};
@@ -335,6 +336,53 @@ fn user_identity(
     Value::Object(identity)
 }
 
+/// The request parameters as CloudTrail records them, guided by the operation's input shape:
+/// members of sensitive shapes are replaced by CloudTrail's placeholder, and binary members
+/// (ciphertext blobs, messages to sign, key material) are left out, as CloudTrail leaves them out.
+pub fn audit_parameters(shape: Option<ShapeRef<'_>>, input: &Value) -> Value {
+    let Some(shape) = shape else {
+        return input.clone();
+    };
+    if shape.shape.sensitive {
+        return json!(HIDDEN);
+    }
+    match (shape.shape.kind, input) {
+        (ShapeKind::Blob, _) => Value::Null,
+        (ShapeKind::Structure { members, .. }, Value::Object(map)) => {
+            let mut out = Map::new();
+            for (key, value) in map {
+                let member = members.iter().find(|m| m.key() == key);
+                let kept = match member {
+                    Some(member) => audit_parameters(shape.member_shape(member), value),
+                    None => value.clone(),
+                };
+                if !kept.is_null() {
+                    out.insert(key.clone(), kept);
+                }
+            }
+            Value::Object(out)
+        }
+        (ShapeKind::List { member, .. }, Value::Array(items)) => {
+            let element = shape.resolve(member);
+            Value::Array(
+                items
+                    .iter()
+                    .map(|item| audit_parameters(element, item))
+                    .collect(),
+            )
+        }
+        (ShapeKind::Map { value, .. }, Value::Object(map)) => {
+            let element = shape.resolve(value);
+            Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), audit_parameters(element, v)))
+                    .collect(),
+            )
+        }
+        _ => input.clone(),
+    }
+}
+
 /// CloudTrail names request parameters in lower camel case (`userName`, `roleArn`).
 fn camel_case_keys(value: Value) -> Value {
     match value {
@@ -395,6 +443,32 @@ mod tests {
         assert!(!r.contains("\"y\""));
         assert!(r.contains("alice"));
         assert!(r.contains("AKIA"));
+    }
+
+    #[test]
+    fn blobs_are_left_out_and_sensitive_members_hidden() {
+        let kms = portcullis_model::service("kms").unwrap();
+        let decrypt = kms.operation("Decrypt").unwrap();
+        let input =
+            json!({"CiphertextBlob": "AAAA", "EncryptionContext": {"a": "b"}, "KeyId": "k"});
+        let recorded = audit_parameters(decrypt.input(), &input);
+        assert_eq!(
+            recorded,
+            json!({"EncryptionContext": {"a": "b"}, "KeyId": "k"})
+        );
+        let encrypt = kms.operation("Encrypt").unwrap();
+        let recorded = audit_parameters(
+            encrypt.input(),
+            &json!({"KeyId": "k", "Plaintext": "c2VjcmV0"}),
+        );
+        assert!(!recorded.to_string().contains("c2VjcmV0"), "{recorded}");
+        let iam = portcullis_model::service("iam").unwrap();
+        let login = iam.operation("CreateLoginProfile").unwrap();
+        let recorded = audit_parameters(
+            login.input(),
+            &json!({"UserName": "bob", "Password": "hunter2!"}),
+        );
+        assert_eq!(recorded, json!({"UserName": "bob", "Password": HIDDEN}));
     }
 
     #[test]

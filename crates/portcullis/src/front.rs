@@ -225,7 +225,8 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
                 .ok_or_else(|| AwsError::unknown_operation(protocol))?;
             call.known_operation = Some(operation.name());
             let input = json::parse_body(&body)?;
-            call.request_parameters = Some(input.clone());
+            call.request_parameters =
+                Some(crate::audit::audit_parameters(operation.input(), &input));
             (operation, input)
         }
         Protocol::RestJson => decode_rest(model, parts, &body, call)?,
@@ -344,7 +345,7 @@ fn decode_query<'m>(
     let pairs: Vec<(&str, &str)> = params.iter().collect();
     let input = portcullis_model::query_input(&operation, &pairs)
         .map_err(|violation| validation_error(model, std::slice::from_ref(&violation)))?;
-    call.request_parameters = Some(input.clone());
+    call.request_parameters = Some(crate::audit::audit_parameters(operation.input(), &input));
     Ok((operation, input))
 }
 
@@ -374,7 +375,7 @@ fn decode_rest<'m>(
     let input =
         portcullis_model::rest_input(&operation, &labels, &query, &headers, document.as_ref())
             .map_err(|violation| validation_error(model, std::slice::from_ref(&violation)))?;
-    call.request_parameters = Some(input.clone());
+    call.request_parameters = Some(crate::audit::audit_parameters(operation.input(), &input));
     Ok((operation, input))
 }
 
