@@ -145,3 +145,30 @@ fn the_aws_encryption_sdk_works_through_portcullis() {
     let out = json_ok(&server.python(&dev_root(), "kms_encryption_sdk.py", &[]));
     assert_eq!(out["ok"], true);
 }
+
+#[test]
+fn key_policies_iam_policies_and_grants_decide_for_iam_users() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    let out = json_ok(&server.python(&dev_root(), "kms_access.py", &[]));
+    let ok: Vec<&str> = out["ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        ok,
+        [
+            "no_policy_denied",
+            "iam_policy_allows_through_delegation",
+            "key_policy_without_delegation_denies",
+            "key_policy_names_the_user",
+            "grant_allows_granted_operations",
+            "explicit_deny_wins"
+        ]
+    );
+}
