@@ -168,7 +168,8 @@ fn key_policies_iam_policies_and_grants_decide_for_iam_users() {
             "key_policy_without_delegation_denies",
             "key_policy_names_the_user",
             "grant_allows_granted_operations",
-            "explicit_deny_wins"
+            "explicit_deny_wins",
+            "cross_account_needs_both_sides"
         ]
     );
 }

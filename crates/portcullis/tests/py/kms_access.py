@@ -80,4 +80,28 @@ iam.put_user_policy(UserName="alice", PolicyName="deny", PolicyDocument=json.dum
 assert code(alice.decrypt, CiphertextBlob=blob) == "AccessDeniedException"
 done.append("explicit_deny_wins")
 
+# Cross-account: a user of another account needs both sides — the key policy must allow that
+# account, and the user's own IAM policy must allow the key.
+OTHER = "210987654321"
+other_root = boto3.Session(aws_access_key_id=OTHER, aws_secret_access_key="x", region_name="us-east-1")
+other_iam = other_root.client("iam", endpoint_url=endpoint)
+other_iam.create_user(UserName="bob")
+key_arn = kms_root.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+other_iam.put_user_policy(UserName="bob", PolicyName="p", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key_arn}]}))
+bob_key = other_iam.create_access_key(UserName="bob")["AccessKey"]
+bob = boto3.Session(aws_access_key_id=bob_key["AccessKeyId"], aws_secret_access_key=bob_key["SecretAccessKey"],
+                    region_name="us-east-1").client("kms", endpoint_url=endpoint)
+assert code(bob.encrypt, KeyId=key_arn, Plaintext=b"x") == "AccessDeniedException"  # key policy: own account only
+shared = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*",
+     "Resource": "*"},
+    {"Sid": "other account", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+     "Action": "kms:Encrypt", "Resource": "*"}]}
+kms_root.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(shared))
+assert code(bob.encrypt, KeyId=key_arn, Plaintext=b"x") == "ok"
+other_iam.delete_user_policy(UserName="bob", PolicyName="p")
+assert code(bob.encrypt, KeyId=key_arn, Plaintext=b"x") == "AccessDeniedException"  # its own side says no
+done.append("cross_account_needs_both_sides")
+
 print(json.dumps({"ok": done}))
