@@ -45,6 +45,9 @@ pub struct Authenticated {
     pub principal: Principal,
     /// The credential scope it was signed for (region and service).
     pub scope: CredentialScope,
+    /// A long-term access key that Portcullis issued (not a dev-mode stand-in, not temporary
+    /// credentials): its use is recorded for GetAccessKeyLastUsed.
+    pub issued_long_term_key: bool,
 }
 
 /// Why a request was not authenticated.
@@ -208,6 +211,7 @@ impl Authenticator {
                     Ok(Authenticated {
                         principal: Principal::root(account, key_id),
                         scope: parsed.scope,
+                        issued_long_term_key: false,
                     })
                 }
             };
@@ -245,6 +249,7 @@ impl Authenticator {
         Ok(Authenticated {
             principal: key.principal.clone(),
             scope: parsed.scope,
+            issued_long_term_key: key.session.is_none(),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod orgs;
 pub mod sessions;
 pub mod sts;
+pub mod usage;
 
 pub use accounts::{Account, Accounts, Bootstrap};
 pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
@@ -22,3 +23,4 @@ pub use error::IamError;
 pub use iam::Iam;
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};
 pub use orgs::{OrganizationPolicies, Organizations};
+pub use usage::KeyUsage;

@@ -193,7 +193,14 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
     let unsigned_allowed =
         service == Service::Sts && query_action == Some("AssumeRoleWithWebIdentity");
     let (principal, anonymous) = match authenticated {
-        Ok(a) => (a.principal, false),
+        Ok(a) => {
+            if a.issued_long_term_key {
+                let key = &a.principal.access_key_id;
+                app.key_usage
+                    .note(key, call.received_at, service.name(), &a.scope.region);
+            }
+            (a.principal, false)
+        }
         Err(portcullis_iam::AuthFailure::Unsigned) if unsigned_allowed => {
             (portcullis_iam::sts::anonymous_principal(), true)
         }

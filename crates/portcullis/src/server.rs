@@ -147,6 +147,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         ),
         authz,
         auth,
+        key_usage: portcullis_iam::KeyUsage::default(),
         store: store.clone(),
         audit,
         metrics: Metrics::default(),
@@ -171,8 +172,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
     let due_work = tokio::spawn(run_due_work(app.clone()));
+    let usage_writer = tokio::spawn(write_key_usage(app.clone()));
     serve(listener, router, tls).await;
     due_work.abort();
+    usage_writer.abort();
+    if let Err(e) = app.key_usage.flush(app.store.as_ref()).await {
+        tracing::error!(error = %e, "could not record the last use of access keys");
+    }
 
     tracing::info!("draining the audit trail and closing the store");
     app.audit.close().await;
@@ -202,6 +208,18 @@ impl portcullis_kms::KeyAccess for KeyPolicyAccess {
             key_policy,
             conditions,
         ))
+    }
+}
+
+/// Writes the access key uses noted since the last write, every few seconds.
+async fn write_key_usage(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = app.key_usage.flush(app.store.as_ref()).await {
+            tracing::error!(error = %e, "could not record the last use of access keys");
+        }
     }
 }
 

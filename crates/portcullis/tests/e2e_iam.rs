@@ -298,3 +298,66 @@ fn dev_mode_refuses_deactivated_and_deleted_issued_keys() {
         "a deleted issued key must be refused: {err}"
     );
 }
+
+#[test]
+fn access_key_last_used_records_time_service_and_region() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    let dev_root = Credentials::new("test", "test");
+    json_ok(&server.aws(&dev_root, &["iam", "create-user", "--user-name", "dana"]));
+    let key = json_ok(&server.aws(
+        &dev_root,
+        &["iam", "create-access-key", "--user-name", "dana"],
+    ));
+    let key_id = key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned();
+    let dana = Credentials::new(
+        &key_id,
+        key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+    );
+
+    let unused = json_ok(&server.aws(
+        &dev_root,
+        &[
+            "iam",
+            "get-access-key-last-used",
+            "--access-key-id",
+            &key_id,
+        ],
+    ));
+    assert_eq!(
+        unused["AccessKeyLastUsed"]["ServiceName"], "N/A",
+        "{unused}"
+    );
+
+    json_ok(&server.aws(&dana, &["sts", "get-caller-identity"]));
+    // Uses are written in batches every few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let used = loop {
+        let out = json_ok(&server.aws(
+            &dev_root,
+            &[
+                "iam",
+                "get-access-key-last-used",
+                "--access-key-id",
+                &key_id,
+            ],
+        ));
+        if out["AccessKeyLastUsed"]["ServiceName"] != "N/A" || std::time::Instant::now() > deadline
+        {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(used["UserName"], "dana", "{used}");
+    assert_eq!(used["AccessKeyLastUsed"]["ServiceName"], "sts", "{used}");
+    assert_eq!(used["AccessKeyLastUsed"]["Region"], "us-east-1", "{used}");
+    assert!(
+        used["AccessKeyLastUsed"]["LastUsedDate"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("20")),
+        "{used}"
+    );
+}
