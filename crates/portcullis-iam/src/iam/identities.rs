@@ -356,14 +356,14 @@ impl Iam {
         if let Some(b) = &boundary {
             self.check_boundary(cx, b).await?;
         }
-        if self.get::<UserRecord>(cx, &name_key(name)).await?.is_some() {
-            return Err(already_exists(format!(
-                "User with name {name} already exists."
-            )));
-        }
-        if self.count::<UserRecord>(cx).await? >= USERS_PER_ACCOUNT {
-            return Err(quota("UsersPerAccount", USERS_PER_ACCOUNT));
-        }
+        self.ensure_creatable::<UserRecord>(
+            cx,
+            name,
+            || format!("User with name {name} already exists."),
+            "UsersPerAccount",
+            USERS_PER_ACCOUNT,
+        )
+        .await?;
         let user = UserRecord {
             user_name: name.to_owned(),
             user_id: new_id(prefix::USER),
@@ -643,18 +643,14 @@ impl Iam {
     async fn create_group(&self, cx: &Cx<'_>, input: &Value) -> Out {
         let name = req(input, "GroupName")?;
         let path = path_of(input);
-        if self
-            .get::<GroupRecord>(cx, &name_key(name))
-            .await?
-            .is_some()
-        {
-            return Err(already_exists(format!(
-                "Group with name {name} already exists."
-            )));
-        }
-        if self.count::<GroupRecord>(cx).await? >= GROUPS_PER_ACCOUNT {
-            return Err(quota("GroupsPerAccount", GROUPS_PER_ACCOUNT));
-        }
+        self.ensure_creatable::<GroupRecord>(
+            cx,
+            name,
+            || format!("Group with name {name} already exists."),
+            "GroupsPerAccount",
+            GROUPS_PER_ACCOUNT,
+        )
+        .await?;
         let group = GroupRecord {
             group_name: name.to_owned(),
             group_id: new_id(prefix::GROUP),
@@ -855,14 +851,14 @@ impl Iam {
         if let Some(b) = &boundary {
             self.check_boundary(cx, b).await?;
         }
-        if self.get::<RoleRecord>(cx, &name_key(name)).await?.is_some() {
-            return Err(already_exists(format!(
-                "Role with name {name} already exists."
-            )));
-        }
-        if self.count::<RoleRecord>(cx).await? >= ROLES_PER_ACCOUNT {
-            return Err(quota("RolesPerAccount", ROLES_PER_ACCOUNT));
-        }
+        self.ensure_creatable::<RoleRecord>(
+            cx,
+            name,
+            || format!("Role with name {name} already exists."),
+            "RolesPerAccount",
+            ROLES_PER_ACCOUNT,
+        )
+        .await?;
         let role = RoleRecord {
             role_name: name.to_owned(),
             role_id: new_id(prefix::ROLE),

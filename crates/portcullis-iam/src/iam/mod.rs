@@ -208,6 +208,25 @@ impl Iam {
         Ok(record)
     }
 
+    /// Refuses to create a `T` called `name` when the name is taken in the account
+    /// (`EntityAlreadyExists`, worded by `taken`) or the account's quota for `T` is reached.
+    pub(crate) async fn ensure_creatable<T: Entity>(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        taken: impl FnOnce() -> String,
+        quota_name: &str,
+        limit: usize,
+    ) -> Result<(), AwsError> {
+        if self.get::<T>(cx, &records::name_key(name)).await?.is_some() {
+            return Err(already_exists(taken()));
+        }
+        if self.count::<T>(cx).await? >= limit {
+            return Err(quota(quota_name, limit));
+        }
+        Ok(())
+    }
+
     /// How many entities of kind `T` the account has.
     pub(crate) async fn count<T: Entity>(&self, cx: &Cx<'_>) -> Result<usize, AwsError> {
         Ok(self
