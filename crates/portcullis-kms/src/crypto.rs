@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_core::{RequestContext, Secret};
+use portcullis_core::Secret;
 use serde_json::{Value, json};
 
 use crate::backend::{self, KeySpec, KeyUsage, MessageType};
 use crate::blob::{self, BlobHeader};
 use crate::record::{self, Input};
-use crate::{Kms, KmsError, Resolved, Scope, check_usable, check_usage, key_arn, usage_str};
+use crate::{
+    Caller, Kms, KmsError, Resolved, Scope, check_usable, check_usage, key_arn, usage_str,
+};
 
 const SYMMETRIC: &str = "SYMMETRIC_DEFAULT";
 
@@ -71,7 +73,7 @@ impl Kms {
     /// Resolves, authorizes and checks a key for a cryptographic operation.
     async fn usable_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         key_id: &str,
         action: &str,
         context: Option<&BTreeMap<String, String>>,
@@ -130,7 +132,7 @@ impl Kms {
     )]
     async fn decrypt_blob(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         ciphertext: &[u8],
         context: &BTreeMap<String, String>,
@@ -220,11 +222,7 @@ impl Kms {
         Ok((r, plain))
     }
 
-    pub(crate) async fn encrypt(
-        &self,
-        ctx: &RequestContext,
-        i: &Input<'_>,
-    ) -> Result<Value, KmsError> {
+    pub(crate) async fn encrypt(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
         let plaintext = Secret::new(i.req_blob("Plaintext")?);
         let context = i.map("EncryptionContext");
         let algorithm = i.str("EncryptionAlgorithm").unwrap_or(SYMMETRIC);
@@ -246,11 +244,7 @@ impl Kms {
         )
     }
 
-    pub(crate) async fn decrypt(
-        &self,
-        ctx: &RequestContext,
-        i: &Input<'_>,
-    ) -> Result<Value, KmsError> {
+    pub(crate) async fn decrypt(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
         no_recipient(i)?;
         let ciphertext = i.req_blob("CiphertextBlob")?;
         let context = i.map("EncryptionContext");
@@ -274,7 +268,7 @@ impl Kms {
 
     pub(crate) async fn re_encrypt(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let ciphertext = i.req_blob("CiphertextBlob")?;
@@ -332,7 +326,7 @@ impl Kms {
 
     pub(crate) async fn generate_data_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         with_plaintext: bool,
     ) -> Result<Value, KmsError> {
@@ -379,7 +373,7 @@ impl Kms {
 
     pub(crate) async fn generate_data_key_pair(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         with_plaintext: bool,
     ) -> Result<Value, KmsError> {
@@ -417,7 +411,7 @@ impl Kms {
 
     pub(crate) async fn generate_random(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         no_recipient(i)?;
@@ -432,7 +426,8 @@ impl Kms {
                 "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
             )));
         }
-        self.authorize_account(ctx, "GenerateRandom").await?;
+        self.authorize_account(ctx, "GenerateRandom", vec![])
+            .await?;
         let bytes = backend::random(usize::try_from(n).unwrap_or(32))?;
         Ok(json!({"Plaintext": record::b64(bytes.expose())}))
     }
@@ -447,11 +442,7 @@ impl Kms {
         }
     }
 
-    pub(crate) async fn sign(
-        &self,
-        ctx: &RequestContext,
-        i: &Input<'_>,
-    ) -> Result<Value, KmsError> {
+    pub(crate) async fn sign(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
         let message = Secret::new(i.req_blob("Message")?);
         let algorithm = i.req("SigningAlgorithm")?;
         let kind = Self::message_type(i)?;
@@ -478,11 +469,7 @@ impl Kms {
         )
     }
 
-    pub(crate) async fn verify(
-        &self,
-        ctx: &RequestContext,
-        i: &Input<'_>,
-    ) -> Result<Value, KmsError> {
+    pub(crate) async fn verify(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
         let message = Secret::new(i.req_blob("Message")?);
         let signature = i.req_blob("Signature")?;
         let algorithm = i.req("SigningAlgorithm")?;
@@ -518,7 +505,7 @@ impl Kms {
 
     pub(crate) async fn get_public_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
@@ -564,7 +551,7 @@ impl Kms {
 
     pub(crate) async fn generate_mac(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let message = Secret::new(i.req_blob("Message")?);
@@ -587,7 +574,7 @@ impl Kms {
 
     pub(crate) async fn verify_mac(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let message = Secret::new(i.req_blob("Message")?);
@@ -614,7 +601,7 @@ impl Kms {
 
     pub(crate) async fn derive_shared_secret(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         no_recipient(i)?;

@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_core::{PrincipalKind, RequestContext, id};
+use portcullis_core::{PrincipalKind, id};
 use portcullis_store::{Precondition, WriteOp};
 use serde_json::{Value, json};
 
 use crate::record::{self, GRANT, GrantRecord, Input, KeyRecord, KeyState};
-use crate::{Kms, KmsError, Scope, access_denied, ts};
+use crate::{Caller, Kms, KmsError, Scope, access_denied, ts};
 
 /// The operations a grant can allow (`GrantOperation`).
 pub const GRANT_OPERATIONS: &[&str] = &[
@@ -93,7 +93,7 @@ pub(crate) fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
 
 /// Whether the caller is `spec`: the same ARN; the role of an assumed-role session; or any
 /// principal of an account named by its root ARN or id.
-fn principal_matches(ctx: &RequestContext, spec: &str) -> bool {
+fn principal_matches(ctx: &Caller<'_>, spec: &str) -> bool {
     let p = &ctx.principal;
     if spec == p.arn.as_str() {
         return true;
@@ -177,7 +177,7 @@ impl Kms {
     /// A grant for the caller on `key` that allows `operation` with `context`.
     async fn find_grant(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         key: &KeyRecord,
         operation: &str,
         context: Option<&BTreeMap<String, String>>,
@@ -191,7 +191,7 @@ impl Kms {
 
     pub(crate) async fn grant_allows(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         key: &KeyRecord,
         operation: &str,
         context: Option<&BTreeMap<String, String>>,
@@ -204,7 +204,7 @@ impl Kms {
 
     pub(crate) async fn create_grant(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let grantee = i.req("GranteePrincipal")?.to_owned();
@@ -346,7 +346,7 @@ impl Kms {
 
     pub(crate) async fn list_grants(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
@@ -371,11 +371,12 @@ impl Kms {
 
     pub(crate) async fn list_retirable_grants(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let retiring = i.req("RetiringPrincipal")?;
-        self.authorize_account(ctx, "ListRetirableGrants").await?;
+        self.authorize_account(ctx, "ListRetirableGrants", vec![])
+            .await?;
         let account = ctx.principal.account.as_str();
         let mut entries = Vec::new();
         for item in record::list_all(self.store(), GRANT, account, "").await? {
@@ -394,7 +395,7 @@ impl Kms {
 
     pub(crate) async fn retire_grant(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let (account, key_id, grant_id) =
@@ -402,7 +403,11 @@ impl Kms {
                 (Some(token), _, _) => parse_token(token)?,
                 (None, Some(key), Some(grant)) => {
                     let r = self.resolve(ctx, key, Scope::CrossAccount).await?;
-                    (r.key.account, r.key.key_id, grant.to_owned())
+                    (
+                        r.key.account.clone(),
+                        r.key.key_id.clone(),
+                        grant.to_owned(),
+                    )
                 }
                 _ => {
                     return Err(KmsError::Validation(
@@ -454,7 +459,7 @@ impl Kms {
 
     pub(crate) async fn revoke_grant(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let grant_id = i.req("GrantId")?;

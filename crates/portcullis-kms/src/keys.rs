@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use aws_lc_rs::hmac;
-use portcullis_core::{RequestContext, id};
+use portcullis_core::id;
 use portcullis_store::{Precondition, WriteOp};
 use serde_json::{Value, json};
 
 use crate::backend::{self, KeySpec, KeyUsage};
 use crate::record::{self, AliasRecord, ImportParams, Input, KeyRecord, KeyState};
-use crate::{Kms, KmsError, Resolved, Scope, check_usable, key_arn, ts, usage_str};
+use crate::{Caller, Kms, KmsError, Resolved, Scope, check_usable, key_arn, ts, usage_str};
 
 /// AWS's rotation period bounds (EnableKeyRotation `RotationPeriodInDays`) and default.
 const ROTATION_DAYS: (i64, i64, u32) = (90, 2560, 365);
@@ -43,6 +43,19 @@ fn check_policy(text: &str) -> Result<(), KmsError> {
         None => Ok(()),
         Some(f) => Err(KmsError::MalformedPolicyDocument(f.message.clone())),
     }
+}
+
+/// `kms:BypassPolicyLockoutSafetyCheck`, present only when the request has the parameter (AWS's
+/// example policies test for it with the `Null` operator).
+fn bypass_condition(i: &Input<'_>) -> Option<(String, Vec<String>)> {
+    i.0.get("BypassPolicyLockoutSafetyCheck")
+        .and_then(Value::as_bool)
+        .map(|b| {
+            (
+                "kms:BypassPolicyLockoutSafetyCheck".to_owned(),
+                vec![b.to_string()],
+            )
+        })
 }
 
 /// DescribeKey's `KeyMetadata`.
@@ -171,7 +184,7 @@ fn check_alias_name(name: &str) -> Result<(), KmsError> {
 impl Kms {
     pub(crate) async fn create_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         if i.bool("MultiRegion") {
@@ -230,11 +243,16 @@ impl Kms {
             ("kms:KeySpec".to_owned(), vec![spec.as_str().to_owned()]),
             ("kms:KeyUsage".to_owned(), vec![usage_str(usage).to_owned()]),
             ("kms:KeyOrigin".to_owned(), vec![origin.to_owned()]),
+            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
         ];
+        conditions.extend(bypass_condition(i));
         if !tags.is_empty() {
             conditions.push(("aws:TagKeys".to_owned(), tags.keys().cloned().collect()));
+            for (k, v) in &tags {
+                conditions.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+            }
         }
-        self.authorize_account(ctx, "CreateKey").await?;
+        self.authorize_account(ctx, "CreateKey", conditions).await?;
         let key_id = id::request_id();
         let mut key = KeyRecord {
             arn: key_arn(&ctx.region, &account, &format!("key/{key_id}")),
@@ -265,6 +283,9 @@ impl Kms {
             import: None,
             on_demand_rotations: 0,
         };
+        if i.str("Policy").is_some() && !i.bool("BypassPolicyLockoutSafetyCheck") {
+            self.check_policy_lockout(ctx, &key, None).await?;
+        }
         if origin == "AWS_KMS" {
             self.add_material(&mut key, None)?;
         }
@@ -274,7 +295,7 @@ impl Kms {
 
     pub(crate) async fn describe_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
@@ -294,10 +315,10 @@ impl Kms {
 
     pub(crate) async fn list_keys(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        self.authorize_account(ctx, "ListKeys").await?;
+        self.authorize_account(ctx, "ListKeys", vec![]).await?;
         let items = record::list_all(
             self.store(),
             record::KEY,
@@ -322,7 +343,7 @@ impl Kms {
     /// The key named by `KeyId` in the caller's own account, authorized for `action`.
     async fn own_key(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         action: &str,
         extra: Vec<(String, Vec<String>)>,
@@ -336,7 +357,7 @@ impl Kms {
 
     pub(crate) async fn set_enabled(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         enable: bool,
     ) -> Result<Value, KmsError> {
@@ -372,7 +393,7 @@ impl Kms {
 
     pub(crate) async fn schedule_key_deletion(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         // AWS: PendingWindowInDays is 7 to 30, default 30.
@@ -413,7 +434,7 @@ impl Kms {
 
     pub(crate) async fn cancel_key_deletion(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "CancelKeyDeletion", vec![]).await?;
@@ -442,7 +463,7 @@ impl Kms {
 
     pub(crate) async fn update_key_description(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let description = i.req("Description")?.to_owned();
@@ -457,7 +478,7 @@ impl Kms {
 
     pub(crate) async fn tag_resource(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let tags = read_tags(i)?;
@@ -484,7 +505,7 @@ impl Kms {
 
     pub(crate) async fn untag_resource(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let keys = i.strings("TagKeys");
@@ -508,7 +529,7 @@ impl Kms {
 
     pub(crate) async fn list_resource_tags(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "ListResourceTags", vec![]).await?;
@@ -527,7 +548,7 @@ impl Kms {
     /// The target of CreateAlias/UpdateAlias: a key id or key ARN (not an alias), own account.
     async fn alias_target(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
         action: &str,
     ) -> Result<Resolved, KmsError> {
@@ -548,13 +569,13 @@ impl Kms {
         Ok(r)
     }
 
-    fn alias_arn(ctx: &RequestContext, name: &str) -> String {
+    fn alias_arn(ctx: &Caller<'_>, name: &str) -> String {
         key_arn(&ctx.region, ctx.principal.account.as_str(), name)
     }
 
     pub(crate) async fn create_alias(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
@@ -580,7 +601,10 @@ impl Kms {
             )])
             .await
         {
-            Ok(()) => Ok(json!({})),
+            Ok(()) => {
+                self.forget_aliases(ctx.principal.account.as_str(), &ctx.region);
+                Ok(json!({}))
+            }
             Err(portcullis_store::StoreError::Conflict { .. }) => {
                 Err(KmsError::AlreadyExists(format!(
                     "An alias with the name {} already exists",
@@ -593,7 +617,7 @@ impl Kms {
 
     async fn get_alias(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         name: &str,
     ) -> Result<(AliasRecord, i64), KmsError> {
         let id = format!("{}/{name}", ctx.region);
@@ -612,7 +636,7 @@ impl Kms {
 
     pub(crate) async fn update_alias(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
@@ -649,12 +673,13 @@ impl Kms {
                 Precondition::Version(version),
             )])
             .await?;
+        self.forget_aliases(ctx.principal.account.as_str(), &ctx.region);
         Ok(json!({}))
     }
 
     pub(crate) async fn delete_alias(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
@@ -674,19 +699,26 @@ impl Kms {
                 Precondition::Version(version),
             )])
             .await?;
+        self.forget_aliases(ctx.principal.account.as_str(), &ctx.region);
         Ok(json!({}))
     }
 
     pub(crate) async fn list_aliases(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let filter = match i.str("KeyId") {
-            Some(k) => Some(self.resolve(ctx, k, Scope::OwnAccount).await?.key.key_id),
+            Some(k) => Some(
+                self.resolve(ctx, k, Scope::OwnAccount)
+                    .await?
+                    .key
+                    .key_id
+                    .clone(),
+            ),
             None => None,
         };
-        self.authorize_account(ctx, "ListAliases").await?;
+        self.authorize_account(ctx, "ListAliases", vec![]).await?;
         let items = record::list_all(
             self.store(),
             record::ALIAS,
@@ -719,7 +751,7 @@ impl Kms {
 
     pub(crate) async fn get_key_policy(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.str("PolicyName").unwrap_or("default");
@@ -732,7 +764,7 @@ impl Kms {
 
     pub(crate) async fn put_key_policy(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let policy = i.req("Policy")?.to_owned();
@@ -743,7 +775,20 @@ impl Kms {
             )));
         }
         check_policy(&policy)?;
-        let r = self.own_key(ctx, i, "PutKeyPolicy", vec![]).await?;
+        let r = self
+            .own_key(
+                ctx,
+                i,
+                "PutKeyPolicy",
+                bypass_condition(i).into_iter().collect(),
+            )
+            .await?;
+        if !i.bool("BypassPolicyLockoutSafetyCheck") {
+            let mut changed = (*r.key).clone();
+            changed.policy.clone_from(&policy);
+            self.check_policy_lockout(ctx, &changed, r.alias.as_deref())
+                .await?;
+        }
         self.mutate(r, |_, key| {
             key.policy.clone_from(&policy);
             Ok(())
@@ -754,7 +799,7 @@ impl Kms {
 
     pub(crate) async fn list_key_policies(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         self.own_key(ctx, i, "ListKeyPolicies", vec![]).await?;
@@ -777,7 +822,7 @@ impl Kms {
 
     pub(crate) async fn enable_key_rotation(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let (min, max, default) = ROTATION_DAYS;
@@ -809,7 +854,7 @@ impl Kms {
 
     pub(crate) async fn disable_key_rotation(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "DisableKeyRotation", vec![]).await?;
@@ -826,7 +871,7 @@ impl Kms {
 
     pub(crate) async fn get_key_rotation_status(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
@@ -855,7 +900,7 @@ impl Kms {
 
     pub(crate) async fn rotate_key_on_demand(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "RotateKeyOnDemand", vec![]).await?;
@@ -879,7 +924,7 @@ impl Kms {
 
     pub(crate) async fn list_key_rotations(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self.own_key(ctx, i, "ListKeyRotations", vec![]).await?;
@@ -924,7 +969,7 @@ impl Kms {
 
     pub(crate) async fn get_parameters_for_import(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let algorithm = i.req("WrappingAlgorithm")?.to_owned();
@@ -981,7 +1026,7 @@ impl Kms {
 
     pub(crate) async fn import_key_material(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let token = i.req_blob("ImportToken")?;
@@ -1093,7 +1138,7 @@ impl Kms {
 
     pub(crate) async fn delete_imported_key_material(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self

@@ -95,6 +95,45 @@ pub fn access_denied(ctx: &RequestContext, action: &str, resource: &str) -> AwsE
     )
 }
 
+/// Who calls KMS: the authenticated request and, when an AWS service inside Portcullis calls
+/// KMS on the principal's behalf, that service's `kms:ViaService` name
+/// (`<service>.<region>.amazonaws.com`). A direct call has none, so policies that allow only
+/// `kms:ViaService` callers never match it, as in AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The authenticated request (principal, region, source address, ...).
+    pub request: &'a RequestContext,
+    /// The calling service's endpoint name, such as `s3.us-east-1.amazonaws.com`.
+    pub via_service: Option<&'a str>,
+}
+
+impl<'a> Caller<'a> {
+    /// The principal calling KMS itself.
+    pub fn direct(request: &'a RequestContext) -> Self {
+        Self {
+            request,
+            via_service: None,
+        }
+    }
+
+    /// `service` (an endpoint name, `s3.us-east-1.amazonaws.com`) calling on behalf of the
+    /// principal of `request`.
+    pub fn via_service(request: &'a RequestContext, service: &'a str) -> Self {
+        Self {
+            request,
+            via_service: Some(service),
+        }
+    }
+}
+
+impl std::ops::Deref for Caller<'_> {
+    type Target = RequestContext;
+
+    fn deref(&self) -> &RequestContext {
+        self.request
+    }
+}
+
 /// The KMS service.
 pub struct Kms {
     store: Arc<dyn Store>,
@@ -114,7 +153,12 @@ struct KeyCache {
     /// Parsed signing keys by key, with the sealed material they came from: reused while the
     /// key's current material is still that one, dropped with the key's entry.
     signers: Mutex<HashMap<(String, String), SignerEntry>>,
+    /// Alias names by key id, per account and region, with when they were read.
+    aliases: Mutex<HashMap<(String, String), AliasEntry>>,
 }
+
+/// When an account's aliases in a region were read, and their names by target key id.
+type AliasEntry = (Instant, Arc<HashMap<String, Vec<String>>>);
 
 /// The sealed material a signing key was parsed from, and the parsed key.
 type SignerEntry = (String, Arc<backend::Signer>);
@@ -158,6 +202,36 @@ impl KeyCache {
         }
     }
 
+    fn aliases(&self, account: &str, region: &str) -> Option<Arc<HashMap<String, Vec<String>>>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let aliases = self.aliases.lock().ok()?;
+        let (at, map) = aliases.get(&(account.to_owned(), region.to_owned()))?;
+        (at.elapsed() < self.ttl).then(|| Arc::clone(map))
+    }
+
+    fn put_aliases(&self, account: &str, region: &str, map: HashMap<String, Vec<String>>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut aliases) = self.aliases.lock() {
+            if aliases.len() >= 10_000 {
+                aliases.clear();
+            }
+            aliases.insert(
+                (account.to_owned(), region.to_owned()),
+                (Instant::now(), Arc::new(map)),
+            );
+        }
+    }
+
+    fn forget_aliases(&self, account: &str, region: &str) {
+        if let Ok(mut aliases) = self.aliases.lock() {
+            aliases.remove(&(account.to_owned(), region.to_owned()));
+        }
+    }
+
     fn signer(&self, key: &KeyRecord, sealed: &str) -> Option<Arc<backend::Signer>> {
         let signers = self.signers.lock().ok()?;
         let (cached_sealed, signer) = signers.get(&(key.account.clone(), key.key_id.clone()))?;
@@ -188,7 +262,7 @@ impl std::fmt::Debug for Kms {
 
 /// A key found for a request, with the store version it was read at.
 pub(crate) struct Resolved {
-    pub key: KeyRecord,
+    pub key: Arc<KeyRecord>,
     pub version: i64,
     /// The alias name when the caller named the key by alias (`kms:RequestAlias`).
     pub alias: Option<String>,
@@ -219,6 +293,7 @@ impl Kms {
                 ttl: Duration::from_secs(1),
                 entries: Mutex::new(HashMap::new()),
                 signers: Mutex::new(HashMap::new()),
+                aliases: Mutex::new(HashMap::new()),
             },
         }
     }
@@ -239,17 +314,23 @@ impl Kms {
         operation: &str,
         input: Value,
     ) -> Result<Value, AwsError> {
-        self.dispatch(ctx, operation, &input)
+        self.call_as(&Caller::direct(ctx), operation, input).await
+    }
+
+    /// [`Kms::call`] for a [`Caller`]: an AWS service inside Portcullis calling on a
+    /// principal's behalf passes `Caller::via_service`, which sets `kms:ViaService`.
+    pub async fn call_as(
+        &self,
+        caller: &Caller<'_>,
+        operation: &str,
+        input: Value,
+    ) -> Result<Value, AwsError> {
+        self.dispatch(caller, operation, &input)
             .await
             .map_err(|e| e.to_aws())
     }
 
-    async fn dispatch(
-        &self,
-        ctx: &RequestContext,
-        op: &str,
-        input: &Value,
-    ) -> Result<Value, KmsError> {
+    async fn dispatch(&self, ctx: &Caller<'_>, op: &str, input: &Value) -> Result<Value, KmsError> {
         let i = record::Input(input);
         match op {
             "CreateKey" => self.create_key(ctx, &i).await,
@@ -437,6 +518,7 @@ impl Kms {
             }
         }
         self.cache.forget(&key.account, &key.key_id);
+        self.cache.forget_aliases(&key.account, &key.region);
         self.store.write(ops).await?;
         Ok(())
     }
@@ -536,7 +618,7 @@ impl Kms {
     /// Finds the key a `KeyId` names: key id, key ARN, alias name or alias ARN.
     pub(crate) async fn resolve(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         key_id: &str,
         scope: Scope,
     ) -> Result<Resolved, KmsError> {
@@ -604,7 +686,7 @@ impl Kms {
             )));
         }
         Ok(Resolved {
-            key: (*key).clone(),
+            key,
             version,
             alias,
         })
@@ -636,7 +718,7 @@ impl Kms {
         mut change: impl FnMut(&Self, &mut KeyRecord) -> Result<R, KmsError>,
     ) -> Result<(KeyRecord, R), KmsError> {
         for _ in 0..5 {
-            let mut key = resolved.key.clone();
+            let mut key = (*resolved.key).clone();
             let out = change(self, &mut key)?;
             self.cache.forget(&key.account, &key.key_id);
             match self
@@ -654,7 +736,7 @@ impl Kms {
                             KmsError::NotFound(format!("Key '{}' does not exist", resolved.key.arn))
                         })?;
                     resolved = Resolved {
-                        key: record::decode(&item)?,
+                        key: Arc::new(record::decode(&item)?),
                         version: item.version,
                         alias: None,
                     };
@@ -671,7 +753,7 @@ impl Kms {
     /// caller covers the operation and the encryption context.
     pub(crate) async fn authorize(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         action: &str,
         resolved: &Resolved,
         context: Option<&BTreeMap<String, String>>,
@@ -690,7 +772,7 @@ impl Kms {
     )]
     pub(crate) async fn authorize_with(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         action: &str,
         resolved: &Resolved,
         context: Option<&BTreeMap<String, String>>,
@@ -700,22 +782,9 @@ impl Kms {
     ) -> Result<(), KmsError> {
         grants::check_tokens(grant_tokens)?;
         let key = &resolved.key;
-        let mut conditions = vec![
-            (
-                "kms:CallerAccount".to_owned(),
-                vec![ctx.principal.account.to_string()],
-            ),
-            (
-                "kms:KeySpec".to_owned(),
-                vec![key.key_spec.as_str().to_owned()],
-            ),
-            (
-                "kms:KeyUsage".to_owned(),
-                vec![usage_str(key.key_usage).to_owned()],
-            ),
-            ("kms:KeyOrigin".to_owned(), vec![key.origin.clone()]),
-            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
-        ];
+        let mut conditions = self
+            .key_conditions(ctx, key, resolved.alias.as_deref())
+            .await?;
         if let Some(context) = context {
             for (k, v) in context {
                 conditions.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
@@ -725,12 +794,8 @@ impl Kms {
                 context.keys().cloned().collect(),
             ));
         }
-        if let Some(alias) = &resolved.alias {
-            conditions.push(("kms:RequestAlias".to_owned(), vec![alias.clone()]));
-        }
         conditions.extend(extra);
-        let arn =
-            Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))?;
+        let arn = parsed_arn(key)?;
         // A call is allowed when the key policy (with IAM) or a grant allows it; neither can
         // take away what the other gives, so the order only decides the cost. The policy is
         // asked first (in memory); grants are read from the store only for a caller the policy
@@ -758,11 +823,80 @@ impl Kms {
         Err(KmsError::Denied(denied))
     }
 
+    /// The condition keys of every operation on `key` (AWS: "KMS key resource operations"):
+    /// the caller's account, the key's properties, its aliases (`kms:ResourceAliases`), the
+    /// alias the request named it by (`kms:RequestAlias`), and the calling service
+    /// (`kms:ViaService`, only when a service calls on the principal's behalf).
+    pub(crate) async fn key_conditions(
+        &self,
+        ctx: &Caller<'_>,
+        key: &KeyRecord,
+        request_alias: Option<&str>,
+    ) -> Result<Vec<(String, Vec<String>)>, KmsError> {
+        let mut conditions = vec![
+            (
+                "kms:CallerAccount".to_owned(),
+                vec![ctx.principal.account.to_string()],
+            ),
+            (
+                "kms:KeySpec".to_owned(),
+                vec![key.key_spec.as_str().to_owned()],
+            ),
+            (
+                "kms:KeyUsage".to_owned(),
+                vec![usage_str(key.key_usage).to_owned()],
+            ),
+            ("kms:KeyOrigin".to_owned(), vec![key.origin.clone()]),
+            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
+            (
+                "kms:ResourceAliases".to_owned(),
+                self.aliases_of(&key.account, &key.region, &key.key_id)
+                    .await?,
+            ),
+        ];
+        if let Some(alias) = request_alias {
+            conditions.push(("kms:RequestAlias".to_owned(), vec![alias.to_owned()]));
+        }
+        if let Some(service) = ctx.via_service {
+            conditions.push(("kms:ViaService".to_owned(), vec![service.to_owned()]));
+        }
+        Ok(conditions)
+    }
+
+    /// The alias names of a key (`kms:ResourceAliases`), from a per-account-and-region map
+    /// kept as long as key records are (see [`KeyCache`]); alias writes made here drop it.
+    pub(crate) async fn aliases_of(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+    ) -> Result<Vec<String>, KmsError> {
+        if let Some(map) = self.cache.aliases(account, region) {
+            return Ok(map.get(key_id).cloned().unwrap_or_default());
+        }
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for item in
+            record::list_all(self.store(), record::ALIAS, account, &format!("{region}/")).await?
+        {
+            let alias: record::AliasRecord = record::decode(&item)?;
+            map.entry(alias.target_key_id).or_default().push(alias.name);
+        }
+        let found = map.get(key_id).cloned().unwrap_or_default();
+        self.cache.put_aliases(account, region, map);
+        Ok(found)
+    }
+
+    /// Drops the cached aliases of an account and region after an alias write.
+    pub(crate) fn forget_aliases(&self, account: &str, region: &str) {
+        self.cache.forget_aliases(account, region);
+    }
+
     /// Authorizes an action that has no key resource (IAM policies alone decide).
     pub(crate) async fn authorize_account(
         &self,
-        ctx: &RequestContext,
+        ctx: &Caller<'_>,
         action: &str,
+        extra: Vec<(String, Vec<String>)>,
     ) -> Result<(), KmsError> {
         let arn = Arn::new(
             portcullis_core::PARTITION,
@@ -771,14 +905,40 @@ impl Kms {
             ctx.principal.account.as_str(),
             "*",
         );
-        let conditions = vec![(
+        let mut conditions = vec![(
             "kms:CallerAccount".to_owned(),
             vec![ctx.principal.account.to_string()],
         )];
+        conditions.extend(extra);
         self.access
             .authorize(ctx, &format!("kms:{action}"), &arn, "", &conditions)
             .await
             .map_err(KmsError::Denied)
+    }
+
+    /// The key policy lockout safety check of CreateKey and PutKeyPolicy: unless the request
+    /// sets `BypassPolicyLockoutSafetyCheck`, `key` with its new policy must allow the caller
+    /// to call PutKeyPolicy on it afterwards. The caller is evaluated as for a real request,
+    /// so an IAM user or role also needs its IAM policy to allow that where the new key policy
+    /// delegates to the account (AWS: "The key policy must allow the calling principal to make
+    /// a subsequent PutKeyPolicy request on the KMS key").
+    pub(crate) async fn check_policy_lockout(
+        &self,
+        ctx: &Caller<'_>,
+        key: &KeyRecord,
+        request_alias: Option<&str>,
+    ) -> Result<(), KmsError> {
+        let conditions = self.key_conditions(ctx, key, request_alias).await?;
+        let arn = parsed_arn(key)?;
+        self.access
+            .authorize(ctx, "kms:PutKeyPolicy", &arn, &key.policy, &conditions)
+            .await
+            .map_err(|_| {
+                KmsError::MalformedPolicyDocument(
+                    "The new key policy will not allow you to update the key policy in the future."
+                        .to_owned(),
+                )
+            })
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -788,6 +948,11 @@ impl Kms {
     pub(crate) fn master(&self) -> &MasterKey {
         &self.master
     }
+}
+
+/// The key's ARN as an [`Arn`].
+pub(crate) fn parsed_arn(key: &KeyRecord) -> Result<Arn, KmsError> {
+    Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))
 }
 
 /// `arn:aws:kms:region:account:resource`.

@@ -173,3 +173,29 @@ fn key_policies_iam_policies_and_grants_decide_for_iam_users() {
         ]
     );
 }
+
+#[test]
+fn key_policy_lockout_check_and_alias_and_service_condition_keys() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    let out = json_ok(&server.python(&dev_root(), "kms_policies.py", &[]));
+    let ok: Vec<&str> = out["ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        ok,
+        [
+            "lockout_root",
+            "lockout_iam_user",
+            "resource_aliases",
+            "request_alias",
+            "via_service"
+        ]
+    );
+}

@@ -11,8 +11,12 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use portcullis_aws::AwsError;
 use portcullis_core::{AccountId, Arn, FixedClock, Principal, PrincipalKind, RequestContext};
-use portcullis_kms::{AccountOnlyAccess, Kms};
-use portcullis_store::{MasterKey, StoreLocation};
+use portcullis_kms::{AccountOnlyAccess, KeyAccess, Kms};
+use portcullis_policy::{
+    ContextValue, Policy, PolicyType, PrincipalPolicies, Request, RequestPrincipal,
+    ResourcePolicies, ResourcePolicyKind, evaluate,
+};
+use portcullis_store::{BoxFuture, MasterKey, StoreLocation};
 use serde_json::Value;
 
 pub const OWNER: &str = "111122223333";
@@ -24,6 +28,11 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
+    env_with(Arc::new(AccountOnlyAccess)).await
+}
+
+/// A KMS whose authorization is `access`.
+pub async fn env_with(access: Arc<dyn KeyAccess>) -> Env {
     let master = Arc::new(MasterKey::generate().unwrap());
     let store =
         portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("audit-chain"))
@@ -32,8 +41,58 @@ pub async fn env() -> Env {
     let clock = Arc::new(FixedClock::new(
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
     ));
-    let kms = Kms::new(store, master, Arc::new(AccountOnlyAccess), clock.clone());
+    let kms = Kms::new(store, master, access, clock.clone());
     Env { kms, clock }
+}
+
+/// Key policies decided by the policy engine, with no IAM policies: what a principal may do is
+/// what the key policy allows it (enough to test what KMS passes to the engine). Calls with no
+/// key allow the caller's own account.
+pub struct KeyPolicyOnly;
+
+impl KeyAccess for KeyPolicyOnly {
+    fn authorize<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        action: &'a str,
+        key_arn: &'a Arn,
+        key_policy: &'a str,
+        conditions: &'a [(String, Vec<String>)],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        let denied = || portcullis_kms::access_denied(ctx, action, key_arn.as_str());
+        let result = if key_policy.is_empty() {
+            if key_arn.account() == ctx.principal.account.as_str() {
+                Ok(())
+            } else {
+                Err(denied())
+            }
+        } else {
+            let policy = Policy::parse(key_arn.as_str(), key_policy, PolicyType::Key).unwrap();
+            let resource = ResourcePolicies {
+                owner_account: key_arn.account().to_owned(),
+                policy: Some(policy),
+                kind: ResourcePolicyKind::Key,
+                rcp_levels: Vec::new(),
+                management_account: false,
+            };
+            let principal = RequestPrincipal::from_arn(ctx.principal.arn.as_str()).unwrap();
+            let mut request = Request::new(principal, action, key_arn.as_str());
+            for (k, v) in conditions {
+                let value = if k == "kms:ResourceAliases" || v.len() != 1 {
+                    ContextValue::strings(v.iter().cloned())
+                } else {
+                    ContextValue::string(v[0].clone())
+                };
+                request = request.with_context(k, value);
+            }
+            if evaluate(&PrincipalPolicies::default(), Some(&resource), &request).is_allowed() {
+                Ok(())
+            } else {
+                Err(denied())
+            }
+        };
+        Box::pin(async move { result })
+    }
 }
 
 pub fn root(account: &str) -> RequestContext {
