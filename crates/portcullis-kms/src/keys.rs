@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use aws_lc_rs::hmac;
-use portcullis_core::id;
 use portcullis_store::{Precondition, WriteOp};
 use serde_json::{Value, json};
 
@@ -170,15 +169,20 @@ fn check_alias_name(name: &str) -> Result<(), KmsError> {
             "1 validation error detected: Value '{name}' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$"
         )));
     }
-    // AWS: "The alias/aws/ prefix is reserved for AWS managed keys."
     if name.starts_with("alias/aws/") {
-        return Err(KmsError::Denied(portcullis_aws::AwsError::new(
-            "NotAuthorizedException",
-            http::StatusCode::BAD_REQUEST,
-            "Cannot create or update an alias beginning with alias/aws/. That prefix is reserved for AWS managed keys.",
-        )));
+        return Err(reserved_alias());
     }
     Ok(())
+}
+
+/// AWS: "The alias/aws/ prefix is reserved for AWS managed keys": customers cannot create,
+/// point or delete such aliases.
+fn reserved_alias() -> KmsError {
+    KmsError::Denied(portcullis_aws::AwsError::new(
+        "NotAuthorizedException",
+        http::StatusCode::BAD_REQUEST,
+        "Aliases beginning with alias/aws/ are reserved for AWS managed keys and cannot be created, changed or deleted.",
+    ))
 }
 
 impl Kms {
@@ -253,36 +257,15 @@ impl Kms {
             }
         }
         self.authorize_account(ctx, "CreateKey", conditions).await?;
-        let key_id = id::request_id();
-        let mut key = KeyRecord {
-            arn: key_arn(&ctx.region, &account, &format!("key/{key_id}")),
-            key_id,
-            account,
-            region: ctx.region.clone(),
-            created: self.now_secs(),
-            description: i.str("Description").unwrap_or_default().to_owned(),
-            key_spec: spec,
-            key_usage: usage,
-            origin: origin.to_owned(),
-            key_manager: "CUSTOMER".to_owned(),
-            state: if origin == "EXTERNAL" {
-                KeyState::PendingImport
-            } else {
-                KeyState::Enabled
-            },
-            deletion_date: None,
-            pending_window_days: None,
+        let mut key = KeyRecord::new(
+            &account,
+            &ctx.region,
+            self.now_secs(),
+            (spec, usage, origin),
             policy,
-            tags,
-            rotation_period_days: None,
-            next_rotation: None,
-            materials: Vec::new(),
-            expiration_model: None,
-            valid_to: None,
-            material_fingerprint: None,
-            import: None,
-            on_demand_rotations: 0,
-        };
+        );
+        key.description = i.str("Description").unwrap_or_default().to_owned();
+        key.tags = tags;
         if i.str("Policy").is_some() && !i.bool("BypassPolicyLockoutSafetyCheck") {
             self.check_policy_lockout(ctx, &key, None).await?;
         }
@@ -298,9 +281,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self
-            .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
-            .await?;
+        let (mut r, new_managed) = self.resolve_or_create_managed(ctx, i.req("KeyId")?).await?;
         self.authorize(
             ctx,
             "DescribeKey",
@@ -310,6 +291,9 @@ impl Kms {
             &i.strings("GrantTokens"),
         )
         .await?;
+        if let (Some(key), Some(alias)) = (new_managed, r.alias.clone()) {
+            r = self.save_managed_key(ctx, key, &alias).await?;
+        }
         Ok(json!({"KeyMetadata": metadata(&r.key)}))
     }
 
@@ -683,6 +667,9 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.req("AliasName")?;
+        if name.starts_with("alias/aws/") {
+            return Err(reserved_alias());
+        }
         let (alias, version) = self.get_alias(ctx, name).await?;
         if let Ok(r) = self
             .resolve(ctx, &alias.target_key_id, Scope::OwnAccount)
@@ -727,6 +714,20 @@ impl Kms {
         )
         .await?;
         let mut entries = Vec::new();
+        if filter.is_none() {
+            // AWS: predefined aliases with no key yet are listed without a TargetKeyId.
+            let region = format!("{}/", ctx.region);
+            for (name, _) in crate::managed::PREDEFINED {
+                let alias_name = format!("alias/aws/{name}");
+                let id = format!("{region}{alias_name}");
+                if !items.iter().any(|item| item.id == id) {
+                    entries.push((
+                        alias_name.clone(),
+                        json!({"AliasName": alias_name, "AliasArn": Self::alias_arn(ctx, &alias_name)}),
+                    ));
+                }
+            }
+        }
         for item in items {
             let a: AliasRecord = record::decode(&item)?;
             if filter.as_ref().is_some_and(|f| *f != a.target_key_id) {

@@ -10,8 +10,9 @@
 //! The server front authenticates the request and validates its JSON against the botocore
 //! model; [`Kms::call`] does the rest. Authorization is KMS's own: the call is allowed when
 //! [`KeyAccess`] allows it under the key policy, or when a grant for the caller covers the
-//! operation and its encryption context (as in AWS, a grant needs no policy). Until IAM supplies the policy engine, [`AccountOnlyAccess`] allows the key's
-//! own account only.
+//! operation and its encryption context (as in AWS, a grant needs no policy). The server
+//! supplies a [`KeyAccess`] backed by the IAM authorizer; [`AccountOnlyAccess`] allows the
+//! key's own account only. AWS managed keys are in [`managed`].
 //!
 //! Out of scope, answered with `UnsupportedOperationException`: multi-Region keys
 //! (ReplicateKey, UpdatePrimaryRegion, `MultiRegion: true`) and custom key stores.
@@ -22,6 +23,7 @@ mod crypto;
 mod error;
 mod grants;
 mod keys;
+pub mod managed;
 pub mod record;
 
 use std::collections::BTreeMap;
@@ -782,6 +784,13 @@ impl Kms {
     ) -> Result<(), KmsError> {
         grants::check_tokens(grant_tokens)?;
         let key = &resolved.key;
+        if key.key_manager == "AWS" && managed::forbidden(action) {
+            return Err(KmsError::Denied(access_denied(
+                ctx,
+                &format!("kms:{action}"),
+                &key.arn,
+            )));
+        }
         let mut conditions = self
             .key_conditions(ctx, key, resolved.alias.as_deref())
             .await?;

@@ -148,6 +148,47 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// A new customer managed key of `account` in `region` with a fresh key id, without key
+    /// material (see `Kms::add_material`): Enabled, or PendingImport for origin `EXTERNAL`.
+    pub fn new(
+        account: &str,
+        region: &str,
+        created: u64,
+        (key_spec, key_usage, origin): (KeySpec, KeyUsage, &str),
+        policy: String,
+    ) -> Self {
+        let key_id = portcullis_core::id::request_id();
+        Self {
+            arn: crate::key_arn(region, account, &format!("key/{key_id}")),
+            key_id,
+            account: account.to_owned(),
+            region: region.to_owned(),
+            created,
+            description: String::new(),
+            key_spec,
+            key_usage,
+            origin: origin.to_owned(),
+            key_manager: "CUSTOMER".to_owned(),
+            state: if origin == "EXTERNAL" {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
+            deletion_date: None,
+            pending_window_days: None,
+            policy,
+            tags: BTreeMap::new(),
+            rotation_period_days: None,
+            next_rotation: None,
+            materials: Vec::new(),
+            expiration_model: None,
+            valid_to: None,
+            material_fingerprint: None,
+            import: None,
+            on_demand_rotations: 0,
+        }
+    }
+
     /// The current material version.
     pub fn current(&self) -> Option<&Material> {
         self.materials.last()

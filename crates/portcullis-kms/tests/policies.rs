@@ -272,3 +272,151 @@ async fn via_service_is_absent_from_direct_calls_and_set_by_in_process_services(
         assert_eq!(e.code, "AccessDeniedException", "{operator}");
     }
 }
+
+#[tokio::test]
+async fn describe_key_creates_the_aws_managed_key_of_a_predefined_alias() {
+    let env = env_with(Arc::new(KeyPolicyOnly)).await;
+    let owner = root(OWNER);
+    let listed = env.ok(&owner, "ListAliases", json!({})).await;
+    let s3 = |listed: &Value| {
+        listed["Aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["AliasName"] == "alias/aws/s3")
+            .cloned()
+            .unwrap()
+    };
+    // Predefined, with no key yet: listed without a TargetKeyId.
+    assert!(s3(&listed).get("TargetKeyId").is_none());
+    assert_eq!(
+        s3(&listed)["AliasArn"],
+        format!("arn:aws:kms:us-east-1:{OWNER}:alias/aws/s3")
+    );
+    let e = env
+        .err(
+            &owner,
+            "DescribeKey",
+            json!({"KeyId": "alias/aws/nosuchservice"}),
+        )
+        .await;
+    assert_eq!(e.code, "NotFoundException");
+
+    let first = env
+        .ok(&owner, "DescribeKey", json!({"KeyId": "alias/aws/s3"}))
+        .await["KeyMetadata"]
+        .clone();
+    assert_eq!(first["KeyManager"], "AWS");
+    assert_eq!(first["KeyState"], "Enabled");
+    assert_eq!(first["KeySpec"], "SYMMETRIC_DEFAULT");
+    let key = first["KeyId"].as_str().unwrap().to_owned();
+    let alias_arn = format!("arn:aws:kms:us-east-1:{OWNER}:alias/aws/s3");
+    let again = env
+        .ok(&owner, "DescribeKey", json!({"KeyId": alias_arn}))
+        .await;
+    assert_eq!(again["KeyMetadata"]["KeyId"], key.as_str(), "created once");
+    let listed = env.ok(&owner, "ListAliases", json!({})).await;
+    assert_eq!(s3(&listed)["TargetKeyId"], key.as_str());
+    let listed = env.ok(&owner, "ListAliases", json!({"KeyId": key})).await;
+    assert_eq!(listed["Aliases"].as_array().unwrap().len(), 1);
+
+    // Rotated every year, and that is not configurable.
+    let status = env
+        .ok(&owner, "GetKeyRotationStatus", json!({"KeyId": key}))
+        .await;
+    assert_eq!(status["KeyRotationEnabled"], true);
+    assert_eq!(status["RotationPeriodInDays"], 365);
+    env.clock
+        .advance(std::time::Duration::from_secs(366 * 86_400));
+    env.kms.run_due_work().await.unwrap();
+    let rotations = env
+        .ok(&owner, "ListKeyRotations", json!({"KeyId": key}))
+        .await;
+    assert_eq!(rotations["Rotations"][0]["RotationType"], "AUTOMATIC");
+
+    // Its policy lets the account use it only through S3, and read its metadata directly.
+    let policy = env
+        .ok(
+            &owner,
+            "GetKeyPolicy",
+            json!({"KeyId": key, "PolicyName": "default"}),
+        )
+        .await;
+    assert!(
+        policy["Policy"]
+            .as_str()
+            .unwrap()
+            .contains("s3.us-east-1.amazonaws.com")
+    );
+    let encrypt = json!({"KeyId": "alias/aws/s3", "Plaintext": b64(b"x")});
+    let e = env.err(&owner, "Encrypt", encrypt.clone()).await;
+    assert_eq!(e.code, "AccessDeniedException");
+    let via_s3 = Caller::via_service(&owner, "s3.us-east-1.amazonaws.com");
+    env.kms.call_as(&via_s3, "Encrypt", encrypt).await.unwrap();
+}
+
+#[tokio::test]
+async fn customers_cannot_manage_aws_managed_keys() {
+    // Even where the access implementation would allow everything in the account.
+    let env = env().await;
+    let owner = root(OWNER);
+    let key = env
+        .ok(&owner, "DescribeKey", json!({"KeyId": "alias/aws/ebs"}))
+        .await["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = env.create(&owner, json!({})).await;
+    let manage = [
+        ("DisableKey", json!({"KeyId": key})),
+        (
+            "ScheduleKeyDeletion",
+            json!({"KeyId": key, "PendingWindowInDays": 7}),
+        ),
+        (
+            "PutKeyPolicy",
+            json!({"KeyId": key, "PolicyName": "default",
+                   "Policy": portcullis_kms::managed::key_policy(OWNER, "us-east-1", "ebs", "ec2")}),
+        ),
+        ("EnableKeyRotation", json!({"KeyId": key})),
+        ("DisableKeyRotation", json!({"KeyId": key})),
+        ("RotateKeyOnDemand", json!({"KeyId": key})),
+        (
+            "UpdateKeyDescription",
+            json!({"KeyId": key, "Description": "mine"}),
+        ),
+        (
+            "TagResource",
+            json!({"KeyId": key, "Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+        ),
+        (
+            "CreateAlias",
+            json!({"AliasName": "alias/my-ebs", "TargetKeyId": key}),
+        ),
+    ];
+    for (op, input) in manage {
+        let e = env.err(&owner, op, input).await;
+        assert_eq!(e.code, "AccessDeniedException", "{op}");
+        assert!(
+            e.message.contains("no resource-based policy allows"),
+            "{op}: {}",
+            e.message
+        );
+    }
+    for (op, input) in [
+        (
+            "UpdateAlias",
+            json!({"AliasName": "alias/aws/ebs", "TargetKeyId": other}),
+        ),
+        ("DeleteAlias", json!({"AliasName": "alias/aws/ebs"})),
+        (
+            "CreateAlias",
+            json!({"AliasName": "alias/aws/mine", "TargetKeyId": other}),
+        ),
+    ] {
+        let e = env.err(&owner, op, input).await;
+        assert_eq!(e.code, "NotAuthorizedException", "{op}");
+    }
+    let described = env.ok(&owner, "DescribeKey", json!({"KeyId": key})).await;
+    assert_eq!(described["KeyMetadata"]["KeyState"], "Enabled");
+}

@@ -175,7 +175,7 @@ fn key_policies_iam_policies_and_grants_decide_for_iam_users() {
 }
 
 #[test]
-fn key_policy_lockout_check_and_alias_and_service_condition_keys() {
+fn key_policy_lockout_check_condition_keys_and_aws_managed_keys() {
     if !clients_available() {
         return;
     }
@@ -195,7 +195,8 @@ fn key_policy_lockout_check_and_alias_and_service_condition_keys() {
             "lockout_iam_user",
             "resource_aliases",
             "request_alias",
-            "via_service"
+            "via_service",
+            "aws_managed_keys"
         ]
     );
 }

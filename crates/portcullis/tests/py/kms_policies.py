@@ -1,7 +1,7 @@
 """Key policies through Portcullis with the real policy engine, in dev mode (account
 123456789012's root is reached with the access key id 123456789012): the key policy lockout
-safety check for the root user and an IAM user, and the kms:ResourceAliases, kms:RequestAlias
-and kms:ViaService condition keys. Prints {"ok": [...]}."""
+safety check for the root user and an IAM user, the kms:ResourceAliases, kms:RequestAlias and
+kms:ViaService condition keys, and AWS managed keys. Prints {"ok": [...]}."""
 
 import json
 import os
@@ -100,5 +100,31 @@ for operator in ["StringNotEquals", "StringNotEqualsIfExists"]:
     assert error(kms_root.encrypt, KeyId=key_id, Plaintext=b"x")[0] == "AccessDeniedException", operator
     assert error(kms_root.decrypt, CiphertextBlob=blob) == ("ok", "")
 done.append("via_service")
+
+# AWS managed keys: a predefined alias is listed without a key until DescribeKey creates it.
+def s3_alias():
+    return next(a for a in kms_root.list_aliases()["Aliases"] if a["AliasName"] == "alias/aws/s3")
+
+
+assert "TargetKeyId" not in s3_alias()
+managed = kms_root.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+assert managed["KeyManager"] == "AWS" and managed["KeyState"] == "Enabled", managed
+assert kms_root.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == managed["KeyId"]
+assert s3_alias()["TargetKeyId"] == managed["KeyId"]
+assert kms_root.get_key_rotation_status(KeyId=managed["KeyId"])["KeyRotationEnabled"] is True
+policy = kms_root.get_key_policy(KeyId=managed["KeyId"], PolicyName="default")["Policy"]
+assert "s3.us-east-1.amazonaws.com" in policy, policy
+for call, kwargs in [(kms_root.disable_key, {}), (kms_root.schedule_key_deletion, {"PendingWindowInDays": 7}),
+                     (kms_root.put_key_policy, {"PolicyName": "default", "Policy": doc(delegate)}),
+                     (kms_root.enable_key_rotation, {}), (kms_root.tag_resource, {"Tags": [{"TagKey": "a", "TagValue": "b"}]}),
+                     (kms_root.encrypt, {"Plaintext": b"x"})]:
+    assert error(call, KeyId=managed["KeyId"], **kwargs)[0] == "AccessDeniedException", call
+assert error(kms_root.delete_alias, AliasName="alias/aws/s3")[0] == "NotAuthorizedException"
+# An IAM user allowed kms:* by IAM may read it (the policy delegates metadata access to the
+# account) but not use it directly.
+admin, _ = user("admin", {"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+assert admin.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == managed["KeyId"]
+assert error(admin.generate_data_key, KeyId="alias/aws/s3", KeySpec="AES_256")[0] == "AccessDeniedException"
+done.append("aws_managed_keys")
 
 print(json.dumps({"ok": done}))
