@@ -505,6 +505,20 @@ pub fn verify_with(
     now: SystemTime,
     options: CanonicalOptions,
 ) -> Result<(), SigV4Error> {
+    let key = signing_key(secret_access_key, &sig.scope);
+    verify_with_signing_key(req, sig, &key, now, options)
+}
+
+/// [`verify_with`], given the [`signing_key`] of `sig`'s credential scope. The signing key
+/// depends only on the secret, the date, the region and the service, so a verifier may keep it
+/// for the requests that share them instead of deriving it for each.
+pub fn verify_with_signing_key(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    key: &hmac::Key,
+    now: SystemTime,
+    options: CanonicalOptions,
+) -> Result<(), SigV4Error> {
     check_time(sig, now)?;
     let date_part = sig.amz_date.get(..8).unwrap_or_default();
     if sig.scope.date != date_part {
@@ -522,15 +536,14 @@ pub fn verify_with(
                 .to_owned(),
         ));
     }
-    let key = signing_key(secret_access_key, &sig.scope);
-    if signature_matches(req, sig, &key, &body_hash, options)? {
+    if signature_matches(req, sig, key, &body_hash, options)? {
         return Ok(());
     }
     // Some SDKs presign with UNSIGNED-PAYLOAD in place of the hash of the (empty) body; for a
     // request without a body the two say the same thing.
     if matches!(sig.location, SignatureLocation::Query { .. })
         && req.body.is_empty()
-        && signature_matches(req, sig, &key, UNSIGNED_PAYLOAD, options)?
+        && signature_matches(req, sig, key, UNSIGNED_PAYLOAD, options)?
     {
         return Ok(());
     }

@@ -22,6 +22,8 @@ pub mod prefix {
     pub const TEMPORARY_ACCESS_KEY: &str = "ASIA";
 }
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -74,27 +76,52 @@ pub fn secret_access_key() -> String {
 
 /// A request id in the 8-4-4-4-12 hexadecimal form AWS uses (a random UUID, version 4).
 pub fn request_id() -> String {
-    let mut b = random_bytes::<16>();
-    if let Some(x) = b.get_mut(6) {
-        *x = (*x & 0x0f) | 0x40;
+    uuid_text(with_version(random_bytes::<16>(), 4))
+}
+
+/// An event id in the same form, ordered by time: its first 48 bits are the milliseconds since
+/// the Unix epoch at `time` and the rest is random (a UUID of version 7, RFC 9562). Ids made
+/// later sort after ids made earlier, so an index over them grows at its end instead of
+/// touching a random page for every insert.
+pub fn time_ordered_id(time: SystemTime) -> String {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut bytes = random_bytes::<16>();
+    for (byte, stamp) in bytes.iter_mut().zip(millis.to_be_bytes().iter().skip(2)) {
+        *byte = *stamp;
     }
-    if let Some(x) = b.get_mut(8) {
+    uuid_text(with_version(bytes, 7))
+}
+
+/// Sets the version nibble and the RFC 9562 variant bits.
+fn with_version(mut bytes: [u8; 16], version: u8) -> [u8; 16] {
+    if let Some(x) = bytes.get_mut(6) {
+        *x = (*x & 0x0f) | (version << 4);
+    }
+    if let Some(x) = bytes.get_mut(8) {
         *x = (*x & 0x3f) | 0x80;
     }
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        hex.get(0..8).unwrap_or(""),
-        hex.get(8..12).unwrap_or(""),
-        hex.get(12..16).unwrap_or(""),
-        hex.get(16..20).unwrap_or(""),
-        hex.get(20..32).unwrap_or("")
-    )
+    bytes
+}
+
+fn uuid_text(bytes: [u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        for nibble in [byte >> 4, byte & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ids_have_aws_shapes() {
@@ -122,5 +149,26 @@ mod tests {
             [8, 4, 4, 4, 12]
         );
         assert!(groups[2].starts_with('4'));
+        assert!(matches!(
+            groups[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b')
+        ));
+        assert_ne!(id, request_id());
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_by_time() {
+        let earlier = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_000_000);
+        let later = earlier + Duration::from_millis(1);
+        let (a, b) = (time_ordered_id(earlier), time_ordered_id(later));
+        assert!(a < b, "{a} < {b}");
+        assert_eq!(a.len(), 36);
+        assert_eq!(
+            a.split('-').nth(2).and_then(|g| g.chars().next()),
+            Some('7')
+        );
+        // 1,764,000,000,000 ms is 0x019a_b697_e800.
+        assert!(a.starts_with("019ab697-e800-7"), "{a}");
+        assert_ne!(a, time_ordered_id(earlier));
     }
 }

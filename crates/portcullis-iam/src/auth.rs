@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use portcullis_aws::sigv4::{self, CredentialScope, HttpRequestParts, ParsedSignature, SigV4Error};
+use aws_lc_rs::hmac;
+use portcullis_aws::sigv4::{
+    self, CanonicalOptions, CredentialScope, HttpRequestParts, ParsedSignature, SigV4Error,
+};
 use portcullis_aws::{AwsError, Protocol};
 use portcullis_core::{AccountId, Principal, Secret};
 use portcullis_store::{MasterKey, Store};
@@ -131,6 +134,51 @@ struct CachedKey {
     principal: Principal,
     /// For temporary credentials: the session.
     session: Option<Arc<SessionRecord>>,
+    /// The SigV4 signing key of the credential scope (date, region, service) this key signed
+    /// with last: derived once, then reused by the requests that share the scope.
+    signing: RwLock<Option<(CredentialScope, hmac::Key)>>,
+}
+
+impl CachedKey {
+    fn new(secret: Secret<String>, principal: Principal, session: Option<SessionRecord>) -> Self {
+        Self {
+            secret,
+            principal,
+            session: session.map(Arc::new),
+            signing: RwLock::new(None),
+        }
+    }
+
+    /// Verifies `parsed` over `request` with this key's secret.
+    fn verify(
+        &self,
+        request: &HttpRequestParts<'_>,
+        parsed: &ParsedSignature,
+        now: SystemTime,
+    ) -> Result<(), SigV4Error> {
+        let same_scope = |scope: &CredentialScope| {
+            scope.date == parsed.scope.date
+                && scope.region == parsed.scope.region
+                && scope.service == parsed.scope.service
+        };
+        let cached = self.signing.read().ok().and_then(|signing| {
+            signing
+                .as_ref()
+                .filter(|(scope, _)| same_scope(scope))
+                .map(|(_, key)| key.clone())
+        });
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let key = sigv4::signing_key(&self.secret, &parsed.scope);
+                if let Ok(mut signing) = self.signing.write() {
+                    *signing = Some((parsed.scope.clone(), key.clone()));
+                }
+                key
+            }
+        };
+        sigv4::verify_with_signing_key(request, parsed, &key, now, CanonicalOptions::default())
+    }
 }
 
 /// Resolves access keys and verifies signatures.
@@ -238,7 +286,7 @@ impl Authenticator {
                 });
             }
         }
-        if let Err(error) = sigv4::verify(request, &parsed, &key.secret, now) {
+        if let Err(error) = key.verify(request, &parsed, now) {
             let account = Some(key.principal.account.clone());
             return Err(AuthFailure::Signature {
                 access_key_id: Some(key_id),
@@ -328,11 +376,11 @@ impl Authenticator {
             let Some(session) = sessions::load(&*self.store, access_key_id).await? else {
                 return Ok(None);
             };
-            let cached = Arc::new(CachedKey {
-                secret: session.secret(&self.master)?,
-                principal: session.principal.clone(),
-                session: Some(Arc::new(session)),
-            });
+            let cached = Arc::new(CachedKey::new(
+                session.secret(&self.master)?,
+                session.principal.clone(),
+                Some(session),
+            ));
             if let Ok(mut keys) = self.keys.write() {
                 keys.insert(access_key_id.to_owned(), cached.clone());
             }
@@ -346,11 +394,11 @@ impl Authenticator {
         if record.status != KeyStatus::Active {
             return Ok(Some(None));
         }
-        let cached = Arc::new(CachedKey {
-            secret: record.secret(&self.master)?,
-            principal: record.principal(),
-            session: None,
-        });
+        let cached = Arc::new(CachedKey::new(
+            record.secret(&self.master)?,
+            record.principal(),
+            None,
+        ));
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(access_key_id.to_owned(), cached.clone());
         }

@@ -28,6 +28,13 @@ use crate::{
 /// How many reader connections a file database keeps.
 const READERS: usize = 4;
 
+/// WAL pages (4 KiB each) at which the writer folds the log into the database itself. Only a
+/// backstop: the checkpointer thread keeps the log far shorter, off the writer's path.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// How often the checkpointer folds newly committed WAL pages into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
 /// How long a connection waits for another process's lock (e.g. `portcullis audit verify`
 /// running beside the server) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,6 +83,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     readers: Option<Arc<ReaderPool>>,
+    checkpointer: Option<Checkpointer>,
     hasher: Arc<ChainHasher>,
     closed: AtomicBool,
 }
@@ -114,12 +122,78 @@ impl ReaderPool {
     }
 }
 
+/// A thread with its own connection that copies committed WAL pages into the database file
+/// (a `PASSIVE` checkpoint, which never blocks the writer or readers) a few times a second
+/// while writes arrive. Without it SQLite checkpoints inside the commit that crosses the WAL
+/// size threshold, so one unlucky request pays for writing (and syncing) everything before it.
+struct Checkpointer {
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
+    /// Set by every use of the writer; cleared by each checkpoint.
+    dirty: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn, false)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let dirty = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn({
+                let (stop, dirty) = (Arc::clone(&stop), Arc::clone(&dirty));
+                move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::park_timeout(CHECKPOINT_EVERY);
+                        if dirty.swap(false, Ordering::AcqRel)
+                            && let Err(e) =
+                                conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend {
+                backend: "sqlite",
+                message: format!("cannot start the checkpoint thread: {e}"),
+            })?;
+        Ok(Self {
+            thread: Mutex::new(Some(thread)),
+            stop,
+            dirty,
+        })
+    }
+
+    /// Asks the thread to stop; returns it to be joined.
+    fn stop(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.stop.store(true, Ordering::Release);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = &thread {
+            thread.thread().unpark();
+        }
+        thread
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            drop(checkpointer.stop());
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating with mode 0600 and migrating as needed) the database file at `path`.
     pub async fn open_file(path: &Path, audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
-        let (writer, path) = run_blocking(move || {
+        let (writer, path, checkpointer) = run_blocking(move || {
             create_private_file(&path)?;
             let mut conn = Connection::open(&path)?;
             configure(&conn, false)?;
@@ -130,8 +204,10 @@ impl SqliteStore {
                     message: format!("could not switch to WAL (journal_mode is {mode})"),
                 });
             }
+            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
             migrate(&mut conn)?;
-            Ok((conn, path))
+            let checkpointer = Checkpointer::start(&path)?;
+            Ok((conn, path, checkpointer))
         })
         .await?;
         tracing::debug!(path = %path.display(), "opened SQLite store");
@@ -143,6 +219,7 @@ impl SqliteStore {
                 permits: Arc::new(Semaphore::new(READERS)),
                 closed: AtomicBool::new(false),
             })),
+            checkpointer: Some(checkpointer),
             hasher,
             closed: AtomicBool::new(false),
         })
@@ -161,6 +238,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
             readers: None,
+            checkpointer: None,
             hasher,
             closed: AtomicBool::new(false),
         })
@@ -183,9 +261,14 @@ impl SqliteStore {
         self.check_open()?;
         let mut guard = Arc::clone(&self.writer).lock_owned().await;
         let hasher = Arc::clone(&self.hasher);
+        let dirty = self.checkpointer.as_ref().map(|c| Arc::clone(&c.dirty));
         run_blocking(move || {
             let conn = guard.as_mut().ok_or(StoreError::Closed)?;
-            f(conn, &hasher)
+            let result = f(conn, &hasher);
+            if let Some(dirty) = dirty {
+                dirty.store(true, Ordering::Release);
+            }
+            result
         })
         .await
     }
@@ -461,8 +544,14 @@ impl Store for SqliteStore {
                     idle.clear();
                 }
             }
+            let checkpointer = self.checkpointer.as_ref().and_then(Checkpointer::stop);
             let mut guard = Arc::clone(&self.writer).lock_owned().await;
             run_blocking(move || {
+                if let Some(thread) = checkpointer
+                    && thread.join().is_err()
+                {
+                    tracing::warn!("the WAL checkpoint thread panicked");
+                }
                 if let Some(conn) = guard.take() {
                     // Fold the WAL into the main file so the data dir is one file at rest.
                     if let Err(e) =

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -211,79 +212,152 @@ pub struct CallFacts<'a> {
 
 impl CallFacts<'_> {
     /// The CloudTrail record and the fields the store indexes.
-    pub fn to_record(&self) -> NewAuditRecord {
-        let event_id = portcullis_core::id::request_id();
+    pub fn into_record(self) -> NewAuditRecord {
+        let event_id = portcullis_core::id::time_ordered_id(self.time);
         let read_only = is_read_only(self.operation);
         let account = self
             .principal
             .map(|p| p.account.as_str())
             .or(self.account)
-            .unwrap_or("")
-            .to_owned();
+            .unwrap_or("");
         let access_key_id = self
             .principal
             .map(|p| p.access_key_id.as_str())
             .or(self.access_key_id);
-        let mut body = Map::new();
-        body.insert("eventVersion".into(), json!("1.11"));
-        body.insert(
-            "userIdentity".into(),
-            user_identity(self.principal, access_key_id, &account),
-        );
-        body.insert("eventTime".into(), json!(iso8601(self.time)));
-        body.insert("eventSource".into(), json!(self.event_source()));
-        body.insert("eventName".into(), json!(self.operation));
-        body.insert("awsRegion".into(), json!(self.region));
-        body.insert("sourceIPAddress".into(), json!(self.source_ip.to_string()));
-        body.insert("userAgent".into(), json!(self.user_agent));
-        if let Some(error) = self.error {
-            body.insert("errorCode".into(), json!(error.code));
-            body.insert("errorMessage".into(), json!(error.message));
-        }
-        body.insert(
-            "requestParameters".into(),
-            self.request_parameters
-                .clone()
-                .map(|p| redact(camel_case_keys(p)))
+        let event_source = self.service.map_or("unknown", Service::event_source);
+        let body = CloudTrailEvent {
+            event_version: "1.11",
+            user_identity: UserIdentity::of(self.principal, access_key_id, account),
+            event_time: iso8601(self.time),
+            event_source,
+            event_name: self.operation,
+            aws_region: self.region,
+            source_ip_address: self.source_ip,
+            user_agent: self.user_agent,
+            error_code: self.error.map(|e| e.code.as_ref()),
+            error_message: self.error.map(|e| e.message.as_str()),
+            request_parameters: self
+                .request_parameters
+                .map(|p| recorded(p, true))
                 .filter(|p| p.as_object().is_none_or(|o| !o.is_empty()))
                 .unwrap_or(Value::Null),
-        );
-        body.insert(
-            "responseElements".into(),
-            self.response_elements
-                .clone()
-                .map(redact)
+            response_elements: self
+                .response_elements
+                .map(|p| recorded(p, false))
                 .unwrap_or(Value::Null),
-        );
-        body.insert("requestID".into(), json!(self.request_id));
-        body.insert("eventID".into(), json!(event_id));
-        body.insert("readOnly".into(), json!(read_only));
-        body.insert("eventType".into(), json!("AwsApiCall"));
-        body.insert("managementEvent".into(), json!(true));
-        body.insert("recipientAccountId".into(), json!(account));
-        body.insert("eventCategory".into(), json!("Management"));
-        if self.tls {
-            body.insert("tlsDetails".into(), json!({ "tlsVersion": "TLSv1.3" }));
-        }
+            request_id: self.request_id,
+            event_id: &event_id,
+            read_only,
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: account,
+            event_category: "Management",
+            tls_details: self.tls.then_some(TlsDetails {
+                tls_version: "TLSv1.3",
+            }),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_else(|e| {
+            // Strings, numbers, booleans and JSON values only: not reachable.
+            tracing::error!(error = %e, "cannot serialise an audit record");
+            String::from("{}")
+        });
         NewAuditRecord {
-            event_id,
             event_time: self.time,
-            account,
-            event_source: self.event_source().to_owned(),
+            account: account.to_owned(),
+            event_source: event_source.to_owned(),
             event_name: self.operation.to_owned(),
             read_only,
             principal_arn: self.principal.map(|p| p.arn.to_string()),
             username: self.principal.map(username),
             access_key_id: access_key_id.map(str::to_owned),
             error_code: self.error.map(|e| e.code.to_string()),
-            body: Value::Object(body).to_string(),
+            body,
+            event_id,
         }
     }
 }
 
-impl CallFacts<'_> {
-    fn event_source(&self) -> &'static str {
-        self.service.map_or("unknown", Service::event_source)
+/// A CloudTrail event record, in CloudTrail's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudTrailEvent<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity<'a>,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: IpAddr,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: Value,
+    response_elements: Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_details: Option<TlsDetails>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TlsDetails {
+    tls_version: &'static str,
+}
+
+/// CloudTrail's `userIdentity`: the authenticated caller, or (`Unknown`) the key and account a
+/// refused request named.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    account_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+impl<'a> UserIdentity<'a> {
+    fn of(
+        principal: Option<&'a Principal>,
+        access_key_id: Option<&'a str>,
+        account: &'a str,
+    ) -> Self {
+        match principal {
+            Some(p) => Self {
+                kind: p.kind.as_str(),
+                principal_id: Some(&p.user_id),
+                arn: Some(p.arn.as_str()),
+                account_id: p.account.as_str(),
+                access_key_id: Some(&p.access_key_id),
+                user_name: p.user_name(),
+            },
+            None => Self {
+                kind: "Unknown",
+                principal_id: None,
+                arn: None,
+                account_id: account,
+                access_key_id,
+                user_name: None,
+            },
+        }
     }
 }
 
@@ -306,34 +380,6 @@ fn username(principal: &Principal) -> String {
             .unwrap_or_default()
             .to_owned(),
     }
-}
-
-fn user_identity(
-    principal: Option<&Principal>,
-    access_key_id: Option<&str>,
-    account: &str,
-) -> Value {
-    let Some(p) = principal else {
-        let mut identity = Map::new();
-        identity.insert("type".into(), json!("Unknown"));
-        if !account.is_empty() {
-            identity.insert("accountId".into(), json!(account));
-        }
-        if let Some(key) = access_key_id {
-            identity.insert("accessKeyId".into(), json!(key));
-        }
-        return Value::Object(identity);
-    };
-    let mut identity = Map::new();
-    identity.insert("type".into(), json!(p.kind.as_str()));
-    identity.insert("principalId".into(), json!(p.user_id));
-    identity.insert("arn".into(), json!(p.arn.as_str()));
-    identity.insert("accountId".into(), json!(p.account.as_str()));
-    identity.insert("accessKeyId".into(), json!(p.access_key_id));
-    if let Some(name) = p.user_name() {
-        identity.insert("userName".into(), json!(name));
-    }
-    Value::Object(identity)
 }
 
 /// The request parameters as CloudTrail records them, guided by the operation's input shape:
@@ -383,50 +429,47 @@ pub fn audit_parameters(shape: Option<ShapeRef<'_>>, input: &Value) -> Value {
     }
 }
 
-/// CloudTrail names request parameters in lower camel case (`userName`, `roleArn`).
-fn camel_case_keys(value: Value) -> Value {
+/// A value as the trail records it: the values of secret-bearing members (at any depth)
+/// replaced with CloudTrail's placeholder and, for request parameters (`camel_case`), member
+/// names in lower camel case as CloudTrail writes them (`userName`, `roleArn`).
+fn recorded(value: Value, camel_case: bool) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(k, v)| {
-                    let mut chars = k.chars();
-                    let camel = chars
-                        .next()
-                        .map(|c| c.to_ascii_lowercase())
-                        .into_iter()
-                        .chain(chars)
-                        .collect();
-                    (camel, camel_case_keys(v))
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
-        other => other,
-    }
-}
-
-/// Replaces the values of secret-bearing members, at any depth, with CloudTrail's placeholder.
-pub fn redact(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let folded: String = k
-                        .chars()
-                        .filter(|c| c.is_ascii_alphanumeric())
-                        .map(|c| c.to_ascii_lowercase())
-                        .collect();
-                    if SECRET_PARAMETERS.contains(&folded.as_str()) {
-                        (k, json!(HIDDEN))
+                .map(|(key, v)| {
+                    let key = if camel_case { lower_camel(key) } else { key };
+                    if is_secret_name(&key) {
+                        (key, json!(HIDDEN))
                     } else {
-                        (k, redact(v))
+                        (key, recorded(v, camel_case))
                     }
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| recorded(v, camel_case)).collect())
+        }
         other => other,
     }
+}
+
+fn lower_camel(mut key: String) -> String {
+    if let Some(first) = key.get_mut(0..1) {
+        first.make_ascii_lowercase();
+    }
+    key
+}
+
+/// Whether a member name carries a secret, compared without case or separators.
+fn is_secret_name(key: &str) -> bool {
+    let folded = || {
+        key.bytes()
+            .filter(u8::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+    };
+    SECRET_PARAMETERS
+        .iter()
+        .any(|secret| secret.bytes().eq(folded()))
 }
 
 #[cfg(test)]
@@ -437,7 +480,7 @@ mod tests {
     fn secrets_are_redacted_at_any_depth() {
         let v = json!({"UserName": "alice", "Password": "hunter2", "Nested": [{"secret_access_key": "x"}],
                        "AccessKey": {"SecretAccessKey": "y", "AccessKeyId": "AKIA"}});
-        let r = redact(v).to_string();
+        let r = recorded(v, false).to_string();
         assert!(!r.contains("hunter2"));
         assert!(!r.contains("\"x\""));
         assert!(!r.contains("\"y\""));
@@ -493,7 +536,7 @@ mod tests {
             request_parameters: None,
             response_elements: None,
         };
-        let record = facts.to_record();
+        let record = facts.into_record();
         let body: Value = serde_json::from_str(&record.body).unwrap();
         for field in [
             "eventVersion",
@@ -517,5 +560,49 @@ mod tests {
         assert_eq!(body["readOnly"], true);
         assert_eq!(record.account, "123456789012");
         assert_eq!(record.username.as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn refused_call_is_recorded_with_camel_case_redacted_parameters() {
+        let error = AwsError::new(
+            "InvalidClientTokenId",
+            http::StatusCode::FORBIDDEN,
+            "The security token included in the request is invalid.",
+        );
+        let facts = CallFacts {
+            request_id: "rid",
+            time: SystemTime::UNIX_EPOCH,
+            service: Some(Service::Iam),
+            operation: "CreateLoginProfile",
+            region: "us-east-1",
+            source_ip: "10.1.2.3".parse().unwrap(),
+            user_agent: "aws-cli",
+            tls: true,
+            principal: None,
+            access_key_id: Some("AKIAUNKNOWN"),
+            account: Some("123456789012"),
+            error: Some(&error),
+            request_parameters: Some(json!({"UserName": "bob", "Password": "hunter2!",
+                "Tags": [{"Key": "k", "SessionToken": "t0k"}]})),
+            response_elements: None,
+        };
+        let record = facts.into_record();
+        assert!(!record.body.contains("hunter2!") && !record.body.contains("t0k"));
+        let body: Value = serde_json::from_str(&record.body).unwrap();
+        assert_eq!(
+            body["requestParameters"],
+            json!({"userName": "bob", "password": HIDDEN,
+                   "tags": [{"key": "k", "sessionToken": HIDDEN}]})
+        );
+        assert_eq!(
+            body["userIdentity"],
+            json!({"type": "Unknown", "accountId": "123456789012", "accessKeyId": "AKIAUNKNOWN"})
+        );
+        assert_eq!(body["errorCode"], "InvalidClientTokenId");
+        assert_eq!(body["sourceIPAddress"], "10.1.2.3");
+        assert_eq!(body["tlsDetails"]["tlsVersion"], "TLSv1.3");
+        assert_eq!(body["eventID"], record.event_id.as_str());
+        assert_eq!(record.error_code.as_deref(), Some("InvalidClientTokenId"));
+        assert!(!record.read_only);
     }
 }

@@ -117,7 +117,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         request_parameters: call.request_parameters.take(),
         response_elements: None,
     };
-    let record = facts.to_record();
+    let record = facts.into_record();
     let changed_state = error.is_none() && !record.read_only;
     app.audit.record(record, changed_state).await;
     let label = call.known_operation.unwrap_or("unknown");
