@@ -23,4 +23,4 @@ pub use error::IamError;
 pub use iam::Iam;
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};
 pub use orgs::{OrganizationPolicies, Organizations};
-pub use usage::KeyUsage;
+pub use usage::Usage;

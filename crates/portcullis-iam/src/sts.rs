@@ -296,6 +296,9 @@ async fn assume_role(
     )
     .await
     .map_err(internal)?;
+    authz
+        .usage()
+        .note_role_assumed(&role_account, &role.role_id, &ctx.region, now);
     Ok(query::response(
         "AssumeRole",
         XMLNS,
@@ -687,6 +690,9 @@ async fn assume_role_with_web_identity(
     )
     .await
     .map_err(internal)?;
+    authz
+        .usage()
+        .note_role_assumed(&account, &role.role_id, &ctx.region, authz.clock().now());
     Ok(query::response(
         "AssumeRoleWithWebIdentity",
         XMLNS,

@@ -196,8 +196,9 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         Ok(a) => {
             if a.issued_long_term_key {
                 let key = &a.principal.access_key_id;
-                app.key_usage
-                    .note(key, call.received_at, service.name(), &a.scope.region);
+                app.authz
+                    .usage()
+                    .note_key(key, call.received_at, service.name(), &a.scope.region);
             }
             (a.principal, false)
         }

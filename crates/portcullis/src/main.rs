@@ -38,8 +38,6 @@ pub struct App {
     pub iam: portcullis_iam::Iam,
     /// Organizations.
     pub orgs: portcullis_iam::Organizations,
-    /// Access key uses not yet written (GetAccessKeyLastUsed).
-    pub key_usage: portcullis_iam::KeyUsage,
     /// The audit trail.
     pub audit: AuditSink,
     /// Request counters.

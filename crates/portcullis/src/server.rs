@@ -147,7 +147,6 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         ),
         authz,
         auth,
-        key_usage: portcullis_iam::KeyUsage::default(),
         store: store.clone(),
         audit,
         metrics: Metrics::default(),
@@ -172,12 +171,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
     let due_work = tokio::spawn(run_due_work(app.clone()));
-    let usage_writer = tokio::spawn(write_key_usage(app.clone()));
+    let usage_writer = tokio::spawn(write_usage(app.clone()));
     serve(listener, router, tls).await;
     due_work.abort();
     usage_writer.abort();
-    if let Err(e) = app.key_usage.flush(app.store.as_ref()).await {
-        tracing::error!(error = %e, "could not record the last use of access keys");
+    if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
+        tracing::error!(error = %e, "could not record usage data");
     }
 
     tracing::info!("draining the audit trail and closing the store");
@@ -211,14 +210,15 @@ impl portcullis_kms::KeyAccess for KeyPolicyAccess {
     }
 }
 
-/// Writes the access key uses noted since the last write, every few seconds.
-async fn write_key_usage(app: Arc<App>) {
+/// Writes the usage data noted since the last write (access keys, roles, services and actions
+/// last used), every few seconds.
+async fn write_usage(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if let Err(e) = app.key_usage.flush(app.store.as_ref()).await {
-            tracing::error!(error = %e, "could not record the last use of access keys");
+        if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
+            tracing::error!(error = %e, "could not record usage data");
         }
     }
 }

@@ -361,3 +361,48 @@ fn access_key_last_used_records_time_service_and_region() {
         "{used}"
     );
 }
+
+#[test]
+fn role_last_used_and_the_access_advisor_report_attempts() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "usage");
+    // Never used: an empty RoleLastUsed, as AWS returns it.
+    assert_eq!(out["never"], json!({}), "{out}");
+    assert_eq!(out["denied"], "AccessDenied");
+    // Assumed from eu-west-1, then used by its session in ap-south-1: the latest use wins.
+    assert_eq!(out["last_used_region"], "ap-south-1", "{out}");
+    assert!(out["last_used_date"].as_str().unwrap().starts_with("20"));
+    assert_eq!(out["job_status"], "COMPLETED");
+    assert_eq!(out["job_type"], "ACTION_LEVEL");
+    assert_eq!(out["user_services"], json!(["iam", "sts"]));
+    assert_eq!(out["iam_entity"], "arn:aws:iam::123456789012:user/carol");
+    assert_eq!(out["iam_region"], "eu-west-1");
+    assert_eq!(out["iam_total"], 1);
+    // A denied attempt counts as an attempt.
+    assert_eq!(out["iam_actions"], json!(["GetUser", "ListUsers"]));
+    assert_eq!(out["sts_attempted"], true);
+    assert_eq!(out["role_services"], json!({"kms": "ap-south-1"}));
+    assert_eq!(out["entities"], json!([["USER", "carol", true]]));
+    assert_eq!(
+        out["granting"],
+        json!({"iam": [["own", "INLINE", "USER"]], "kms": []})
+    );
+    assert_eq!(out["missing_job"], "NoSuchEntity");
+    assert_eq!(out["bad_arn"], "NoSuchEntity");
+}
+
+#[test]
+fn an_mfa_code_is_accepted_once() {
+    if !clients_available() {
+        return;
+    }
+    let (_dir, server) = start();
+    let out = scenario(&server, "mfa_reuse");
+    assert_eq!(out["first"], "ASIA", "{out}");
+    assert_eq!(out["again"]["code"], "AccessDenied", "{out}");
+    assert_eq!(out["again"]["status"], 403);
+    assert_eq!(out["enable_again"]["code"], "InvalidAuthenticationCode");
+}

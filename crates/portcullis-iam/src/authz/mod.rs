@@ -38,6 +38,7 @@ use portcullis_store::{BoxFuture, MasterKey, Store};
 
 use crate::iam::records::{self, Tag};
 use crate::sessions::{SessionKind, SessionRecord};
+use crate::usage::Usage;
 use crate::{Authenticator, IamError};
 use table::{Key, Res, Rule};
 
@@ -201,6 +202,7 @@ pub struct Authorizer {
     principals: RwLock<HashMap<String, Arc<Compiled>>>,
     entities: RwLock<HashMap<String, (u64, EntityFacts)>>,
     time: RwLock<Option<(i64, ContextValue, ContextValue)>>,
+    usage: Arc<Usage>,
 }
 
 impl Authorizer {
@@ -222,6 +224,7 @@ impl Authorizer {
             principals: RwLock::new(HashMap::new()),
             entities: RwLock::new(HashMap::new()),
             time: RwLock::new(None),
+            usage: Arc::new(Usage::default()),
         }
     }
 
@@ -261,6 +264,12 @@ impl Authorizer {
         &self.auth
     }
 
+    /// The usage data noted by authorization (attempts per user, role, service and action)
+    /// and by the server (access key uses), which the server flushes to the store.
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.usage
+    }
+
     /// Ok when `ctx.principal` may call `service:operation` with `input` (decoded and validated);
     /// otherwise the AccessDenied error of the service's protocol.
     pub async fn authorize(
@@ -274,7 +283,12 @@ impl Authorizer {
         let fallback;
         let rule = match table::table(service) {
             // KMS authorizes every call itself, against the key policy.
-            Some([]) => return Ok(()),
+            Some([]) => {
+                let action = format!("{service}:{operation}");
+                self.usage
+                    .note_attempt(&ctx.principal, &action, &ctx.region, ctx.received_at);
+                return Ok(());
+            }
             Some(rows) => match rows.iter().find(|r| r.operation == operation) {
                 Some(rule) => rule,
                 None => return Err(AwsError::access_denied(protocol, "Unknown operation")),
@@ -289,14 +303,17 @@ impl Authorizer {
                 &fallback
             }
         };
-        if matches!(rule.resource, Res::Free | Res::Deferred) {
-            return Ok(());
-        }
         let action = if rule.action.is_empty() {
             format!("{service}:{operation}")
         } else {
             rule.action.to_owned()
         };
+        // Every authenticated attempt counts for the access advisor, allowed or not.
+        self.usage
+            .note_attempt(&ctx.principal, &action, &ctx.region, ctx.received_at);
+        if matches!(rule.resource, Res::Free | Res::Deferred) {
+            return Ok(());
+        }
         let resolved = self.resolve(ctx, rule, input).await.map_err(internal)?;
         let mut extra = Vec::new();
         rule_context(rule, input, &resolved, &mut extra);

@@ -328,8 +328,14 @@ impl Iam {
         }
         if wants("Role") || wants("AWSManagedPolicy") || wants("LocalManagedPolicy") {
             let profiles = self.all::<InstanceProfileRecord>(cx, "").await?;
-            let roles = self.all::<RoleRecord>(cx, "").await?;
+            let mut roles = self.all::<RoleRecord>(cx, "").await?;
             if wants("Role") {
+                let mut last_used = crate::usage::roles_last_used(self.store(), cx.account)
+                    .await
+                    .map_err(internal)?;
+                for r in &mut roles {
+                    r.role_last_used = last_used.remove(&r.role_id);
+                }
                 for r in &roles {
                     let mut v = role_value(r, true);
                     super::set(&mut v, "RolePolicyList", json!(inline(&r.inline_policies)));

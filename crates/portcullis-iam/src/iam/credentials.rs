@@ -1356,7 +1356,10 @@ fn check_pem(body: &str) -> Result<(), AwsError> {
 }
 
 /// Verifies a TOTP `code` of the MFA device `serial` at `now` (for STS `GetSessionToken` and
-/// `AssumeRole` with `SerialNumber`/`TokenCode`): the current step or one either side.
+/// `AssumeRole` with `SerialNumber`/`TokenCode`): the current step or one either side, and
+/// later than every step the device has accepted before. An accepted code is used up: the
+/// device records its step in the same compare-and-swap write, so that the same code (or an
+/// older one) presented again, even by two requests at once, is refused.
 pub async fn verify_mfa_code(
     store: &dyn portcullis_store::Store,
     master: &portcullis_store::MasterKey,
@@ -1366,7 +1369,8 @@ pub async fn verify_mfa_code(
     now: std::time::SystemTime,
 ) -> Result<bool, crate::IamError> {
     let key = super::identities::arn_key::<MfaDeviceRecord>(serial);
-    let Some(device) = records::load::<MfaDeviceRecord>(store, account.as_str(), &key).await?
+    let Some((mut device, version)) =
+        records::load_versioned::<MfaDeviceRecord>(store, account.as_str(), &key).await?
     else {
         return Ok(false);
     };
@@ -1381,9 +1385,32 @@ pub async fn verify_mfa_code(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         / TOTP_STEP;
-    Ok((step.saturating_sub(1)..=step + 1).any(|s| {
+    let from = step
+        .saturating_sub(1)
+        .max(device.last_step.saturating_add(1));
+    let Some(accepted) = (from..=step + 1).find(|&s| {
         portcullis_core::secret::ct_eq(totp(seed.expose(), s).as_bytes(), code.as_bytes())
-    }))
+    }) else {
+        return Ok(false);
+    };
+    device.last_step = accepted;
+    let value = serde_json::to_value(&device)
+        .map_err(|e| crate::IamError::corrupt(records::MFA, serial, e))?;
+    let write = store
+        .write(vec![WriteOp::put(
+            records::MFA,
+            account.as_str(),
+            key,
+            value,
+            Precondition::Version(version),
+        )])
+        .await;
+    match write {
+        Ok(()) => Ok(true),
+        // Another request used a code of this device meanwhile: this one may be the same code.
+        Err(portcullis_store::StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -885,9 +885,12 @@ impl Iam {
 
     async fn get_role(&self, cx: &Cx<'_>, input: &Value) -> Out {
         let name = req(input, "RoleName")?;
-        let (role, _) = self
+        let (mut role, _) = self
             .must::<RoleRecord>(cx, &name_key(name), role_missing(name))
             .await?;
+        role.role_last_used = crate::usage::role_last_used(self.store(), cx.account, &role.role_id)
+            .await
+            .map_err(internal)?;
         Ok(json!({"Role": role_value(&role, true)}))
     }
 

@@ -26,6 +26,7 @@ use portcullis_store::{MasterKey, Precondition, Store, StoreError, WriteOp};
 use crate::{Authenticator, IamError};
 
 mod account;
+mod advisor;
 mod credentials;
 pub use credentials::{PBKDF2_ITERATIONS, hash_password, totp, verify_mfa_code, verify_password};
 mod identities;
@@ -134,6 +135,9 @@ impl Iam {
             return out;
         }
         if let Some(out) = self.account(&cx, action, input).await {
+            return out;
+        }
+        if let Some(out) = self.advisor(&cx, action, input).await {
             return out;
         }
         Err(AwsError::not_implemented(&format!("iam:{action}")))

@@ -214,8 +214,9 @@ pub struct RoleRecord {
     /// ARN of the permissions boundary.
     #[serde(default)]
     pub permissions_boundary: Option<String>,
-    /// Last use by AssumeRole (written by STS).
-    #[serde(default)]
+    /// When the role was last assumed or used by a session: kept with the usage data
+    /// ([`crate::usage`]) and filled in when the role is shown, never stored here.
+    #[serde(default, skip_serializing)]
     pub role_last_used: Option<RoleLastUsed>,
     /// The service a service-linked role belongs to (`elasticbeanstalk.amazonaws.com`).
     #[serde(default)]
@@ -781,26 +782,6 @@ pub async fn access_key_last_used(
     serde_json::from_value(item.value)
         .map(Some)
         .map_err(|e| IamError::corrupt(ACCESS_KEY_USED, access_key_id, e))
-}
-
-/// Records a use of an access key (for `GetAccessKeyLastUsed` and the credential report).
-pub async fn record_access_key_use(
-    store: &dyn Store,
-    access_key_id: &str,
-    used: &AccessKeyLastUsed,
-) -> Result<(), IamError> {
-    let value = serde_json::to_value(used)
-        .map_err(|e| IamError::corrupt(ACCESS_KEY_USED, access_key_id, e))?;
-    store
-        .write(vec![portcullis_store::WriteOp::put(
-            ACCESS_KEY_USED,
-            "",
-            access_key_id,
-            value,
-            portcullis_store::Precondition::Any,
-        )])
-        .await?;
-    Ok(())
 }
 
 /// The ARN prefix of AWS managed policies.

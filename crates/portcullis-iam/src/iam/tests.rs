@@ -529,6 +529,27 @@ async fn virtual_mfa_enables_with_two_consecutive_codes() {
             .await
             .unwrap()
     );
+    // A code is used up once accepted: the same code again, or an older one still inside
+    // the window, is refused; the next step's code is accepted.
+    for used in [totp(&seed, step + 1), totp(&seed, step)] {
+        assert!(
+            !verify_mfa_code(&*f.store, &f.iam.master, &account, &serial, &used, now)
+                .await
+                .unwrap()
+        );
+    }
+    let next = totp(&seed, step + 2);
+    assert!(
+        verify_mfa_code(&*f.store, &f.iam.master, &account, &serial, &next, now)
+            .await
+            .unwrap()
+    );
+    // Nor can codes that STS accepted resynchronise the device.
+    let e = f
+        .err("ResyncMFADevice", json!({"UserName": "bob", "SerialNumber": serial,
+            "AuthenticationCode1": totp(&seed, step + 1), "AuthenticationCode2": totp(&seed, step + 2)}))
+        .await;
+    assert_eq!(e.code, "InvalidAuthenticationCode");
     let e = f.err("DeleteUser", json!({"UserName": "bob"})).await;
     assert_eq!(
         e.message,
@@ -725,4 +746,241 @@ async fn every_dispatched_action_is_a_model_operation() {
         }
     }
     assert!(built >= 150, "only {built} operations built");
+}
+
+#[tokio::test]
+async fn access_advisor_reports_attempts_per_service_action_and_entity() {
+    let f = fixture().await;
+    let account = AccountId::parse("123456789012").unwrap();
+    let alice = f.ok("CreateUser", json!({"UserName": "alice"})).await["User"].clone();
+    f.ok("CreateUser", json!({"UserName": "bob"})).await;
+    f.ok("CreateGroup", json!({"GroupName": "devs"})).await;
+    for user in ["alice", "bob"] {
+        f.ok(
+            "AddUserToGroup",
+            json!({"GroupName": "devs", "UserName": user}),
+        )
+        .await;
+    }
+    f.ok("PutGroupPolicy", json!({"GroupName": "devs", "PolicyName": "iam-all",
+        "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#}))
+        .await;
+    let read_only = "arn:aws:iam::aws:policy/IAMReadOnlyAccess";
+    f.ok(
+        "AttachUserPolicy",
+        json!({"UserName": "alice", "PolicyArn": read_only}),
+    )
+    .await;
+    let role = f
+        .ok(
+            "CreateRole",
+            json!({"RoleName": "app", "AssumeRolePolicyDocument": TRUST}),
+        )
+        .await["Role"]
+        .clone();
+    f.ok("PutRolePolicy", json!({"RoleName": "app", "PolicyName": "keys",
+        "PolicyDocument": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","sts:GetCallerIdentity"],"Resource":"*"}]}"#}))
+        .await;
+    let unused = f.ok("GetRole", json!({"RoleName": "app"})).await;
+    assert_eq!(unused["Role"]["RoleLastUsed"], json!({}));
+
+    // Attempts, noted as authorization notes them, then written as the server writes them.
+    let usage = crate::Usage::default();
+    let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000 + s);
+    let mut as_alice = Principal::root(account.clone(), "AKIAALICE".into());
+    as_alice.kind = portcullis_core::PrincipalKind::IamUser;
+    as_alice.user_id = alice["UserId"].as_str().unwrap().to_owned();
+    let mut as_app = as_alice.clone();
+    as_app.kind = portcullis_core::PrincipalKind::AssumedRole;
+    as_app.user_id = format!("{}:s1", role["RoleId"].as_str().unwrap());
+    usage.note_attempt(&as_alice, "iam:GetUser", "us-east-1", t(10));
+    usage.note_attempt(&as_alice, "iam:ListUsers", "us-west-2", t(20));
+    usage.note_role_assumed(
+        &account,
+        role["RoleId"].as_str().unwrap(),
+        "eu-west-1",
+        t(30),
+    );
+    usage.note_attempt(&as_app, "kms:Encrypt", "eu-west-1", t(40));
+    usage.flush(&*f.store).await.unwrap();
+
+    let got = f.ok("GetRole", json!({"RoleName": "app"})).await;
+    assert_eq!(
+        got["Role"]["RoleLastUsed"],
+        json!({"LastUsedDate": iso8601(t(40)), "Region": "eu-west-1"})
+    );
+    let details = f
+        .ok(
+            "GetAccountAuthorizationDetails",
+            json!({"Filter": ["Role"]}),
+        )
+        .await;
+    assert_eq!(
+        details["RoleDetailList"][0]["RoleLastUsed"]["LastUsedDate"],
+        iso8601(t(40))
+    );
+
+    // A user, action level: IAM (granted by the group and the managed policy) with its
+    // tracked actions; the role's services are not the user's.
+    let job = f
+        .ok(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": alice["Arn"], "Granularity": "ACTION_LEVEL"}),
+        )
+        .await["JobId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(job.len(), 36);
+    let report = f
+        .ok("GetServiceLastAccessedDetails", json!({"JobId": job}))
+        .await;
+    assert_eq!(report["JobStatus"], "COMPLETED");
+    assert_eq!(report["JobType"], "ACTION_LEVEL");
+    let services = report["ServicesLastAccessed"].as_array().unwrap();
+    assert_eq!(services.len(), 1, "{services:?}");
+    let iam = &services[0];
+    assert_eq!(iam["ServiceNamespace"], "iam");
+    assert_eq!(iam["ServiceName"], "AWS Identity and Access Management");
+    assert_eq!(iam["LastAuthenticated"], iso8601(t(20)));
+    assert_eq!(iam["LastAuthenticatedEntity"], alice["Arn"]);
+    assert_eq!(iam["LastAuthenticatedRegion"], "us-west-2");
+    assert_eq!(iam["TotalAuthenticatedEntities"], 1);
+    let actions: Vec<&str> = iam["TrackedActionsLastAccessed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ActionName"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["GetUser", "ListUsers"]);
+
+    // A role, service level: KMS attempted, STS granted but never attempted.
+    let job = f
+        .ok(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": role["Arn"]}),
+        )
+        .await["JobId"]
+        .clone();
+    let report = f
+        .ok(
+            "GetServiceLastAccessedDetails",
+            json!({"JobId": job, "MaxItems": 1}),
+        )
+        .await;
+    assert_eq!(report["IsTruncated"], true);
+    let kms = &report["ServicesLastAccessed"][0];
+    assert_eq!(
+        (
+            kms["ServiceNamespace"].as_str(),
+            kms["LastAuthenticatedEntity"].as_str()
+        ),
+        (Some("kms"), role["Arn"].as_str())
+    );
+    assert!(kms.get("TrackedActionsLastAccessed").is_none());
+    let rest = f
+        .ok(
+            "GetServiceLastAccessedDetails",
+            json!({"JobId": job, "Marker": report["Marker"]}),
+        )
+        .await;
+    assert_eq!(rest["ServicesLastAccessed"][0]["ServiceNamespace"], "sts");
+    assert!(
+        rest["ServicesLastAccessed"][0]
+            .get("LastAuthenticated")
+            .is_none()
+    );
+    assert_eq!(
+        rest["ServicesLastAccessed"][0]["TotalAuthenticatedEntities"],
+        0
+    );
+
+    // A group: its members, most recent first.
+    let group_arn = "arn:aws:iam::123456789012:group/devs";
+    let job = f
+        .ok(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": group_arn}),
+        )
+        .await["JobId"]
+        .clone();
+    let entities = f
+        .ok(
+            "GetServiceLastAccessedDetailsWithEntities",
+            json!({"JobId": job, "ServiceNamespace": "iam"}),
+        )
+        .await;
+    let list = entities["EntityDetailsList"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["EntityInfo"]["Name"], "alice");
+    assert_eq!(list[0]["EntityInfo"]["Type"], "USER");
+    assert_eq!(list[0]["LastAuthenticated"], iso8601(t(20)));
+    assert_eq!(list[1]["EntityInfo"]["Name"], "bob");
+    assert!(list[1].get("LastAuthenticated").is_none());
+
+    // A managed policy: the users it is attached to.
+    let job = f
+        .ok(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": read_only}),
+        )
+        .await["JobId"]
+        .clone();
+    let report = f
+        .ok("GetServiceLastAccessedDetails", json!({"JobId": job}))
+        .await;
+    assert_eq!(
+        report["ServicesLastAccessed"][0]["LastAuthenticatedEntity"],
+        alice["Arn"]
+    );
+
+    // Which policies grant a service to alice: her managed policy and her group's inline one.
+    let granting = f
+        .ok(
+            "ListPoliciesGrantingServiceAccess",
+            json!({"Arn": alice["Arn"], "ServiceNamespaces": ["iam", "kms"]}),
+        )
+        .await;
+    let entries = granting["PoliciesGrantingServiceAccess"]
+        .as_array()
+        .unwrap();
+    assert_eq!(entries[0]["ServiceNamespace"], "iam");
+    assert_eq!(
+        entries[0]["Policies"],
+        json!([
+            {"PolicyName": "IAMReadOnlyAccess", "PolicyType": "MANAGED", "PolicyArn": read_only},
+            {"PolicyName": "iam-all", "PolicyType": "INLINE", "EntityType": "GROUP", "EntityName": "devs"},
+        ])
+    );
+    assert_eq!(entries[1]["Policies"], json!([]));
+
+    // Errors as AWS's.
+    let e = f
+        .err(
+            "GetServiceLastAccessedDetails",
+            json!({"JobId": "00000000-0000-4000-8000-000000000000"}),
+        )
+        .await;
+    assert_eq!((e.code.as_ref(), e.status.as_u16()), ("NoSuchEntity", 404));
+    let e = f
+        .err(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": "arn:aws:iam::123456789012:user/nobody"}),
+        )
+        .await;
+    assert_eq!(e.code, "NoSuchEntity");
+    let e = f
+        .err(
+            "GenerateServiceLastAccessedDetails",
+            json!({"Arn": "not-an-arn-at-all-really"}),
+        )
+        .await;
+    assert_eq!((e.code.as_ref(), e.status.as_u16()), ("InvalidInput", 400));
+    let e = f
+        .err(
+            "ListPoliciesGrantingServiceAccess",
+            json!({"Arn": read_only, "ServiceNamespaces": ["iam"]}),
+        )
+        .await;
+    assert_eq!(e.code, "InvalidInput");
 }

@@ -198,7 +198,9 @@ def mfa_only():
     step("wrong_code", lambda: client("sts", alice).get_session_token(SerialNumber=serial, TokenCode="000000" if totp(seed, time.time()) != "000000" else "111111"))
     plain = session_creds(client("sts", alice).get_session_token())
     step("session_without_mfa", lambda: client("iam", plain).list_users())
-    r = client("sts", alice).get_session_token(SerialNumber=serial, TokenCode=totp(seed, time.time()))
+    # The codes used to enable the device are used up: the next step's code (within the
+    # accepted window of one step either side) is a fresh one.
+    r = client("sts", alice).get_session_token(SerialNumber=serial, TokenCode=totp(seed, now + 30))
     mfa = session_creds(r)
     step("session_with_mfa", lambda: client("iam", mfa).list_users())
     out["mfa_identity"] = client("sts", mfa).get_caller_identity()["Arn"]

@@ -123,5 +123,99 @@ def account():
             "users": summary["Users"], "users_quota": summary["UsersQuota"], "missing": missing}
 
 
-print(json.dumps({"pagination": pagination, "policies": policies, "mfa": mfa, "account": account}[sys.argv[1]](),
+def user_clients(name, policy):
+    """A user with an access key and an inline policy, and its sts/iam/kms clients."""
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    session = boto3.session.Session(aws_access_key_id=key["AccessKeyId"],
+                                    aws_secret_access_key=key["SecretAccessKey"])
+    return {svc: session.client(svc, endpoint_url=endpoint, region_name="eu-west-1")
+            for svc in ("sts", "iam", "kms")}
+
+
+def wait_for(read, ready, seconds=20):
+    """Usage data is written in batches every few seconds: poll until it shows."""
+    deadline = time.time() + seconds
+    while True:
+        value = read()
+        if ready(value) or time.time() > deadline:
+            return value
+        time.sleep(0.5)
+
+
+def usage():
+    account = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1").get_caller_identity()["Account"]
+    allow = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["sts:AssumeRole", "iam:GetUser", "iam:ListRoles"], "Resource": "*"}]}
+    carol = user_clients("carol", allow)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::%s:user/carol" % account}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="worker", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName="worker", PolicyName="keys", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}))
+    never = iam.get_role(RoleName="worker")["Role"].get("RoleLastUsed")
+    carol["iam"].get_user(UserName="carol")
+    denied = error(carol["iam"].list_users)  # an attempt, though denied
+    creds = carol["sts"].assume_role(RoleArn=role["Arn"], RoleSessionName="job")["Credentials"]
+    worker = boto3.client("kms", endpoint_url=endpoint, region_name="ap-south-1",
+                          aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                          aws_session_token=creds["SessionToken"])
+    worker.list_keys()
+    last_used = wait_for(lambda: iam.get_role(RoleName="worker")["Role"].get("RoleLastUsed", {}),
+                         lambda v: v.get("Region") == "ap-south-1")
+
+    def report(arn, granularity="SERVICE_LEVEL"):
+        job = iam.generate_service_last_accessed_details(Arn=arn, Granularity=granularity)["JobId"]
+        return job, iam.get_service_last_accessed_details(JobId=job)
+
+    carol_arn = "arn:aws:iam::%s:user/carol" % account
+    job, user_report = report(carol_arn, "ACTION_LEVEL")
+    services = {s["ServiceNamespace"]: s for s in user_report["ServicesLastAccessed"]}
+    iam_line = services["iam"]
+    _, role_report = report(role["Arn"])
+    entities = iam.get_service_last_accessed_details_with_entities(JobId=job, ServiceNamespace="iam")
+    granting = iam.list_policies_granting_service_access(Arn=carol_arn, ServiceNamespaces=["iam", "kms"])
+    missing_job = error(iam.get_service_last_accessed_details, JobId="00000000-0000-4000-8000-000000000000")
+    bad_arn = error(iam.generate_service_last_accessed_details, Arn="arn:aws:iam::%s:user/nobody" % account)
+    return {
+        "never": never, "denied": denied and denied["code"], "last_used_region": last_used.get("Region"),
+        "last_used_date": str(last_used.get("LastUsedDate")),
+        "job_status": user_report["JobStatus"], "job_type": user_report["JobType"],
+        "user_services": sorted(services),
+        "iam_entity": iam_line.get("LastAuthenticatedEntity"), "iam_region": iam_line.get("LastAuthenticatedRegion"),
+        "iam_total": iam_line.get("TotalAuthenticatedEntities"),
+        "iam_actions": sorted(a["ActionName"] for a in iam_line.get("TrackedActionsLastAccessed", [])),
+        "sts_attempted": "LastAuthenticated" in services["sts"],
+        "role_services": {s["ServiceNamespace"]: s.get("LastAuthenticatedRegion")
+                          for s in role_report["ServicesLastAccessed"]},
+        "entities": [(e["EntityInfo"]["Type"], e["EntityInfo"]["Name"], "LastAuthenticated" in e)
+                     for e in entities["EntityDetailsList"]],
+        "granting": {g["ServiceNamespace"]: [(p["PolicyName"], p["PolicyType"], p.get("EntityType"))
+                                             for p in g["Policies"]]
+                     for g in granting["PoliciesGrantingServiceAccess"]},
+        "missing_job": missing_job and missing_job["code"], "bad_arn": bad_arn and bad_arn["code"],
+    }
+
+
+def mfa_reuse():
+    """A TOTP code is accepted once: presented again, STS refuses it."""
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}
+    dave = user_clients("dave", allow)
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName="dave-phone")["VirtualMFADevice"]
+    serial = device["SerialNumber"]
+    seed = base64.b32decode(device["Base32StringSeed"])
+    step = int(time.time()) // 30
+    iam.enable_mfa_device(UserName="dave", SerialNumber=serial,
+                          AuthenticationCode1=totp(seed, step - 1), AuthenticationCode2=totp(seed, step))
+    enable_again = error(iam.resync_mfa_device, UserName="dave", SerialNumber=serial,
+                         AuthenticationCode1=totp(seed, step - 1), AuthenticationCode2=totp(seed, step))
+    code = totp(seed, step + 1)
+    first = dave["sts"].get_session_token(SerialNumber=serial, TokenCode=code)["Credentials"]
+    again = error(dave["sts"].get_session_token, SerialNumber=serial, TokenCode=code)
+    return {"first": first["AccessKeyId"][:4], "again": again, "enable_again": enable_again}
+
+
+print(json.dumps({"pagination": pagination, "policies": policies, "mfa": mfa, "account": account,
+                  "usage": usage, "mfa_reuse": mfa_reuse}[sys.argv[1]](),
                  default=str))
