@@ -7,6 +7,9 @@
 //! operating system's CSPRNG, of which only the SHA-256 digest is stored and which is compared
 //! in constant time. A session carries the principal it authenticates, what its permissions
 //! derive from ([`SessionKind`]), its session policies and tags, and its expiry.
+//!
+//! Each session also has an entry in an expiry index ([`EXPIRY_KIND`]) written in the same
+//! batch, so that [`purge_expired`] reads only the sessions that are due.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -23,6 +26,19 @@ use crate::IamError;
 
 /// Store kind of session records.
 pub const KIND: &str = "sts.session";
+
+/// Store kind of the expiry index: one empty item per session, id
+/// `{expires_at:012}/{access_key_id}`, so that ids sort by expiry and purging reads only the
+/// sessions that are due, however many live sessions there are.
+pub const EXPIRY_KIND: &str = "sts.session-expiry";
+
+/// The expiry index id of a session.
+fn expiry_id(expires_at: i64, access_key_id: &str) -> String {
+    format!("{expires_at:012}/{access_key_id}")
+}
+
+/// At most how many due sessions one purge write removes.
+const PURGE_BATCH: usize = 500;
 
 /// What a session's permissions derive from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,13 +173,16 @@ pub async fn issue(
     let value =
         serde_json::to_value(&record).map_err(|e| IamError::corrupt(KIND, &access_key_id, e))?;
     store
-        .write(vec![WriteOp::put(
-            KIND,
-            "",
-            access_key_id.clone(),
-            value,
-            Precondition::Absent,
-        )])
+        .write(vec![
+            WriteOp::put(KIND, "", access_key_id.clone(), value, Precondition::Absent),
+            WriteOp::put(
+                EXPIRY_KIND,
+                "",
+                expiry_id(record.expires_at, &access_key_id),
+                serde_json::json!({}),
+                Precondition::Absent,
+            ),
+        ])
         .await?;
     Ok((
         IssuedCredentials {
@@ -196,35 +215,47 @@ pub const EXPIRED_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Deletes sessions that expired more than [`EXPIRED_RETENTION`] before `now`; returns their
 /// access key ids, which the caller drops from the authenticator's cache
 /// ([`crate::Authenticator::forget`]). Meant for the server's periodic work.
+///
+/// The expiry index is read in id order (earliest expiry first) up to the first session that
+/// is not yet due: the cost is that of the due sessions, not of every live one.
 pub async fn purge_expired(store: &dyn Store, now: SystemTime) -> Result<Vec<String>, IamError> {
     let cutoff =
         crate::authz::epoch(now) - i64::try_from(EXPIRED_RETENTION.as_secs()).unwrap_or(i64::MAX);
-    let page = store
-        .list(portcullis_store::ListQuery::all(KIND, ""))
-        .await?;
     let mut purged = Vec::new();
-    let mut ops = Vec::new();
-    for item in page.items {
-        let expired = item
-            .value
-            .get("ExpiresAt")
-            .and_then(serde_json::Value::as_i64)
-            .is_some_and(|at| at < cutoff);
-        if expired {
-            ops.push(WriteOp::Delete {
-                kind: KIND.to_owned(),
-                account: String::new(),
-                id: item.id.clone(),
-                precondition: Precondition::Any,
-            });
-            ops.push(crate::keys::retire(&item.id));
-            purged.push(item.id);
+    // Pages grow from one row while they are all due: a purge with nothing due reads one row,
+    // one with `n` due reads fewer than `2n + 1`.
+    let mut limit = 1;
+    loop {
+        let mut query = portcullis_store::ListQuery::all(EXPIRY_KIND, "");
+        query.limit = limit;
+        let page = store.list(query).await?;
+        let mut ops = Vec::new();
+        for item in &page.items {
+            let Some((expires_at, key)) = item.id.split_once('/') else {
+                continue;
+            };
+            if expires_at.parse::<i64>().map_or(true, |at| at >= cutoff) {
+                break;
+            }
+            ops.push(WriteOp::delete(
+                EXPIRY_KIND,
+                "",
+                &item.id,
+                Precondition::Any,
+            ));
+            ops.push(WriteOp::delete(KIND, "", key, Precondition::Any));
+            ops.push(crate::keys::retire(key));
+            purged.push(key.to_owned());
         }
+        let all_due = ops.len() == 3 * limit;
+        if !ops.is_empty() {
+            store.write(ops).await?;
+        }
+        if !all_due {
+            return Ok(purged);
+        }
+        limit = (limit * 2).min(PURGE_BATCH);
     }
-    if !ops.is_empty() {
-        store.write(ops).await?;
-    }
-    Ok(purged)
 }
 
 impl SessionRecord {
@@ -297,6 +328,164 @@ mod tests {
         assert!(record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(10)));
     }
 
+    /// A store that counts the rows it hands out (items got and listed).
+    struct Counting {
+        inner: std::sync::Arc<dyn Store>,
+        rows: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Counting {
+        fn take(&self) -> usize {
+            self.rows.swap(0, std::sync::atomic::Ordering::SeqCst)
+        }
+        fn add(&self, n: usize) {
+            self.rows.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Store for Counting {
+        fn get<'a>(
+            &'a self,
+            kind: &'a str,
+            account: &'a str,
+            id: &'a str,
+        ) -> portcullis_store::BoxFuture<
+            'a,
+            Result<Option<portcullis_store::Item>, portcullis_store::StoreError>,
+        > {
+            Box::pin(async move {
+                let item = self.inner.get(kind, account, id).await?;
+                self.add(usize::from(item.is_some()));
+                Ok(item)
+            })
+        }
+        fn list<'a>(
+            &'a self,
+            query: portcullis_store::ListQuery<'a>,
+        ) -> portcullis_store::BoxFuture<
+            'a,
+            Result<portcullis_store::Page, portcullis_store::StoreError>,
+        > {
+            Box::pin(async move {
+                let page = self.inner.list(query).await?;
+                self.add(page.items.len());
+                Ok(page)
+            })
+        }
+        fn write<'a>(
+            &'a self,
+            ops: Vec<WriteOp>,
+        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
+            self.inner.write(ops)
+        }
+        fn append_audit<'a>(
+            &'a self,
+            records: Vec<portcullis_store::NewAuditRecord>,
+        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
+            self.inner.append_audit(records)
+        }
+        fn query_audit<'a>(
+            &'a self,
+            query: portcullis_store::AuditQuery,
+        ) -> portcullis_store::BoxFuture<
+            'a,
+            Result<Vec<portcullis_store::AuditRecord>, portcullis_store::StoreError>,
+        > {
+            self.inner.query_audit(query)
+        }
+        fn verify_audit<'a>(
+            &'a self,
+        ) -> portcullis_store::BoxFuture<
+            'a,
+            Result<portcullis_store::AuditVerification, portcullis_store::StoreError>,
+        > {
+            self.inner.verify_audit()
+        }
+        fn health<'a>(
+            &'a self,
+        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
+            self.inner.health()
+        }
+        fn reset<'a>(
+            &'a self,
+        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
+            self.inner.reset()
+        }
+        fn close<'a>(
+            &'a self,
+        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
+            self.inner.close()
+        }
+    }
+
+    fn new_session(secs: u64) -> NewSession {
+        NewSession {
+            principal: Principal::root(AccountId::parse("123456789012").unwrap(), String::new()),
+            kind: SessionKind::SessionToken,
+            policy: None,
+            policy_arns: vec![],
+            tags: BTreeMap::new(),
+            transitive_tag_keys: vec![],
+            source_identity: None,
+            duration: Duration::from_secs(secs),
+        }
+    }
+
+    /// Regression: the periodic purge read every live session (its whole record) each minute,
+    /// so the server slowed as sessions accumulated. Issuing, loading and purging now touch the
+    /// same rows with 1 or 300 live sessions, and a purge reads only what is due.
+    #[tokio::test]
+    async fn session_costs_do_not_grow_with_the_number_of_sessions() {
+        let master = MasterKey::generate().unwrap();
+        let inner = portcullis_store::open(
+            &portcullis_store::StoreLocation::SqliteInMemory,
+            master.derive("a"),
+        )
+        .await
+        .unwrap();
+        let store = Counting {
+            inner,
+            rows: Default::default(),
+        };
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let cost = |live: usize| {
+            let (store, master) = (&store, &master);
+            async move {
+                store.take();
+                let (creds, _) = issue(store, master, new_session(3600), t0).await.unwrap();
+                let issued = store.take();
+                assert!(load(store, &creds.access_key_id).await.unwrap().is_some());
+                let loaded = store.take();
+                assert!(purge_expired(store, t0).await.unwrap().is_empty());
+                let purge = store.take();
+                eprintln!(
+                    "{live} live sessions: rows read by issue {issued}, load {loaded}, purge {purge}"
+                );
+                (issued, loaded, purge)
+            }
+        };
+        let few = cost(1).await;
+        for _ in 0..300 {
+            issue(&store, &master, new_session(7200), t0).await.unwrap();
+        }
+        let many = cost(301).await;
+        assert_eq!(few, many);
+        assert!(
+            many.2 <= PURGE_BATCH,
+            "a purge reads at most one batch when nothing is due"
+        );
+
+        // Due: the two one-hour sessions; the purge reads them and a page of those not due.
+        let later = t0 + Duration::from_secs(3600) + EXPIRED_RETENTION + Duration::from_secs(1);
+        store.take();
+        assert_eq!(purge_expired(&store, later).await.unwrap().len(), 2);
+        assert!(store.take() < 2 * 2 + 1);
+        // All due, more than one batch: every one is purged.
+        let much_later = later + Duration::from_secs(3600);
+        assert_eq!(purge_expired(&store, much_later).await.unwrap().len(), 300);
+        assert!(purge_expired(&store, much_later).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn expired_sessions_are_purged_after_the_retention() {
         let master = MasterKey::generate().unwrap();
@@ -307,18 +496,10 @@ mod tests {
         .await
         .unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let new = |secs| NewSession {
-            principal: Principal::root(AccountId::parse("123456789012").unwrap(), String::new()),
-            kind: SessionKind::SessionToken,
-            policy: None,
-            policy_arns: vec![],
-            tags: BTreeMap::new(),
-            transitive_tag_keys: vec![],
-            source_identity: None,
-            duration: Duration::from_secs(secs),
-        };
-        let (short, _) = issue(&*store, &master, new(900), t0).await.unwrap();
-        let (long, _) = issue(&*store, &master, new(129_600), t0).await.unwrap();
+        let (short, _) = issue(&*store, &master, new_session(900), t0).await.unwrap();
+        let (long, _) = issue(&*store, &master, new_session(129_600), t0)
+            .await
+            .unwrap();
         let later = t0 + Duration::from_secs(900) + EXPIRED_RETENTION;
         assert!(purge_expired(&*store, later).await.unwrap().is_empty());
         let purged = purge_expired(&*store, later + Duration::from_secs(1))
