@@ -20,7 +20,7 @@ pub use accounts::{Account, Accounts, Bootstrap};
 pub use auth::{AuthFailure, Authenticated, Authenticator, Mode};
 pub use authz::Authorizer;
 pub use error::IamError;
-pub use iam::Iam;
+pub use iam::{Iam, Quotas};
 pub use keys::{AccessKeyRecord, KeyOwner, KeyStatus};
 pub use orgs::{OrganizationPolicies, Organizations};
 pub use usage::Usage;

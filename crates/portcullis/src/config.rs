@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use portcullis_core::AccountId;
+use portcullis_iam::Quotas;
 use portcullis_store::StoreLocation;
 
 /// The default address: the port AWS local tooling (awscli-local and others) assumes.
@@ -88,6 +89,16 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     master_key_file: Option<PathBuf>,
+    iam: Option<IamConfig>,
+}
+
+/// The `[iam]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct IamConfig {
+    /// `[iam.quotas]`: IAM's quotas; a key left out keeps AWS's default.
+    #[serde(default)]
+    quotas: Quotas,
 }
 
 /// Where the master key comes from.
@@ -122,6 +133,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Master key source.
     pub master_key: MasterKeySource,
+    /// IAM's quotas (`[iam.quotas]`; AWS's defaults otherwise).
+    pub iam_quotas: Quotas,
 }
 
 /// Why settings could not be resolved.
@@ -226,6 +239,7 @@ impl Settings {
                 .or(file.max_body_bytes)
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             master_key,
+            iam_quotas: file.iam.map(|iam| iam.quotas).unwrap_or_default(),
         })
     }
 }
@@ -317,6 +331,28 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.data_dir, PathBuf::from("/tmp/a"));
         assert_eq!(s.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn iam_quotas_come_from_the_file_over_aws_defaults() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.iam_quotas, Quotas::default());
+        assert_eq!(s.iam_quotas.users_per_account, 5000);
+        let file = write_config("[iam.quotas]\nusers-per-account = 20000\nroles-per-account = 5\n");
+        let s = Settings::resolve(ServeArgs {
+            config: Some(file.path().to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.iam_quotas.users_per_account, 20000);
+        assert_eq!(s.iam_quotas.roles_per_account, 5);
+        assert_eq!(s.iam_quotas.groups_per_account, 300);
+        let typo = write_config("[iam.quotas]\nuser-per-account = 1\n");
+        let err = Settings::resolve(ServeArgs {
+            config: Some(typo.path().to_owned()),
+            ..Default::default()
+        });
+        assert!(matches!(err, Err(ConfigError::Parse { .. })));
     }
 
     #[test]

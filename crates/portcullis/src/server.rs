@@ -132,7 +132,8 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
             ))),
     );
     let app = Arc::new(App {
-        iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
+        iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone())
+            .with_quotas(settings.iam_quotas),
         orgs: portcullis_iam::Organizations::new(
             store.clone(),
             master.clone(),

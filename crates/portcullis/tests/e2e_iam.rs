@@ -406,3 +406,24 @@ fn an_mfa_code_is_accepted_once() {
     assert_eq!(out["again"]["status"], 403);
     assert_eq!(out["enable_again"]["code"], "InvalidAuthenticationCode");
 }
+
+#[test]
+fn iam_quotas_come_from_the_config_file() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(&config, "[iam.quotas]\nusers-per-account = 1\n").unwrap();
+    let server = Server::start(dir.path(), &["--dev", "--config", config.to_str().unwrap()]);
+    json_ok(&server.aws(&root(), &["iam", "create-user", "--user-name", "first"]));
+    let err = stderr_err(&server.aws(&root(), &["iam", "create-user", "--user-name", "second"]));
+    assert!(
+        err.contains("(LimitExceeded)")
+            && err.contains("Cannot exceed quota for UsersPerAccount: 1"),
+        "{err}"
+    );
+    let summary = json_ok(&server.aws(&root(), &["iam", "get-account-summary"]));
+    assert_eq!(summary["SummaryMap"]["UsersQuota"], 1);
+    assert_eq!(summary["SummaryMap"]["Users"], 1);
+}

@@ -24,7 +24,6 @@ use super::{
 };
 use crate::keys::KeyStatus;
 
-const PROVIDERS_PER_ACCOUNT: usize = 100;
 const CLIENT_IDS_PER_PROVIDER: usize = 100;
 const THUMBPRINTS_PER_PROVIDER: usize = 5;
 
@@ -243,7 +242,7 @@ impl Iam {
     // ----- summary and details -----
 
     async fn get_account_summary(&self, cx: &Cx<'_>) -> Out {
-        let users = self.all::<UserRecord>(cx, "").await?;
+        let users = self.count::<UserRecord>(cx).await?;
         let groups = self.count::<GroupRecord>(cx).await?;
         let roles = self.count::<RoleRecord>(cx).await?;
         let profiles = self.count::<InstanceProfileRecord>(cx).await?;
@@ -261,22 +260,23 @@ impl Iam {
             .into_iter()
             .filter_map(|i| serde_json::from_value::<crate::AccessKeyRecord>(i.value).ok())
             .any(|k| k.account == *cx.account && k.owner == crate::KeyOwner::Root);
+        let q = &self.quotas;
         Ok(json!({"SummaryMap": {
-            "Users": users.len(), "UsersQuota": 5000, "Groups": groups, "GroupsQuota": 300,
-            "Roles": roles, "RolesQuota": 1000, "InstanceProfiles": profiles, "InstanceProfilesQuota": 1000,
-            "Policies": policies.len(), "PoliciesQuota": 1500,
+            "Users": users, "UsersQuota": q.users_per_account, "Groups": groups, "GroupsQuota": q.groups_per_account,
+            "Roles": roles, "RolesQuota": q.roles_per_account, "InstanceProfiles": profiles, "InstanceProfilesQuota": q.instance_profiles_per_account,
+            "Policies": policies.len(), "PoliciesQuota": q.policies_per_account,
             "PolicyVersionsInUse": policies.iter().map(|p| p.versions.len()).sum::<usize>(),
-            "PolicyVersionsInUseQuota": 10000, "VersionsPerPolicyQuota": 5,
-            "ServerCertificates": certs, "ServerCertificatesQuota": 20,
+            "PolicyVersionsInUseQuota": 10000, "VersionsPerPolicyQuota": q.versions_per_policy,
+            "ServerCertificates": certs, "ServerCertificatesQuota": q.server_certificates_per_account,
             "MFADevices": devices.len(), "MFADevicesInUse": devices.iter().filter(|d| d.user_name.is_some()).count(),
             "AccountMFAEnabled": 0, "AccountAccessKeysPresent": i32::from(root_keys),
             "AccountPasswordPresent": 0, "AccountSigningCertificatesPresent": 0,
             "Providers": providers,
             "UserPolicySizeQuota": 2048, "GroupPolicySizeQuota": 5120, "RolePolicySizeQuota": 10240,
             "PolicySizeQuota": 6144, "AssumeRolePolicySizeQuota": 2048,
-            "GroupsPerUserQuota": 10, "SigningCertificatesPerUserQuota": 2, "AccessKeysPerUserQuota": 2,
-            "AttachedPoliciesPerGroupQuota": 10, "AttachedPoliciesPerRoleQuota": 10,
-            "AttachedPoliciesPerUserQuota": 10, "GlobalEndpointTokenVersion": 1,
+            "GroupsPerUserQuota": q.groups_per_user, "SigningCertificatesPerUserQuota": q.signing_certificates_per_user, "AccessKeysPerUserQuota": q.access_keys_per_user,
+            "AttachedPoliciesPerGroupQuota": q.attached_policies_per_group, "AttachedPoliciesPerRoleQuota": q.attached_policies_per_role,
+            "AttachedPoliciesPerUserQuota": q.attached_policies_per_user, "GlobalEndpointTokenVersion": 1,
         }}))
     }
 
@@ -519,9 +519,6 @@ impl Iam {
                 "SAMLProvider {name} already exists"
             )));
         }
-        if self.count::<SamlProviderRecord>(cx).await? >= PROVIDERS_PER_ACCOUNT {
-            return Err(quota("SAMLProvidersPerAccount", PROVIDERS_PER_ACCOUNT));
-        }
         let p = SamlProviderRecord {
             arn: cx.arn(&format!("saml-provider/{name}")),
             name: name.to_owned(),
@@ -530,7 +527,7 @@ impl Iam {
             valid_until: add_days(&cx.now, 365),
             tags,
         };
-        self.write(vec![put(cx, &p, Precondition::Absent)?]).await?;
+        self.create_counted(cx, &p).await?;
         let mut out = json!({"SAMLProviderArn": p.arn});
         if !p.tags.is_empty() {
             super::set(&mut out, "Tags", tags_value(&p.tags));
@@ -572,7 +569,7 @@ impl Iam {
 
     async fn delete_saml_provider(&self, cx: &Cx<'_>, input: &Value) -> Out {
         let (p, v) = self.saml(cx, req(input, "SAMLProviderArn")?).await?;
-        self.write(vec![super::delete::<SamlProviderRecord>(cx, &p.name, v)])
+        self.delete_counted::<SamlProviderRecord>(cx, &p.name, v)
             .await?;
         Ok(json!({}))
     }
@@ -618,12 +615,6 @@ impl Iam {
                 "Provider with url {url} already exists."
             )));
         }
-        if self.count::<OidcProviderRecord>(cx).await? >= PROVIDERS_PER_ACCOUNT {
-            return Err(quota(
-                "OpenIdConnectProvidersPerAccount",
-                PROVIDERS_PER_ACCOUNT,
-            ));
-        }
         let p = OidcProviderRecord {
             arn: arn.clone(),
             url: url.to_owned(),
@@ -632,7 +623,7 @@ impl Iam {
             create_date: cx.now.clone(),
             tags,
         };
-        self.write(vec![put(cx, &p, Precondition::Absent)?]).await?;
+        self.create_counted(cx, &p).await?;
         let mut out = json!({"OpenIDConnectProviderArn": arn});
         if !p.tags.is_empty() {
             super::set(&mut out, "Tags", tags_value(&p.tags));
@@ -666,12 +657,8 @@ impl Iam {
         let (p, v) = self
             .oidc(cx, req(input, "OpenIDConnectProviderArn")?)
             .await?;
-        self.write(vec![super::delete::<OidcProviderRecord>(
-            cx,
-            &oidc_key(&p.url),
-            v,
-        )])
-        .await?;
+        self.delete_counted::<OidcProviderRecord>(cx, &oidc_key(&p.url), v)
+            .await?;
         Ok(json!({}))
     }
 

@@ -32,11 +32,6 @@ use crate::keys::{self, AccessKeyRecord, KeyOwner, KeyStatus};
 
 /// PBKDF2-HMAC-SHA256 iterations for console passwords.
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
-const ACCESS_KEYS_PER_USER: usize = 2;
-const MFA_DEVICES_PER_USER: usize = 8;
-const SSH_KEYS_PER_USER: usize = 5;
-const SIGNING_CERTS_PER_USER: usize = 2;
-const SERVER_CERTS_PER_ACCOUNT: usize = 20;
 const SERVICE_CREDENTIALS_PER_SERVICE: usize = 2;
 /// TOTP (RFC 6238) time step.
 const TOTP_STEP: u64 = 30;
@@ -358,15 +353,15 @@ impl Iam {
         )];
         match target {
             Some((mut user, version)) => {
-                if user.access_keys.len() >= ACCESS_KEYS_PER_USER {
-                    return Err(quota("AccessKeysPerUser", ACCESS_KEYS_PER_USER));
+                if user.access_keys.len() >= self.quotas.access_keys_per_user {
+                    return Err(quota("AccessKeysPerUser", self.quotas.access_keys_per_user));
                 }
                 user.access_keys.push(key_id.clone());
                 ops.push(put(cx, &user, Precondition::Version(version))?);
             }
             None => {
-                if self.root_keys(cx).await?.len() >= ACCESS_KEYS_PER_USER {
-                    return Err(quota("AccessKeysPerUser", ACCESS_KEYS_PER_USER));
+                if self.root_keys(cx).await?.len() >= self.quotas.access_keys_per_user {
+                    return Err(quota("AccessKeysPerUser", self.quotas.access_keys_per_user));
                 }
             }
         }
@@ -780,8 +775,8 @@ impl Iam {
         if device.user_name.is_some() {
             return Err(already_exists("MFA Device is already in use."));
         }
-        if user.mfa_devices.len() >= MFA_DEVICES_PER_USER {
-            return Err(quota("MFADevicesPerUser", MFA_DEVICES_PER_USER));
+        if user.mfa_devices.len() >= self.quotas.mfa_devices_per_user {
+            return Err(quota("MFADevicesPerUser", self.quotas.mfa_devices_per_user));
         }
         self.check_codes(cx, &mut device, input)?;
         device.user_name = Some(user.user_name.clone());
@@ -924,8 +919,11 @@ impl Iam {
                 "The public key is already associated with this user.",
             ));
         }
-        if existing.len() >= SSH_KEYS_PER_USER {
-            return Err(quota("KeyPairsPerUser", SSH_KEYS_PER_USER));
+        if existing.len() >= self.quotas.ssh_public_keys_per_user {
+            return Err(quota(
+                "KeyPairsPerUser",
+                self.quotas.ssh_public_keys_per_user,
+            ));
         }
         // AWS shows an MD5 fingerprint; MD5 is not in the crypto provider, so the first 16
         // bytes of the SHA-256 digest are shown in the same colon-separated form.
@@ -1015,8 +1013,11 @@ impl Iam {
                 "The request was rejected because the same certificate is associated with an IAM user in the account.",
             ));
         }
-        if existing.len() >= SIGNING_CERTS_PER_USER {
-            return Err(quota("SigningCertificatesPerUser", SIGNING_CERTS_PER_USER));
+        if existing.len() >= self.quotas.signing_certificates_per_user {
+            return Err(quota(
+                "SigningCertificatesPerUser",
+                self.quotas.signing_certificates_per_user,
+            ));
         }
         let cert = SigningCertificateRecord {
             user_name: user.user_name.clone(),
@@ -1099,12 +1100,6 @@ impl Iam {
                 "The Server Certificate with name {name} already exists."
             )));
         }
-        if self.count::<ServerCertificateRecord>(cx).await? >= SERVER_CERTS_PER_ACCOUNT {
-            return Err(quota(
-                "ServerCertificatesPerAccount",
-                SERVER_CERTS_PER_ACCOUNT,
-            ));
-        }
         // The private key is never returned by IAM, so it is not kept.
         let cert = ServerCertificateRecord {
             server_certificate_name: name.to_owned(),
@@ -1116,8 +1111,7 @@ impl Iam {
             certificate_chain: opt(input, "CertificateChain").map(str::to_owned),
             tags,
         };
-        self.write(vec![put(cx, &cert, Precondition::Absent)?])
-            .await?;
+        self.create_counted(cx, &cert).await?;
         let mut out = json!({"ServerCertificateMetadata": server_cert_meta(&cert)});
         if !cert.tags.is_empty() {
             super::set(&mut out, "Tags", tags_value(&cert.tags));
@@ -1195,12 +1189,8 @@ impl Iam {
     async fn delete_server_certificate(&self, cx: &Cx<'_>, input: &Value) -> Out {
         let name = req(input, "ServerCertificateName")?;
         let (_, version) = self.server_cert(cx, name).await?;
-        self.write(vec![delete::<ServerCertificateRecord>(
-            cx,
-            &name_key(name),
-            version,
-        )])
-        .await?;
+        self.delete_counted::<ServerCertificateRecord>(cx, &name_key(name), version)
+            .await?;
         Ok(json!({}))
     }
 

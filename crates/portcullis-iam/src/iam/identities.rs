@@ -1,9 +1,8 @@
 //! Users, groups, roles and instance profiles: create, read, update, delete, list, tags,
 //! group membership, inline policies, attached managed policies and permissions boundaries.
 //!
-//! Quotas are AWS's defaults (IAM User Guide, "IAM and AWS STS quotas"): 5,000 users, 300
-//! groups, 1,000 roles and instance profiles per account, 10 groups per user, 10 managed
-//! policies attached per user, group and role, one role per instance profile.
+//! Quotas come from [`super::Quotas`] (AWS's defaults unless configured); one role per
+//! instance profile is fixed, as in AWS.
 
 use serde_json::{Value, json};
 
@@ -22,13 +21,6 @@ use super::{
     path_matches, path_of, put, quota, remove_tags, req, tags_value,
 };
 use crate::keys::{self, AccessKeyRecord, KeyOwner};
-
-const USERS_PER_ACCOUNT: usize = 5000;
-const GROUPS_PER_ACCOUNT: usize = 300;
-const ROLES_PER_ACCOUNT: usize = 1000;
-const INSTANCE_PROFILES_PER_ACCOUNT: usize = 1000;
-const GROUPS_PER_USER: usize = 10;
-const MANAGED_POLICIES_PER_ENTITY: usize = 10;
 
 /// The output `User` value.
 pub(crate) fn user_value(u: &UserRecord, full: bool) -> Value {
@@ -129,6 +121,8 @@ pub(crate) trait PolicyHolder: Entity + Clone {
     const NAME_MEMBER: &'static str;
     /// The aggregate inline policy quota.
     const INLINE: InlineOwner;
+    /// How many managed policies may be attached to one.
+    fn attached_limit(quotas: &super::Quotas) -> usize;
     fn inline(&mut self) -> &mut std::collections::BTreeMap<String, String>;
     fn attached(&mut self) -> &mut Vec<String>;
     fn boundary(&mut self) -> Option<&mut Option<String>>;
@@ -142,6 +136,9 @@ pub(crate) trait PolicyHolder: Entity + Clone {
 impl PolicyHolder for UserRecord {
     const LABEL: &'static str = "user";
     const QUOTA: &'static str = "User";
+    fn attached_limit(quotas: &super::Quotas) -> usize {
+        quotas.attached_policies_per_user
+    }
     const NAME_MEMBER: &'static str = "UserName";
     const INLINE: InlineOwner = InlineOwner::User;
     fn inline(&mut self) -> &mut std::collections::BTreeMap<String, String> {
@@ -161,6 +158,9 @@ impl PolicyHolder for UserRecord {
 impl PolicyHolder for GroupRecord {
     const LABEL: &'static str = "group";
     const QUOTA: &'static str = "Group";
+    fn attached_limit(quotas: &super::Quotas) -> usize {
+        quotas.attached_policies_per_group
+    }
     const NAME_MEMBER: &'static str = "GroupName";
     const INLINE: InlineOwner = InlineOwner::Group;
     fn inline(&mut self) -> &mut std::collections::BTreeMap<String, String> {
@@ -180,6 +180,9 @@ impl PolicyHolder for GroupRecord {
 impl PolicyHolder for RoleRecord {
     const LABEL: &'static str = "role";
     const QUOTA: &'static str = "Role";
+    fn attached_limit(quotas: &super::Quotas) -> usize {
+        quotas.attached_policies_per_role
+    }
     const NAME_MEMBER: &'static str = "RoleName";
     const INLINE: InlineOwner = InlineOwner::Role;
     fn inline(&mut self) -> &mut std::collections::BTreeMap<String, String> {
@@ -356,13 +359,9 @@ impl Iam {
         if let Some(b) = &boundary {
             self.check_boundary(cx, b).await?;
         }
-        self.ensure_creatable::<UserRecord>(
-            cx,
-            name,
-            || format!("User with name {name} already exists."),
-            "UsersPerAccount",
-            USERS_PER_ACCOUNT,
-        )
+        self.ensure_creatable::<UserRecord>(cx, name, || {
+            format!("User with name {name} already exists.")
+        })
         .await?;
         let user = UserRecord {
             user_name: name.to_owned(),
@@ -380,11 +379,9 @@ impl Iam {
             login_profile: None,
             password_last_used: None,
         };
-        self.write(vec![put(cx, &user, Precondition::Absent)?])
-            .await
-            .map_err(|e| {
-                exists_on_conflict(e, || format!("User with name {name} already exists."))
-            })?;
+        self.create_counted(cx, &user).await.map_err(|e| {
+            exists_on_conflict(e, || format!("User with name {name} already exists."))
+        })?;
         Ok(json!({"User": user_value(&user, true)}))
     }
 
@@ -581,8 +578,7 @@ impl Iam {
         if let Some(message) = conflict {
             return Err(delete_conflict(message));
         }
-        self.write(vec![delete::<UserRecord>(cx, &key, version)])
-            .await?;
+        self.delete_counted::<UserRecord>(cx, &key, version).await?;
         Ok(json!({}))
     }
 
@@ -643,13 +639,9 @@ impl Iam {
     async fn create_group(&self, cx: &Cx<'_>, input: &Value) -> Out {
         let name = req(input, "GroupName")?;
         let path = path_of(input);
-        self.ensure_creatable::<GroupRecord>(
-            cx,
-            name,
-            || format!("Group with name {name} already exists."),
-            "GroupsPerAccount",
-            GROUPS_PER_ACCOUNT,
-        )
+        self.ensure_creatable::<GroupRecord>(cx, name, || {
+            format!("Group with name {name} already exists.")
+        })
         .await?;
         let group = GroupRecord {
             group_name: name.to_owned(),
@@ -660,11 +652,9 @@ impl Iam {
             inline_policies: Default::default(),
             attached_policies: Vec::new(),
         };
-        self.write(vec![put(cx, &group, Precondition::Absent)?])
-            .await
-            .map_err(|e| {
-                exists_on_conflict(e, || format!("Group with name {name} already exists."))
-            })?;
+        self.create_counted(cx, &group).await.map_err(|e| {
+            exists_on_conflict(e, || format!("Group with name {name} already exists."))
+        })?;
         Ok(json!({"Group": group_value(&group)}))
     }
 
@@ -759,7 +749,7 @@ impl Iam {
                 "Cannot delete entity, must detach all policies first.",
             ));
         }
-        self.write(vec![delete::<GroupRecord>(cx, &key, version)])
+        self.delete_counted::<GroupRecord>(cx, &key, version)
             .await?;
         Ok(json!({}))
     }
@@ -791,8 +781,8 @@ impl Iam {
         {
             return Ok(json!({}));
         }
-        if user.groups.len() >= GROUPS_PER_USER {
-            return Err(quota("GroupsPerUser", GROUPS_PER_USER));
+        if user.groups.len() >= self.quotas.groups_per_user {
+            return Err(quota("GroupsPerUser", self.quotas.groups_per_user));
         }
         user.groups.push(group.group_name.clone());
         // The group must still exist when the membership is written.
@@ -851,13 +841,9 @@ impl Iam {
         if let Some(b) = &boundary {
             self.check_boundary(cx, b).await?;
         }
-        self.ensure_creatable::<RoleRecord>(
-            cx,
-            name,
-            || format!("Role with name {name} already exists."),
-            "RolesPerAccount",
-            ROLES_PER_ACCOUNT,
-        )
+        self.ensure_creatable::<RoleRecord>(cx, name, || {
+            format!("Role with name {name} already exists.")
+        })
         .await?;
         let role = RoleRecord {
             role_name: name.to_owned(),
@@ -875,11 +861,9 @@ impl Iam {
             role_last_used: None,
             service_linked: None,
         };
-        self.write(vec![put(cx, &role, Precondition::Absent)?])
-            .await
-            .map_err(|e| {
-                exists_on_conflict(e, || format!("Role with name {name} already exists."))
-            })?;
+        self.create_counted(cx, &role).await.map_err(|e| {
+            exists_on_conflict(e, || format!("Role with name {name} already exists."))
+        })?;
         Ok(json!({"Role": role_value(&role, false)}))
     }
 
@@ -966,8 +950,7 @@ impl Iam {
                 "Cannot delete entity, must detach all policies first.",
             ));
         }
-        self.write(vec![delete::<RoleRecord>(cx, &key, version)])
-            .await
+        self.delete_counted::<RoleRecord>(cx, &key, version).await
     }
 
     async fn list_roles(&self, cx: &Cx<'_>, input: &Value) -> Out {
@@ -1034,8 +1017,7 @@ impl Iam {
             role_last_used: None,
             service_linked: Some(service.to_owned()),
         };
-        self.write(vec![put(cx, &role, Precondition::Absent)?])
-            .await?;
+        self.create_counted(cx, &role).await?;
         Ok(json!({"Role": role_value(&role, false)}))
     }
 
@@ -1072,12 +1054,6 @@ impl Iam {
                 "Instance Profile {name} already exists."
             )));
         }
-        if self.count::<InstanceProfileRecord>(cx).await? >= INSTANCE_PROFILES_PER_ACCOUNT {
-            return Err(quota(
-                "InstanceProfilesPerAccount",
-                INSTANCE_PROFILES_PER_ACCOUNT,
-            ));
-        }
         let profile = InstanceProfileRecord {
             instance_profile_name: name.to_owned(),
             instance_profile_id: new_id(prefix::INSTANCE_PROFILE),
@@ -1087,8 +1063,7 @@ impl Iam {
             roles: Vec::new(),
             tags,
         };
-        self.write(vec![put(cx, &profile, Precondition::Absent)?])
-            .await?;
+        self.create_counted(cx, &profile).await?;
         Ok(json!({"InstanceProfile": instance_profile_value(&profile, &[])}))
     }
 
@@ -1126,7 +1101,7 @@ impl Iam {
                 "Cannot delete entity, must remove roles from instance profile first.",
             ));
         }
-        self.write(vec![delete::<InstanceProfileRecord>(cx, &key, version)])
+        self.delete_counted::<InstanceProfileRecord>(cx, &key, version)
             .await?;
         Ok(json!({}))
     }
@@ -1256,6 +1231,7 @@ impl Iam {
 
     async fn attach<T: PolicyHolder>(&self, cx: &Cx<'_>, input: &Value, attach: bool) -> Out {
         let name = req(input, T::NAME_MEMBER)?;
+        let limit = T::attached_limit(&self.quotas);
         let arn = req(input, "PolicyArn")?;
         if attach {
             self.managed_policy(cx, arn).await?;
@@ -1268,11 +1244,8 @@ impl Iam {
             let present = list.iter().any(|a| a == arn);
             if attach {
                 if !present {
-                    if list.len() >= MANAGED_POLICIES_PER_ENTITY {
-                        return Err(quota(
-                            &format!("PoliciesPer{}", T::QUOTA),
-                            MANAGED_POLICIES_PER_ENTITY,
-                        ));
+                    if list.len() >= limit {
+                        return Err(quota(&format!("PoliciesPer{}", T::QUOTA), limit));
                     }
                     list.push(arn.to_owned());
                 }

@@ -31,7 +31,9 @@ mod credentials;
 pub use credentials::{PBKDF2_ITERATIONS, hash_password, totp, verify_mfa_code, verify_password};
 mod identities;
 mod policies;
+mod quotas;
 pub mod records;
+pub use quotas::Quotas;
 
 use records::{Entity, Tag};
 
@@ -44,6 +46,7 @@ pub struct Iam {
     master: Arc<MasterKey>,
     auth: Arc<Authenticator>,
     clock: Arc<dyn Clock>,
+    quotas: Quotas,
 }
 
 /// What every handler knows of the call.
@@ -85,7 +88,15 @@ impl Iam {
             master,
             auth,
             clock,
+            quotas: Quotas::default(),
         }
+    }
+
+    /// Replaces AWS's default quotas (the server's `[iam.quotas]` configuration).
+    #[must_use]
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Serves one IAM action.
@@ -151,11 +162,7 @@ impl Iam {
     pub(crate) async fn write(&self, ops: Vec<WriteOp>) -> Result<(), AwsError> {
         match self.store.write(ops).await {
             Ok(()) => Ok(()),
-            Err(StoreError::Conflict { .. }) => Err(err(
-                "ConcurrentModification",
-                409,
-                "The request was rejected because multiple requests to change this object were submitted simultaneously. Wait a few minutes and submit your request again.",
-            )),
+            Err(StoreError::Conflict { .. }) => Err(concurrent_modification()),
             Err(e) => Err(internal(IamError::Store(e))),
         }
     }
@@ -213,33 +220,18 @@ impl Iam {
     }
 
     /// Refuses to create a `T` called `name` when the name is taken in the account
-    /// (`EntityAlreadyExists`, worded by `taken`) or the account's quota for `T` is reached.
+    /// (`EntityAlreadyExists`, worded by `taken`). The account's quota for `T` is checked when
+    /// the create is written ([`Iam::create_counted`]).
     pub(crate) async fn ensure_creatable<T: Entity>(
         &self,
         cx: &Cx<'_>,
         name: &str,
         taken: impl FnOnce() -> String,
-        quota_name: &str,
-        limit: usize,
     ) -> Result<(), AwsError> {
         if self.get::<T>(cx, &records::name_key(name)).await?.is_some() {
             return Err(already_exists(taken()));
         }
-        if self.count::<T>(cx).await? >= limit {
-            return Err(quota(quota_name, limit));
-        }
         Ok(())
-    }
-
-    /// How many entities of kind `T` the account has.
-    pub(crate) async fn count<T: Entity>(&self, cx: &Cx<'_>) -> Result<usize, AwsError> {
-        Ok(self
-            .store
-            .list(portcullis_store::ListQuery::all(T::KIND, cx.acct()))
-            .await
-            .map_err(|e| internal(IamError::Store(e)))?
-            .items
-            .len())
     }
 }
 
@@ -271,6 +263,15 @@ pub(crate) fn err(code: &'static str, status: u16, message: impl Into<String>) -
         code,
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         message,
+    )
+}
+
+/// `ConcurrentModification` (409): another request changed the same object first.
+pub(crate) fn concurrent_modification() -> AwsError {
+    err(
+        "ConcurrentModification",
+        409,
+        "The request was rejected because multiple requests to change this object were submitted simultaneously. Wait a few minutes and submit your request again.",
     )
 }
 

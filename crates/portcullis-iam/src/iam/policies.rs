@@ -19,12 +19,9 @@ use super::records::{
     UserRecord, name_key,
 };
 use super::{
-    Cx, Iam, Out, already_exists, check_policy, delete, delete_conflict, input_tags, internal,
-    limit_exceeded, new_id, no_such_entity, opt, opt_bool, paginate, put, quota, req, tags_value,
+    Cx, Iam, Out, already_exists, check_policy, delete_conflict, input_tags, internal,
+    limit_exceeded, new_id, no_such_entity, opt, opt_bool, paginate, put, req, tags_value,
 };
-
-const POLICIES_PER_ACCOUNT: usize = 1500;
-const VERSIONS_PER_POLICY: usize = 5;
 
 /// How many entities attach each policy, and how many use it as a boundary.
 #[derive(Default)]
@@ -139,9 +136,6 @@ impl Iam {
         {
             return Err(already_exists(exists()));
         }
-        if self.count::<CustomerPolicyRecord>(cx).await? >= POLICIES_PER_ACCOUNT {
-            return Err(quota("ManagedPoliciesPerAccount", POLICIES_PER_ACCOUNT));
-        }
         let policy = CustomerPolicyRecord {
             policy_name: name.to_owned(),
             policy_id: new_id(prefix::POLICY),
@@ -159,15 +153,13 @@ impl Iam {
             next_version: 2,
             tags,
         };
-        self.write(vec![put(cx, &policy, Precondition::Absent)?])
-            .await
-            .map_err(|e| {
-                if e.code == "ConcurrentModification" {
-                    already_exists(exists())
-                } else {
-                    e
-                }
-            })?;
+        self.create_counted(cx, &policy).await.map_err(|e| {
+            if e.code == "ConcurrentModification" {
+                already_exists(exists())
+            } else {
+                e
+            }
+        })?;
         let mp: ManagedPolicy = policy.into();
         Ok(json!({"Policy": policy_value(&mp, &Usage::default(), true)}))
     }
@@ -193,12 +185,8 @@ impl Iam {
                 "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.",
             ));
         }
-        self.write(vec![delete::<CustomerPolicyRecord>(
-            cx,
-            &name_key(&p.policy_name),
-            version,
-        )])
-        .await?;
+        self.delete_counted::<CustomerPolicyRecord>(cx, &name_key(&p.policy_name), version)
+            .await?;
         Ok(json!({}))
     }
 
@@ -256,10 +244,11 @@ impl Iam {
         let doc = req(input, "PolicyDocument")?;
         check_policy(doc, PolicyType::Identity, false)?;
         let (mut p, version) = self.customer_policy(cx, arn).await?;
-        if p.versions.len() >= VERSIONS_PER_POLICY {
-            return Err(limit_exceeded(
-                "A managed policy can have up to 5 versions. Before you create a new version, you must delete an existing version.",
-            ));
+        let max = self.quotas.versions_per_policy;
+        if p.versions.len() >= max {
+            return Err(limit_exceeded(format!(
+                "A managed policy can have up to {max} versions. Before you create a new version, you must delete an existing version."
+            )));
         }
         let id = format!("v{}", p.next_version);
         p.next_version += 1;

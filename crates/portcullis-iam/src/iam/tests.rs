@@ -19,6 +19,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(Quotas::default()).await
+}
+
+async fn fixture_with(quotas: Quotas) -> Fixture {
     let store = portcullis_store::open(&StoreLocation::SqliteInMemory, Secret::new(vec![1; 32]))
         .await
         .unwrap();
@@ -42,7 +46,7 @@ async fn fixture() -> Fixture {
         received_at: SystemTime::UNIX_EPOCH,
     };
     Fixture {
-        iam: Iam::new(store.clone(), master, auth, clock.clone()),
+        iam: Iam::new(store.clone(), master, auth, clock.clone()).with_quotas(quotas),
         ctx,
         clock,
         store,
@@ -983,4 +987,111 @@ async fn access_advisor_reports_attempts_per_service_action_and_entity() {
         )
         .await;
     assert_eq!(e.code, "InvalidInput");
+}
+
+#[tokio::test]
+async fn configured_quotas_are_enforced_with_per_account_counters() {
+    let quotas = Quotas {
+        users_per_account: 2,
+        roles_per_account: 1,
+        attached_policies_per_user: 1,
+        versions_per_policy: 2,
+        ..Quotas::default()
+    };
+    let f = fixture_with(quotas).await;
+    let counter = |kind: &'static str| {
+        let store = f.store.clone();
+        async move {
+            store
+                .get(quotas::COUNT, "123456789012", kind)
+                .await
+                .unwrap()
+                .map(|item| item.value["Count"].as_u64().unwrap())
+        }
+    };
+    f.ok("CreateUser", json!({"UserName": "u1"})).await;
+    assert_eq!(counter(records::USER).await, Some(1));
+    f.ok("CreateUser", json!({"UserName": "u2"})).await;
+    let e = f.err("CreateUser", json!({"UserName": "u3"})).await;
+    assert_eq!((e.code.as_ref(), e.status.as_u16()), ("LimitExceeded", 409));
+    assert_eq!(e.message, "Cannot exceed quota for UsersPerAccount: 2");
+    // A name already taken is still EntityAlreadyExists, not the quota.
+    let e = f.err("CreateUser", json!({"UserName": "U1"})).await;
+    assert_eq!(e.code, "EntityAlreadyExists");
+    f.ok("DeleteUser", json!({"UserName": "u2"})).await;
+    assert_eq!(counter(records::USER).await, Some(1));
+    f.ok("CreateUser", json!({"UserName": "u3"})).await;
+    // Renaming moves the record, not the count.
+    f.ok("UpdateUser", json!({"UserName": "u3", "NewUserName": "u4"}))
+        .await;
+    assert_eq!(counter(records::USER).await, Some(2));
+    let summary = f.ok("GetAccountSummary", json!({})).await;
+    assert_eq!(summary["SummaryMap"]["Users"], 2);
+    assert_eq!(summary["SummaryMap"]["UsersQuota"], 2);
+    assert_eq!(summary["SummaryMap"]["AttachedPoliciesPerUserQuota"], 1);
+
+    // Service-linked roles count as roles.
+    f.ok(
+        "CreateRole",
+        json!({"RoleName": "r1", "AssumeRolePolicyDocument": TRUST}),
+    )
+    .await;
+    let e = f
+        .err(
+            "CreateServiceLinkedRole",
+            json!({"AWSServiceName": "elasticbeanstalk.amazonaws.com"}),
+        )
+        .await;
+    assert_eq!(e.message, "Cannot exceed quota for RolesPerAccount: 1");
+
+    // Per-entity quotas.
+    f.ok(
+        "AttachUserPolicy",
+        json!({"UserName": "u1", "PolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    )
+    .await;
+    let e = f
+        .err(
+            "AttachUserPolicy",
+            json!({"UserName": "u1", "PolicyArn": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"}),
+        )
+        .await;
+    assert_eq!(e.message, "Cannot exceed quota for PoliciesPerUser: 1");
+    let arn = f
+        .ok(
+            "CreatePolicy",
+            json!({"PolicyName": "p", "PolicyDocument": ALLOW_S3}),
+        )
+        .await["Policy"]["Arn"]
+        .clone();
+    f.ok(
+        "CreatePolicyVersion",
+        json!({"PolicyArn": arn, "PolicyDocument": ALLOW_S3}),
+    )
+    .await;
+    let e = f
+        .err(
+            "CreatePolicyVersion",
+            json!({"PolicyArn": arn, "PolicyDocument": ALLOW_S3}),
+        )
+        .await;
+    assert!(
+        e.message
+            .starts_with("A managed policy can have up to 2 versions."),
+        "{}",
+        e.message
+    );
+
+    // An account from before counters: counted by listing once, then kept.
+    f.store
+        .write(vec![WriteOp::delete(
+            quotas::COUNT,
+            "123456789012",
+            records::USER,
+            Precondition::Any,
+        )])
+        .await
+        .unwrap();
+    f.ok("DeleteUser", json!({"UserName": "u4"})).await;
+    assert_eq!(counter(records::USER).await, Some(1));
 }
