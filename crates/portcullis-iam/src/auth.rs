@@ -9,6 +9,11 @@
 //! token (`X-Amz-Security-Token`); an expired session is refused with `ExpiredToken`. The
 //! authenticator also holds the IAM generation counter: [`Authenticator::invalidate`] is called
 //! after every IAM change, and the authorizer recompiles policy sets cached before it.
+//!
+//! Principals of a closed account (Organizations CloseAccount: `SUSPENDED` and later) are
+//! refused on every call. AWS documents no error for this; closing makes the account's
+//! credentials unusable, so the request fails as credentials AWS no longer accepts do:
+//! `InvalidClientTokenId`, "The security token included in the request is invalid".
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +80,14 @@ pub enum AuthFailure {
         /// The access key id the request named.
         access_key_id: String,
     },
+    /// The credentials belong to a closed account.
+    #[error("account {account} is closed")]
+    AccountClosed {
+        /// The access key id the request named.
+        access_key_id: String,
+        /// The closed account.
+        account: AccountId,
+    },
     /// The store could not be read.
     #[error(transparent)]
     Internal(#[from] IamError),
@@ -86,7 +99,9 @@ impl AuthFailure {
         match self {
             Self::Unsigned => AwsError::missing_authentication_token(protocol),
             Self::Signature { error, .. } => error.to_aws_error(protocol),
-            Self::UnknownKey { .. } => AwsError::invalid_client_token_id(protocol),
+            Self::UnknownKey { .. } | Self::AccountClosed { .. } => {
+                AwsError::invalid_client_token_id(protocol)
+            }
             Self::Internal(_) => AwsError::internal_failure(),
         }
     }
@@ -95,7 +110,9 @@ impl AuthFailure {
     pub fn access_key_id(&self) -> Option<&str> {
         match self {
             Self::Signature { access_key_id, .. } => access_key_id.as_deref(),
-            Self::UnknownKey { access_key_id } => Some(access_key_id),
+            Self::UnknownKey { access_key_id } | Self::AccountClosed { access_key_id, .. } => {
+                Some(access_key_id)
+            }
             Self::Unsigned | Self::Internal(_) => None,
         }
     }
@@ -104,6 +121,7 @@ impl AuthFailure {
     pub fn account(&self) -> Option<&AccountId> {
         match self {
             Self::Signature { account, .. } => account.as_ref(),
+            Self::AccountClosed { account, .. } => Some(account),
             _ => None,
         }
     }
@@ -114,6 +132,7 @@ impl AuthFailure {
             Self::Unsigned => "unsigned",
             Self::Signature { .. } => "signature",
             Self::UnknownKey { .. } => "unknown_key",
+            Self::AccountClosed { .. } => "account_closed",
             Self::Internal(_) => "internal",
         }
     }
@@ -189,6 +208,9 @@ pub struct Authenticator {
     mode: Mode,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
     known_accounts: RwLock<HashSet<AccountId>>,
+    /// Closed accounts, read from the store on first use and kept up to date by
+    /// Organizations ([`Authenticator::account_closed`]).
+    closed_accounts: RwLock<Option<HashSet<AccountId>>>,
     generation: AtomicU64,
 }
 
@@ -202,6 +224,7 @@ impl Authenticator {
             mode,
             keys: RwLock::new(HashMap::new()),
             known_accounts: RwLock::new(HashSet::new()),
+            closed_accounts: RwLock::new(None),
             generation: AtomicU64::new(0),
         }
     }
@@ -255,6 +278,7 @@ impl Authenticator {
                 Mode::Dev { default_account } => {
                     let account =
                         AccountId::parse(&key_id).unwrap_or_else(|_| default_account.clone());
+                    self.refuse_closed(&key_id, &account).await?;
                     self.ensure_account(&account, now).await?;
                     Ok(Authenticated {
                         principal: Principal::root(account, key_id),
@@ -294,6 +318,7 @@ impl Authenticator {
                 error,
             });
         }
+        self.refuse_closed(&key_id, &key.principal.account).await?;
         Ok(Authenticated {
             principal: key.principal.clone(),
             scope: parsed.scope,
@@ -330,6 +355,46 @@ impl Authenticator {
         })
     }
 
+    /// Whether `account` is closed: its principals are refused, its roles cannot be assumed.
+    pub async fn is_closed(&self, account: &AccountId) -> Result<bool, IamError> {
+        if let Some(closed) = self
+            .closed_accounts
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().map(|set| set.contains(account)))
+        {
+            return Ok(closed);
+        }
+        let loaded: HashSet<AccountId> = crate::orgs::closed_accounts(&*self.store)
+            .await?
+            .into_iter()
+            .collect();
+        let closed = loaded.contains(account);
+        if let Ok(mut c) = self.closed_accounts.write() {
+            c.get_or_insert_with(HashSet::new).extend(loaded);
+        }
+        Ok(closed)
+    }
+
+    /// Records that `account` was closed (Organizations wrote it to the store already).
+    pub fn account_closed(&self, account: &AccountId) {
+        if let Ok(mut c) = self.closed_accounts.write()
+            && let Some(set) = c.as_mut()
+        {
+            set.insert(account.clone());
+        }
+    }
+
+    async fn refuse_closed(&self, key_id: &str, account: &AccountId) -> Result<(), AuthFailure> {
+        if self.is_closed(account).await? {
+            return Err(AuthFailure::AccountClosed {
+                access_key_id: key_id.to_owned(),
+                account: account.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Drops every cached key and account (dev-mode state reset).
     pub fn forget_all(&self) {
         if let Ok(mut keys) = self.keys.write() {
@@ -337,6 +402,9 @@ impl Authenticator {
         }
         if let Ok(mut accounts) = self.known_accounts.write() {
             accounts.clear();
+        }
+        if let Ok(mut closed) = self.closed_accounts.write() {
+            *closed = None;
         }
         self.generation.fetch_add(1, Ordering::Release);
     }

@@ -67,6 +67,12 @@ pub enum SessionKind {
     },
     /// GetSessionToken: the calling user's or root's own permissions, possibly with MFA.
     SessionToken,
+    /// AssumeRoot: the root user of a member account, restricted by the task policy (the
+    /// session's one managed policy, in `policy_arns`).
+    Root {
+        /// The management or delegated administrator principal that called AssumeRoot.
+        caller_arn: String,
+    },
 }
 
 /// A session as stored.

@@ -49,6 +49,7 @@ pub async fn call(
         "GetAccessKeyInfo" => get_access_key_info(authz, ctx, input).await,
         "DecodeAuthorizationMessage" => decode_authorization_message(authz, ctx, input),
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(authz, ctx, input).await,
+        "AssumeRoot" => assume_root(authz, ctx, input).await,
         other => Err(AwsError::not_implemented(&format!("sts:{other}"))),
     }
 }
@@ -89,6 +90,15 @@ async fn assume_role(
     }
     let arn = Arn::parse(&role_arn).map_err(|_| validation("RoleArn is not a valid ARN."))?;
     let role_account = AccountId::parse(arn.account()).map_err(|_| denied())?;
+    // A closed account's roles cannot be assumed; AWS answers as for a role it does not find.
+    if authz
+        .auth()
+        .is_closed(&role_account)
+        .await
+        .map_err(internal)?
+    {
+        return Err(denied());
+    }
     let role_name = arn
         .resource()
         .strip_prefix("role/")
@@ -315,6 +325,136 @@ async fn assume_role(
             if let Some(source) = &source_identity {
                 xml.text_element("SourceIdentity", source);
             }
+        },
+    ))
+}
+
+/// `AssumeRoot` (STS API Reference): a short session as the root user of a member account,
+/// restricted by one of AWS's root task policies, for the management account or a delegated
+/// administrator for IAM, once centralized root access is enabled
+/// ([`crate::orgs::root_access`]). The caller needs `sts:AssumeRoot` on the member's root
+/// (`arn:aws:iam::MEMBER:root`, condition key `sts:TaskPolicyArn`); the member account's SCPs
+/// bind the session like any of its principals.
+async fn assume_root(
+    authz: &Authorizer,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Response<Bytes>, AwsError> {
+    const MAX_ROOT_SESSION: u64 = 900;
+    let caller = &ctx.principal;
+    let target_input = str_of(input, "TargetPrincipal").unwrap_or_default();
+    let target = target_input
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.strip_suffix(":root"))
+        .unwrap_or(&target_input);
+    let target = AccountId::parse(target)
+        .map_err(|_| validation("TargetPrincipal must be a member account id or its root ARN."))?;
+    let task = input
+        .get("TaskPolicyArn")
+        .and_then(|p| p.get("arn"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let is_root_task = task
+        .strip_prefix(records::AWS_POLICY_ARN_PREFIX)
+        .is_some_and(|rest| rest.starts_with("root-task/"))
+        && records::aws_managed_policies()
+            .iter()
+            .any(|p| p.arn() == task);
+    if !is_root_task {
+        return Err(validation(
+            "TaskPolicyArn must be one of the AWS managed root task policies (arn:aws:iam::aws:policy/root-task/...).",
+        ));
+    }
+    let duration = input
+        .get("DurationSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(MAX_ROOT_SESSION);
+    if duration > MAX_ROOT_SESSION {
+        return Err(validation(
+            "The requested DurationSeconds exceeds the 900 seconds limit for root sessions.",
+        ));
+    }
+    let resource = format!("arn:aws:iam::{}:root", target.as_str());
+    let refused = |why: &str| {
+        AwsError::access_denied(
+            PROTOCOL,
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRoot on resource: {resource}: {why}",
+                caller.arn
+            ),
+        )
+    };
+    // "You cannot use root user credentials to make this call."
+    if caller.kind == PrincipalKind::Root {
+        return Err(refused("root user credentials cannot call AssumeRoot."));
+    }
+    if let Some(why) = crate::orgs::root_access::assume_root_refusal(
+        &**authz.store(),
+        caller.account.as_str(),
+        target.as_str(),
+        &task,
+    )
+    .await
+    .map_err(internal)?
+    {
+        return Err(refused(&why));
+    }
+    if authz.auth().is_closed(&target).await.map_err(internal)? {
+        return Err(refused("the account is closed."));
+    }
+    // The caller's own policies decide, as for the Organizations actions it runs in its
+    // account: the member's root is the resource, not a cross-account grant to ask for.
+    let own_side = ResourcePolicies {
+        owner_account: caller.account.as_str().to_owned(),
+        policy: None,
+        kind: ResourcePolicyKind::Resource,
+        rcp_levels: Vec::new(),
+        management_account: false,
+    };
+    let extra = [(
+        "sts:TaskPolicyArn".to_owned(),
+        ContextValue::string(task.clone()),
+    )];
+    authz
+        .decide(
+            ctx,
+            PROTOCOL,
+            "sts:AssumeRoot",
+            &resource,
+            &[],
+            &extra,
+            Some(&own_side),
+        )
+        .await?;
+
+    let now = authz.clock().now();
+    let principal = Principal::root(target.clone(), String::new());
+    let (creds, _) = sessions::issue(
+        &**authz.store(),
+        authz.master(),
+        NewSession {
+            principal,
+            kind: SessionKind::Root {
+                caller_arn: caller.arn.as_str().to_owned(),
+            },
+            policy: None,
+            policy_arns: vec![task],
+            tags: BTreeMap::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            duration: Duration::from_secs(duration),
+        },
+        now,
+    )
+    .await
+    .map_err(internal)?;
+    Ok(query::response(
+        "AssumeRoot",
+        XMLNS,
+        &ctx.request_id,
+        |xml| {
+            credentials(xml, &creds);
         },
     ))
 }

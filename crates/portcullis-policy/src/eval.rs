@@ -740,16 +740,19 @@ pub fn evaluate<'a>(
         Some(p) => ev.layer(Layer::ResourceBased, 0, std::slice::from_ref(p), true),
         None => LayerResult::default(),
     };
-    // Root users have no identity policies, boundaries or session policies of their own:
-    // in their own account everything is allowed unless something denies.
+    // Root users have no identity policies or boundaries of their own: in their own account
+    // everything is allowed unless something denies. A root session from STS AssumeRoot is
+    // still bounded by its task policy, a session policy.
     let (identity, boundary, session) = if is_root || external {
+        let session = (is_root && !principal_set.session.is_empty())
+            .then(|| ev.layer(Layer::SessionPolicy, 0, &principal_set.session, false));
         (
             LayerResult {
                 allow: true,
                 ..LayerResult::default()
             },
             None,
-            None,
+            session,
         )
     } else {
         let identity = ev.layer(Layer::IdentityBased, 0, &principal_set.identity, false);
@@ -859,6 +862,29 @@ mod tests {
         check::<Policy>();
         check::<PrincipalPolicies>();
         check::<ResourcePolicies>();
+    }
+
+    #[test]
+    fn a_root_session_is_bounded_by_its_session_policy() {
+        let task = Policy::parse(
+            "task",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:ListAccessKeys","Resource":"*"}}"#,
+            PolicyType::Session,
+        )
+        .unwrap();
+        let root = RequestPrincipal::from_arn("arn:aws:iam::123456789012:root").unwrap();
+        let plain = PrincipalPolicies::default();
+        let session = PrincipalPolicies {
+            session: vec![task],
+            ..Default::default()
+        };
+        let list_users = Request::new(root.clone(), "iam:ListUsers", "*");
+        let list_keys = Request::new(root, "iam:ListAccessKeys", "*");
+        assert_eq!(evaluate(&plain, None, &list_users).effect, Effect::Allow);
+        assert_eq!(evaluate(&session, None, &list_keys).effect, Effect::Allow);
+        let denied = evaluate(&session, None, &list_users);
+        assert_eq!(denied.effect, Effect::ImplicitDeny);
+        assert_eq!(denied.deciding_layer, Layer::SessionPolicy);
     }
 
     #[test]

@@ -234,6 +234,9 @@ async fn run_due_work(app: Arc<App>) {
         if let Err(e) = app.kms.run_due_work().await {
             tracing::error!(error = %e, "KMS scheduled work failed");
         }
+        if let Err(e) = app.orgs.run_due_work().await {
+            tracing::error!(error = %e, "Organizations scheduled work failed");
+        }
         match portcullis_iam::sessions::purge_expired(app.store.as_ref(), app.clock.now()).await {
             Ok(purged) => purged.iter().for_each(|key| app.auth.forget(key)),
             Err(e) => tracing::error!(error = %e, "purging expired STS sessions failed"),

@@ -452,8 +452,13 @@ impl Authorizer {
         let rcps = rcps.await.map_err(internal)?;
         let resource_policies = rcps.as_ref().or(resource_policies);
         // The root user may do everything in its own account; only SCPs restrict a member
-        // account's root (IAM User Guide, "AWS account root user").
-        if principal.kind == CoreKind::Root && own_account && resource_policies.is_none() {
+        // account's root (IAM User Guide, "AWS account root user"). Root sessions (temporary
+        // credentials: AssumeRoot's task policy) go the general way, with their session policy.
+        if principal.kind == CoreKind::Root
+            && own_account
+            && resource_policies.is_none()
+            && principal.token_issued_at.is_none()
+        {
             let Some(scps) = scps.filter(|s| !s.management_account) else {
                 return Ok(());
             };
@@ -657,7 +662,7 @@ impl Authorizer {
         if let Some(session) = &session {
             if matches!(
                 session.kind,
-                SessionKind::Role { .. } | SessionKind::Federated { .. }
+                SessionKind::Role { .. } | SessionKind::Federated { .. } | SessionKind::Root { .. }
             ) {
                 if let Some(text) = &session.policy {
                     push(

@@ -295,7 +295,7 @@ pub const STS: &[Rule] = rows!["sts";
     AssumeRole, Deferred, [];
     AssumeRoleWithSAML, Deferred, [];
     AssumeRoleWithWebIdentity, Deferred, [];
-    AssumeRoot, Any, [];
+    AssumeRoot, Deferred, [];
     DecodeAuthorizationMessage, Any, [];
     GetAccessKeyInfo, Any, [];
     GetCallerIdentity, Free, [];

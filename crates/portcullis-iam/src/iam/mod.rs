@@ -34,6 +34,7 @@ mod policies;
 mod quotas;
 pub mod records;
 pub use quotas::Quotas;
+mod root_access;
 
 use records::{Entity, Tag};
 
@@ -149,6 +150,9 @@ impl Iam {
             return out;
         }
         if let Some(out) = self.advisor(&cx, action, input).await {
+            return out;
+        }
+        if let Some(out) = self.root_access(&cx, action).await {
             return out;
         }
         Err(AwsError::not_implemented(&format!("iam:{action}")))

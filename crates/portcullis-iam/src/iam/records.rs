@@ -815,7 +815,8 @@ impl AwsManagedPolicy {
 pub const AWS_POLICY_CREATE_DATE: &str = "2015-02-06T18:39:46Z";
 
 /// The built-in AWS managed policies. Documents are AWS's published default versions, except
-/// `ReadOnlyAccess` and `SecurityAudit`, whose real documents list hundreds of actions: here
+/// `ReadOnlyAccess` and `SecurityAudit`, whose real documents list hundreds of actions, and the
+/// `/root-task/` policies, whose action lists follow the tasks AWS documents: here
 /// they are representative subsets (every service's `Describe*`/`Get*`/`List*` for the
 /// services Portcullis serves, and the audit reads), documented in the crate README. Policy
 /// ids are fixed values of AWS's shape, not AWS's own ids.
@@ -844,7 +845,7 @@ fn aws_managed_policy(arn: &str) -> Option<ManagedPolicy> {
     })
 }
 
-static AWS_MANAGED: [AwsManagedPolicy; 8] = [
+static AWS_MANAGED: [AwsManagedPolicy; 13] = [
     AwsManagedPolicy {
         name: "AdministratorAccess",
         path: "/",
@@ -908,6 +909,48 @@ static AWS_MANAGED: [AwsManagedPolicy; 8] = [
         description: "Provides full access to AWS Organizations.",
         version: "v6",
         document: r#"{"Version":"2012-10-17","Statement":[{"Sid":"AWSOrganizationsFullAccess","Effect":"Allow","Action":"organizations:*","Resource":"*"},{"Sid":"AWSOrganizationsFullAccessAccount","Effect":"Allow","Action":["account:PutAlternateContact","account:DeleteAlternateContact","account:GetAlternateContact","account:GetContactInformation","account:PutContactInformation","account:ListRegions","account:EnableRegion","account:DisableRegion","account:GetRegionOptStatus","account:GetPrimaryEmail","account:StartPrimaryEmailUpdate","account:AcceptPrimaryEmailUpdate"],"Resource":"*"},{"Sid":"AWSOrganizationsFullAccessCreateSLR","Effect":"Allow","Action":"iam:CreateServiceLinkedRole","Resource":"*","Condition":{"StringEquals":{"iam:AWSServiceName":"organizations.amazonaws.com"}}}]}"#,
+    },
+    // The root task policies: the only session policies AssumeRoot accepts (STS API
+    // Reference, AssumeRoot, TaskPolicyArn). The action lists are the tasks AWS names.
+    AwsManagedPolicy {
+        name: "IAMAuditRootUserCredentials",
+        path: "/root-task/",
+        id: "ANPAQWB5PDKHX6PYGPAN2",
+        description: "Provides privileged access to review the root user credentials of a member account, for an AssumeRoot session.",
+        version: "v1",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetAccessKeyLastUsed","iam:GetAccountSummary","iam:GetLoginProfile","iam:GetUser","iam:ListAccessKeys","iam:ListMFADevices","iam:ListSigningCertificates"],"Resource":"*"}]}"#,
+    },
+    AwsManagedPolicy {
+        name: "IAMCreateRootUserPassword",
+        path: "/root-task/",
+        id: "ANPARLYKEI4IIAANNKKSU",
+        description: "Provides privileged access to allow password recovery for the root user of a member account, for an AssumeRoot session.",
+        version: "v1",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:CreateLoginProfile","iam:GetLoginProfile","iam:GetUser"],"Resource":"*"}]}"#,
+    },
+    AwsManagedPolicy {
+        name: "IAMDeleteRootUserCredentials",
+        path: "/root-task/",
+        id: "ANPAMNLMYTBX2KJQEVTAV",
+        description: "Provides privileged access to delete the root user credentials of a member account, for an AssumeRoot session.",
+        version: "v1",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:DeactivateMFADevice","iam:DeleteAccessKey","iam:DeleteLoginProfile","iam:DeleteSigningCertificate","iam:GetAccessKeyLastUsed","iam:GetLoginProfile","iam:GetUser","iam:ListAccessKeys","iam:ListMFADevices","iam:ListSigningCertificates"],"Resource":"*"}]}"#,
+    },
+    AwsManagedPolicy {
+        name: "S3UnlockBucketPolicy",
+        path: "/root-task/",
+        id: "ANPAETWT6UL66LDQBWZB2",
+        description: "Provides privileged access to remove a misconfigured bucket policy that denies all principals access to an Amazon S3 bucket, for an AssumeRoot session.",
+        version: "v1",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:DeleteBucketPolicy","s3:GetBucketPolicy","s3:ListAllMyBuckets","s3:PutBucketPolicy"],"Resource":"*"}]}"#,
+    },
+    AwsManagedPolicy {
+        name: "SQSUnlockQueuePolicy",
+        path: "/root-task/",
+        id: "ANPAXYA4CLMHP5WWQ5GXS",
+        description: "Provides privileged access to remove a misconfigured queue policy that denies all principals access to an Amazon SQS queue, for an AssumeRoot session.",
+        version: "v1",
+        document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sqs:GetQueueAttributes","sqs:ListQueues","sqs:SetQueueAttributes"],"Resource":"*"}]}"#,
     },
 ];
 

@@ -13,7 +13,9 @@
 //! `InvalidInputException` message starts with its `Reason`.
 
 mod enforce;
+mod lifecycle;
 pub mod model;
+pub mod root_access;
 
 use std::sync::Arc;
 
@@ -21,19 +23,22 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use portcullis_aws::AwsError;
-use portcullis_core::{AccountId, Clock, RequestContext, iso8601};
+use portcullis_core::{AccountId, Clock, RequestContext};
 use portcullis_policy::{FindingCode, Policy, PolicyType};
 use portcullis_store::{ListQuery, MasterKey, Precondition, Store, StoreError, WriteOp};
 
 pub use enforce::OrganizationPolicies;
 pub(crate) use enforce::{org_context, with_rcps};
+pub use lifecycle::{COMPLETION_DELAY, closed_accounts};
+use lifecycle::{Lifecycle, email_owner, root_email};
 use model::{
-    AWS_MANAGED, CreateRequest, Delegation, HANDSHAKE_KIND, HandshakeRec, MAX_ACCOUNTS,
-    MAX_ATTACHMENTS, MAX_OU_DEPTH, MAX_OUS, MAX_POLICIES, MAX_TAGS, MEMBER_KIND, Member, ORG_KIND,
-    OrgDoc, Ou, PolicyRec, RCP, RCP_FULL_AWS_ACCESS, SCP, TagRec, Target,
+    AWS_MANAGED, CreateRequest, Delegation, HANDSHAKE_KIND, HandshakeRec, IN_PROGRESS,
+    MAX_ACCOUNTS, MAX_ATTACHMENTS, MAX_OU_DEPTH, MAX_OUS, MAX_POLICIES, MAX_TAGS, MEMBER_KIND,
+    Member, ORG_KIND, OrgDoc, Ou, PENDING_CLOSURE, PolicyRec, RCP, RCP_FULL_AWS_ACCESS, SCP,
+    TagRec, Target,
 };
 
-use crate::iam::records::{self, RoleRecord};
+use crate::iam::records::RoleRecord;
 use crate::{Accounts, Authenticator, IamError};
 
 /// The role CreateAccount makes in a new account unless the request names another.
@@ -48,10 +53,7 @@ type Out = Result<Value, AwsError>;
 pub struct Organizations {
     store: Arc<dyn Store>,
     master: Arc<MasterKey>,
-    #[expect(
-        dead_code,
-        reason = "authorizer invalidation is done by the front after every change"
-    )]
+    /// Told of closed accounts, and of tree changes made in the background.
     auth: Arc<Authenticator>,
     clock: Arc<dyn Clock>,
 }
@@ -75,6 +77,22 @@ impl Organizations {
             master,
             auth,
             clock,
+        }
+    }
+
+    /// Finishes CreateAccount requests and account closures still pending (a restart
+    /// interrupted them), and moves closed accounts past their post-closure period to
+    /// `CLOSED`. The server runs it at start and every minute.
+    pub async fn run_due_work(&self) -> Result<(), IamError> {
+        self.lifecycle().settle_all().await
+    }
+
+    fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            store: self.store.clone(),
+            master: self.master.clone(),
+            auth: self.auth.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -283,6 +301,7 @@ impl Organizations {
                     status: "ACTIVE".to_owned(),
                     joined_method: "INVITED".to_owned(),
                     joined: c.now,
+                    closed: None,
                 },
             )]
             .into(),
@@ -295,6 +314,7 @@ impl Organizations {
             resource_policy: None,
             created: c.now,
             policies_changed: c.now,
+            root_features: Vec::new(),
         };
         let mut org = org;
         let root = org.root_id.clone();
@@ -528,6 +548,8 @@ impl Organizations {
 
     // ---- accounts ------------------------------------------------------------------------
 
+    /// Records the request `IN_PROGRESS` and answers; the account is made in the background
+    /// ([`lifecycle`]), or the request fails there with AWS's FailureReason.
     async fn create_account(&self, c: &Caller<'_>, input: &Value) -> Out {
         let email = req(input, "Email")?.to_owned();
         let name = req(input, "AccountName")?.to_owned();
@@ -535,16 +557,9 @@ impl Organizations {
             .unwrap_or(DEFAULT_ACCESS_ROLE)
             .to_owned();
         let tags = input_tags(input)?;
-        let org = self.member_org(c).await?;
-        if org.management != c.account {
-            return Err(access_denied());
-        }
-        // Checked again in the update; here so that a refused request creates no account.
-        if org.accounts.len() >= MAX_ACCOUNTS {
-            return Err(account_limit());
-        }
         let accounts = Accounts::new(self.store.clone(), self.master.clone());
-        // A fresh 12-digit id that no account uses yet.
+        // A fresh 12-digit id that no account uses yet, fixed now so that finishing the
+        // request twice makes one account.
         let mut account = AccountId::random();
         for _ in 0..8 {
             if accounts.get(&account).await.map_err(internal)?.is_none() {
@@ -552,65 +567,30 @@ impl Organizations {
             }
             account = AccountId::random();
         }
-        let at = self.clock.now();
-        accounts
-            .ensure(&account, &name, at)
-            .await
-            .map_err(internal)?;
-        let role_record = access_role(&account, &org.management, &role, &iso8601(at));
-        let role_op = WriteOp::Put {
-            kind: records::ROLE.to_owned(),
-            account: account.as_str().to_owned(),
-            id: records::name_key(&role),
-            value: serde_json::to_value(&role_record)
-                .map_err(|e| internal(IamError::corrupt(records::ROLE, &role, e)))?,
-            precondition: Precondition::Any,
-        };
-        let id = account.as_str().to_owned();
-        self.update(c, |org, ops| {
-            let request_id = format!("car-{}", model::random_hex(32));
-            let mut request = CreateRequest {
-                id: request_id,
-                account_name: name.clone(),
-                state: "SUCCEEDED".to_owned(),
-                requested: c.now,
-                account_id: Some(id.clone()),
-                failure_reason: None,
-            };
-            if org
-                .accounts
-                .values()
-                .any(|a| a.email.eq_ignore_ascii_case(&email))
-            {
-                request.state = "FAILED".to_owned();
-                request.account_id = None;
-                request.failure_reason = Some("EMAIL_ALREADY_EXISTS".to_owned());
-            } else if org.accounts.len() >= MAX_ACCOUNTS {
-                return Err(account_limit());
-            } else {
-                org.accounts.insert(
-                    id.clone(),
-                    Member {
-                        name: name.clone(),
-                        email: email.clone(),
-                        parent: org.root_id.clone(),
-                        status: "ACTIVE".to_owned(),
-                        joined_method: "CREATED".to_owned(),
-                        joined: c.now,
-                    },
-                );
-                org.attach_defaults(&id);
-                if !tags.is_empty() {
-                    org.tags.insert(id.clone(), tags.clone());
+        let (org_id, out) = self
+            .update(c, |org, _| {
+                if org.quota_count() >= MAX_ACCOUNTS {
+                    return Err(account_limit());
                 }
-                ops.push(member_put(&id, &org.id, Precondition::Absent)?);
-                ops.push(role_op.clone());
-            }
-            let out = create_status_json(&request);
-            org.create_requests.push(request);
-            Ok(json!({"CreateAccountStatus": out}))
-        })
-        .await
+                let request = CreateRequest {
+                    id: format!("car-{}", model::random_hex(32)),
+                    account_name: name.clone(),
+                    state: IN_PROGRESS.to_owned(),
+                    requested: c.now,
+                    completed: None,
+                    account_id: Some(account.as_str().to_owned()),
+                    failure_reason: None,
+                    email: email.clone(),
+                    role_name: role.clone(),
+                    tags: tags.clone(),
+                };
+                let out = create_status_json(&request);
+                org.create_requests.push(request);
+                Ok((org.id.clone(), json!({"CreateAccountStatus": out})))
+            })
+            .await?;
+        self.lifecycle().settle_soon(org_id);
+        Ok(out)
     }
 
     async fn describe_create_status(&self, c: &Caller<'_>, input: &Value) -> Out {
@@ -709,29 +689,41 @@ impl Organizations {
         .await
     }
 
+    /// Marks the account `PENDING_CLOSURE` and answers; it becomes `SUSPENDED` in the
+    /// background ([`lifecycle`]), and from then on its principals are refused.
     async fn close_account(&self, c: &Caller<'_>, input: &Value) -> Out {
         let id = req(input, "AccountId")?.to_owned();
-        self.update(c, |org, _| {
-            if id == org.management {
-                return Err(constraint(
-                    "CANNOT_CLOSE_MANAGEMENT_ACCOUNT",
-                    "You attempted to close the management account.",
-                ));
-            }
-            let Some(member) = org.accounts.get_mut(&id) else {
-                return Err(account_not_found());
-            };
-            if member.status != "ACTIVE" {
-                return Err(err(
-                    "AccountAlreadyClosedException",
-                    "You attempted to close an account that is already closed.",
-                ));
-            }
-            // AWS keeps a closed account in the organization, suspended, for 90 days.
-            member.status = "SUSPENDED".to_owned();
-            Ok(json!({}))
-        })
-        .await
+        let org_id = self
+            .update(c, |org, _| {
+                if id == org.management {
+                    return Err(constraint(
+                        "CANNOT_CLOSE_MANAGEMENT_ACCOUNT",
+                        "You attempted to close the management account.",
+                    ));
+                }
+                let may_close = org.may_close_one_more(c.now);
+                let Some(member) = org.accounts.get_mut(&id) else {
+                    return Err(account_not_found());
+                };
+                if member.status != "ACTIVE" {
+                    return Err(err(
+                        "AccountAlreadyClosedException",
+                        "You attempted to close an account that is already closed.",
+                    ));
+                }
+                if !may_close {
+                    return Err(constraint(
+                        "CLOSE_ACCOUNT_QUOTA_EXCEEDED",
+                        "You have exceeded close account quota for the past 30 days.",
+                    ));
+                }
+                member.status = PENDING_CLOSURE.to_owned();
+                member.closed = Some(c.now);
+                Ok(org.id.clone())
+            })
+            .await?;
+        self.lifecycle().settle_soon(org_id);
+        Ok(json!({}))
     }
 
     async fn remove_account(&self, c: &Caller<'_>, input: &Value) -> Out {
@@ -1119,13 +1111,37 @@ impl Organizations {
         }
         let target = input.get("Target").cloned().unwrap_or(Value::Null);
         let party_type = target.get("Type").and_then(Value::as_str).unwrap_or("");
-        let target_id = target.get("Id").and_then(Value::as_str).unwrap_or("");
-        if party_type != "ACCOUNT" {
-            return Err(invalid_input(
-                "INVALID_PARTY_TYPE_TARGET",
-                "Portcullis invites accounts by their 12-digit id.",
-            ));
-        }
+        let target_value = target.get("Id").and_then(Value::as_str).unwrap_or("");
+        let (target_id, target_email) = match party_type {
+            "ACCOUNT" => (target_value.to_owned(), None),
+            // The account whose root user has this address: one CreateAccount made, or any
+            // account by Portcullis's default root address.
+            "EMAIL" => {
+                let owner = match email_owner(&*self.store, target_value)
+                    .await
+                    .map_err(internal)?
+                {
+                    Some(owner) => Some(owner),
+                    None => default_email_owner(target_value),
+                };
+                let Some(owner) = owner else {
+                    // AWS would email an address no account has yet; here no one could
+                    // accept, so the address is refused as a target.
+                    return Err(invalid_input(
+                        "INVALID_EMAIL_ADDRESS_TARGET",
+                        "You specified an invalid email address for the invited account owner.",
+                    ));
+                };
+                (owner, Some(target_value.to_owned()))
+            }
+            _ => {
+                return Err(invalid_input(
+                    "INVALID_PARTY_TYPE_TARGET",
+                    "You specified the wrong type for the handshake's target.",
+                ));
+            }
+        };
+        let target_id = target_id.as_str();
         let account = AccountId::parse(target_id).map_err(|_| {
             invalid_input(
                 "INVALID_PARTY_TYPE_TARGET",
@@ -1162,6 +1178,7 @@ impl Organizations {
             requested: c.now,
             expires: c.now + HANDSHAKE_TTL,
             notes: s(input, "Notes").map(str::to_owned),
+            target_email,
         };
         self.put_handshake(&h, Precondition::Absent).await?;
         Ok(json!({"Handshake": handshake_json(&h, &org.management_email)}))
@@ -1199,15 +1216,19 @@ impl Organizations {
             return Err(account_limit());
         }
         let name = self.account_name(c.account).await?;
+        let email = root_email(&*self.store, c.account)
+            .await
+            .map_err(internal)?;
         org.accounts.insert(
             c.account.to_owned(),
             Member {
                 name,
-                email: default_email(c.account),
+                email,
                 parent: org.root_id.clone(),
                 status: "ACTIVE".to_owned(),
                 joined_method: "INVITED".to_owned(),
                 joined: c.now,
+                closed: None,
             },
         );
         org.attach_defaults(c.account);
@@ -1495,7 +1516,7 @@ pub(crate) async fn load_org_of(
     load_org(store, org_id).await
 }
 
-fn put_org(org: &OrgDoc, precondition: Precondition) -> Result<WriteOp, AwsError> {
+pub(crate) fn put_org(org: &OrgDoc, precondition: Precondition) -> Result<WriteOp, AwsError> {
     Ok(WriteOp::Put {
         kind: ORG_KIND.to_owned(),
         account: String::new(),
@@ -1506,7 +1527,7 @@ fn put_org(org: &OrgDoc, precondition: Precondition) -> Result<WriteOp, AwsError
     })
 }
 
-fn member_put(
+pub(crate) fn member_put(
     account: &str,
     org_id: &str,
     precondition: Precondition,
@@ -1551,7 +1572,12 @@ fn remove_member(org: &mut OrgDoc, account: &str, ops: &mut Vec<WriteOp>) -> Res
 /// The role CreateAccount puts in a new account: trusted by the management account, with
 /// full administrator permissions (Organizations User Guide, "Accessing a member account that
 /// has a management account access role").
-fn access_role(account: &AccountId, management: &str, name: &str, now: &str) -> RoleRecord {
+pub(crate) fn access_role(
+    account: &AccountId,
+    management: &str,
+    name: &str,
+    now: &str,
+) -> RoleRecord {
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{management}:root")},
         "Action": "sts:AssumeRole"}]});
@@ -1808,8 +1834,18 @@ fn page(items: Vec<Value>, input: &Value, member: &str) -> Out {
     Ok(Value::Object(out))
 }
 
-fn default_email(account: &str) -> String {
+/// The root email of accounts that were given none (CreateAccount gives one).
+pub(crate) fn default_email(account: &str) -> String {
     format!("root+{account}@portcullis.invalid")
+}
+
+/// The account a default root email names, if `email` is one.
+fn default_email_owner(email: &str) -> Option<String> {
+    let lower = email.to_ascii_lowercase();
+    let id = lower
+        .strip_prefix("root+")?
+        .strip_suffix("@portcullis.invalid")?;
+    AccountId::parse(id).ok().map(|a| a.as_str().to_owned())
 }
 
 fn org_json(org: &OrgDoc) -> Value {
@@ -1844,8 +1880,9 @@ fn account_json(org: &OrgDoc, id: &str) -> Value {
     let Some(a) = org.accounts.get(id) else {
         return json!({"Id": id});
     };
-    let state = match a.status.as_str() {
-        "SUSPENDED" => "CLOSED",
+    // Status is AccountStatus (no CLOSED); State is AccountState, which has it.
+    let status = match a.status.as_str() {
+        model::CLOSED => model::SUSPENDED,
         other => other,
     };
     json!({
@@ -1853,8 +1890,8 @@ fn account_json(org: &OrgDoc, id: &str) -> Value {
         "Arn": org.target_arn(id),
         "Email": a.email,
         "Name": a.name,
-        "Status": a.status,
-        "State": state,
+        "Status": status,
+        "State": a.status,
         "JoinedMethod": a.joined_method,
         "JoinedTimestamp": a.joined,
     })
@@ -1866,10 +1903,13 @@ fn create_status_json(r: &CreateRequest) -> Value {
         "AccountName": r.account_name,
         "State": r.state,
         "RequestedTimestamp": r.requested,
-        "CompletedTimestamp": r.requested,
     });
     if let Some(obj) = v.as_object_mut() {
-        if let Some(a) = &r.account_id {
+        if let Some(at) = r.completed {
+            obj.insert("CompletedTimestamp".to_owned(), json!(at));
+        }
+        // The account id is AWS's to report once the account exists.
+        if let Some(a) = r.account_id.as_ref().filter(|_| r.state == "SUCCEEDED") {
             obj.insert("AccountId".to_owned(), json!(a));
         }
         if let Some(f) = &r.failure_reason {
@@ -1901,7 +1941,10 @@ fn handshake_json(h: &HandshakeRec, management_email: &str) -> Value {
             {"Type": "MASTER_NAME", "Value": h.management},
             {"Type": "ORGANIZATION_FEATURE_SET", "Value": "ALL"},
         ]}),
-        json!({"Type": "ACCOUNT", "Value": h.target}),
+        match &h.target_email {
+            Some(email) => json!({"Type": "EMAIL", "Value": email}),
+            None => json!({"Type": "ACCOUNT", "Value": h.target}),
+        },
     ];
     if let Some(notes) = &h.notes {
         resources.push(json!({"Type": "NOTES", "Value": notes}));
@@ -1911,7 +1954,10 @@ fn handshake_json(h: &HandshakeRec, management_email: &str) -> Value {
         "Arn": format!("arn:aws:organizations::{}:handshake/{}/invite/{}", h.management, h.organization, h.id),
         "Parties": [
             {"Id": h.organization.trim_start_matches("o-"), "Type": "ORGANIZATION"},
-            {"Id": h.target, "Type": "ACCOUNT"},
+            match &h.target_email {
+                Some(email) => json!({"Id": email, "Type": "EMAIL"}),
+                None => json!({"Id": h.target, "Type": "ACCOUNT"}),
+            },
         ],
         "State": h.state,
         "RequestedTimestamp": h.requested,

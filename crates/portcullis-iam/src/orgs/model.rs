@@ -16,6 +16,13 @@ pub const ORG_KIND: &str = "orgs.organization";
 pub const MEMBER_KIND: &str = "orgs.member";
 /// Store kind of handshakes (account `""`, id = handshake id).
 pub const HANDSHAKE_KIND: &str = "orgs.handshake";
+/// Store kind of the root email index (account `""`, id = the email address in lower case,
+/// value `{"AccountId"}`): an email names one account, for ever (a closed account's email
+/// cannot be reused, AWS Account Management Guide, "Close an AWS account").
+pub const EMAIL_KIND: &str = "orgs.root-email";
+/// Store kind of closed accounts (account `""`, id = account id, value `{"ClosedAt"}`): their
+/// principals are refused on every call, their roles cannot be assumed.
+pub const CLOSED_KIND: &str = "orgs.closed";
 
 /// `SERVICE_CONTROL_POLICY`.
 pub const SCP: &str = "SERVICE_CONTROL_POLICY";
@@ -93,6 +100,10 @@ pub struct OrgDoc {
     /// Seconds since the epoch of the last policy or attachment change.
     #[serde(default)]
     pub policies_changed: u64,
+    /// Centralized root access features enabled by IAM (`RootCredentialsManagement`,
+    /// `RootSessions`).
+    #[serde(default)]
+    pub root_features: Vec<String>,
 }
 
 /// An organizational unit.
@@ -115,12 +126,17 @@ pub struct Member {
     pub email: String,
     /// The root or an OU.
     pub parent: String,
-    /// `ACTIVE`, `SUSPENDED` (closed, within the 90-day window) or `PENDING_CLOSURE`.
+    /// `ACTIVE`, `PENDING_CLOSURE` (CloseAccount called), `SUSPENDED` (closed, within the
+    /// 90-day post-closure period) or `CLOSED` (permanently closed; reported as Status
+    /// `SUSPENDED`, State `CLOSED`).
     pub status: String,
     /// `INVITED` or `CREATED`.
     pub joined_method: String,
     /// Seconds since the epoch.
     pub joined: u64,
+    /// When CloseAccount was called, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<u64>,
 }
 
 /// A customer managed policy.
@@ -138,7 +154,8 @@ pub struct PolicyRec {
     pub content: String,
 }
 
-/// A CreateAccount request.
+/// A CreateAccount request: recorded `IN_PROGRESS` with everything needed to finish it, so
+/// that a request a restart interrupted is finished on the next start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateRequest {
@@ -146,14 +163,26 @@ pub struct CreateRequest {
     pub id: String,
     /// The requested name.
     pub account_name: String,
-    /// `SUCCEEDED` or `FAILED`.
+    /// `IN_PROGRESS`, `SUCCEEDED` or `FAILED`.
     pub state: String,
     /// Seconds since the epoch.
     pub requested: u64,
-    /// The new account.
+    /// When it finished, seconds since the epoch.
+    #[serde(default)]
+    pub completed: Option<u64>,
+    /// The new account's id, chosen when the request is made and reported once it succeeded.
     pub account_id: Option<String>,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// The root user's email address.
+    #[serde(default)]
+    pub email: String,
+    /// The access role to create in the new account.
+    #[serde(default)]
+    pub role_name: String,
+    /// Tags for the new account.
+    #[serde(default)]
+    pub tags: Vec<TagRec>,
 }
 
 /// A tag.
@@ -199,6 +228,10 @@ pub struct HandshakeRec {
     /// Notes sent with the invitation.
     #[serde(default)]
     pub notes: Option<String>,
+    /// The email address the invitation was sent to, when the target was given as one
+    /// (`Target.Type` `EMAIL`); `target` is the account whose root user has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_email: Option<String>,
 }
 
 /// What a target id names.
@@ -392,7 +425,44 @@ impl OrgDoc {
                 .collect(),
         )
     }
+
+    /// The accounts that count against [`MAX_ACCOUNTS`]: every member, closed ones included
+    /// until they are permanently closed after the 90-day post-closure period.
+    pub fn quota_count(&self) -> usize {
+        self.accounts
+            .values()
+            .filter(|m| m.status != CLOSED)
+            .count()
+    }
+
+    /// Whether one more account may be closed at `now`: within a rolling 30 days, the higher
+    /// of 250 and 20% of the member accounts, at most 1,000 (Organizations API Reference,
+    /// CloseAccount).
+    pub fn may_close_one_more(&self, now: u64) -> bool {
+        let members = self.accounts.len().saturating_sub(1);
+        let quota = (members / 5).clamp(250, 1000);
+        let recent = self
+            .accounts
+            .values()
+            .filter(|m| m.closed.is_some_and(|at| at + CLOSE_WINDOW > now))
+            .count();
+        recent < quota
+    }
 }
+
+/// The rolling window of the close-account quota: 30 days.
+pub const CLOSE_WINDOW: u64 = 30 * 24 * 3600;
+/// The post-closure period: a closed account is `SUSPENDED` for 90 days, then `CLOSED`.
+pub const POST_CLOSURE: u64 = 90 * 24 * 3600;
+
+/// Member status: CloseAccount was called.
+pub const PENDING_CLOSURE: &str = "PENDING_CLOSURE";
+/// Member status: closed, within the post-closure period.
+pub const SUSPENDED: &str = "SUSPENDED";
+/// Member status: permanently closed.
+pub const CLOSED: &str = "CLOSED";
+/// CreateAccount request state while the account is being made.
+pub const IN_PROGRESS: &str = "IN_PROGRESS";
 
 /// The AWS managed policies.
 pub fn aws_managed(id: &str) -> Option<PolicyRec> {
@@ -460,6 +530,7 @@ mod tests {
             resource_policy: None,
             created: 0,
             policies_changed: 0,
+            root_features: Vec::new(),
         };
         o.ous.insert(
             "ou-ab12-11111111".into(),
@@ -484,6 +555,7 @@ mod tests {
                 status: "ACTIVE".into(),
                 joined_method: "CREATED".into(),
                 joined: 0,
+                closed: None,
             },
         );
         for t in o.targets() {
@@ -534,5 +606,48 @@ mod tests {
                 .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
         );
         assert!(random_hex(32).chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn closed_accounts_count_until_permanently_closed_and_closures_are_rate_limited() {
+        let mut o = org();
+        let member = |status: &str, closed: Option<u64>| Member {
+            name: "m".into(),
+            email: "m@example.com".into(),
+            parent: "r-ab12".into(),
+            status: status.into(),
+            joined_method: "CREATED".into(),
+            joined: 0,
+            closed,
+        };
+        o.accounts
+            .insert("111111111111".into(), member("ACTIVE", None));
+        o.accounts
+            .insert("333333333333".into(), member(SUSPENDED, Some(1_000)));
+        o.accounts
+            .insert("444444444444".into(), member(CLOSED, Some(1_000)));
+        assert_eq!(
+            o.quota_count(),
+            3,
+            "a suspended account counts, a closed one not"
+        );
+
+        // 250 closures in 30 days for small organizations (20% of members when larger).
+        let now = 10_000_000;
+        for i in 0..249u64 {
+            o.accounts
+                .insert(format!("5{i:011}"), member(SUSPENDED, Some(now - 3600)));
+        }
+        assert!(
+            o.may_close_one_more(now),
+            "250 closures in the window at most"
+        );
+        o.accounts
+            .insert("600000000000".into(), member(SUSPENDED, Some(now - 60)));
+        assert!(!o.may_close_one_more(now));
+        assert!(
+            o.may_close_one_more(now + CLOSE_WINDOW),
+            "the window rolls: 30 days later the quota is back"
+        );
     }
 }

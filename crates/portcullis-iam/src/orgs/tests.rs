@@ -12,6 +12,7 @@ use super::model::TAG;
 use super::*;
 use crate::Mode;
 use crate::authz::ServiceControlPolicies;
+use crate::iam::records;
 
 const MGMT: &str = "111111111111";
 const OUTSIDER: &str = "999999999999";
@@ -21,6 +22,9 @@ const DENY_S3: &str =
 struct Fixture {
     orgs: Organizations,
     store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    auth: Arc<Authenticator>,
+    clock: Arc<FixedClock>,
 }
 
 async fn fixture() -> Fixture {
@@ -37,8 +41,11 @@ async fn fixture() -> Fixture {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
     ));
     Fixture {
-        orgs: Organizations::new(store.clone(), master, auth, clock),
+        orgs: Organizations::new(store.clone(), master.clone(), auth.clone(), clock.clone()),
         store,
+        master,
+        auth,
+        clock,
     }
 }
 
@@ -96,18 +103,41 @@ impl Fixture {
     }
 
     async fn account(&self, name: &str) -> String {
-        let out = self
-            .ok(
-                MGMT,
-                "CreateAccount",
-                json!({"Email": format!("{name}@example.com"), "AccountName": name}),
-            )
+        let status = self
+            .create_account(json!({"Email": format!("{name}@example.com"), "AccountName": name}))
             .await;
-        assert_eq!(out["CreateAccountStatus"]["State"], "SUCCEEDED");
-        out["CreateAccountStatus"]["AccountId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        assert_eq!(status["State"], "SUCCEEDED", "{status}");
+        status["AccountId"].as_str().unwrap().to_owned()
+    }
+
+    /// CreateAccount, which answers IN_PROGRESS; then the background work, as the server runs
+    /// it; then the request's status.
+    async fn create_account(&self, input: Value) -> Value {
+        let out = self.ok(MGMT, "CreateAccount", input).await;
+        let status = &out["CreateAccountStatus"];
+        assert_eq!(status["State"], "IN_PROGRESS", "{out}");
+        assert!(status.get("AccountId").is_none(), "{out}");
+        assert!(status.get("CompletedTimestamp").is_none(), "{out}");
+        self.orgs.run_due_work().await.unwrap();
+        self.ok(
+            MGMT,
+            "DescribeCreateAccountStatus",
+            json!({"CreateAccountRequestId": status["Id"]}),
+        )
+        .await["CreateAccountStatus"]
+            .clone()
+    }
+
+    /// The account OUTSIDER, in no organization.
+    async fn outsider(&self) {
+        Accounts::new(self.store.clone(), self.master.clone())
+            .ensure(
+                &AccountId::parse(OUTSIDER).unwrap(),
+                "outsider",
+                SystemTime::UNIX_EPOCH,
+            )
+            .await
+            .unwrap();
     }
 
     async fn policy(&self, name: &str, content: &str) -> String {
@@ -245,24 +275,13 @@ async fn ous_nest_five_levels_and_keep_sibling_names_unique() {
 async fn create_account_makes_the_account_its_access_role_and_a_status() {
     let f = fixture().await;
     let root = f.org().await;
-    let out = f
-        .ok(
-            MGMT,
-            "CreateAccount",
-            json!({"Email": "a@example.com", "AccountName": "a", "RoleName": "Admin"}),
-        )
+    let status = f
+        .create_account(json!({"Email": "a@example.com", "AccountName": "a", "RoleName": "Admin"}))
         .await;
-    let status = &out["CreateAccountStatus"];
+    assert_eq!(status["State"], "SUCCEEDED");
     let account = status["AccountId"].as_str().unwrap();
     assert!(status["Id"].as_str().unwrap().starts_with("car-"));
-    let described = f
-        .ok(
-            MGMT,
-            "DescribeCreateAccountStatus",
-            json!({"CreateAccountRequestId": status["Id"]}),
-        )
-        .await;
-    assert_eq!(described["CreateAccountStatus"]["AccountId"], account);
+    assert!(status["CompletedTimestamp"].is_u64());
 
     let role = records::load_role(&*f.store, &AccountId::parse(account).unwrap(), "Admin")
         .await
@@ -276,17 +295,11 @@ async fn create_account_makes_the_account_its_access_role_and_a_status() {
 
     // The same email again fails in the status, as AWS reports it.
     let again = f
-        .ok(
-            MGMT,
-            "CreateAccount",
-            json!({"Email": "a@example.com", "AccountName": "b"}),
-        )
+        .create_account(json!({"Email": "A@example.com", "AccountName": "b"}))
         .await;
-    assert_eq!(again["CreateAccountStatus"]["State"], "FAILED");
-    assert_eq!(
-        again["CreateAccountStatus"]["FailureReason"],
-        "EMAIL_ALREADY_EXISTS"
-    );
+    assert_eq!(again["State"], "FAILED");
+    assert_eq!(again["FailureReason"], "EMAIL_ALREADY_EXISTS");
+    assert!(again.get("AccountId").is_none());
     let failed = f
         .ok(
             MGMT,
@@ -586,14 +599,7 @@ async fn handshakes_invite_existing_accounts() {
         )
         .await;
     assert_eq!(e.code, "AccountNotFoundException");
-    Accounts::new(f.store.clone(), Arc::new(MasterKey::generate().unwrap()))
-        .ensure(
-            &AccountId::parse(OUTSIDER).unwrap(),
-            "outsider",
-            SystemTime::UNIX_EPOCH,
-        )
-        .await
-        .unwrap();
+    f.outsider().await;
     let h = f
         .ok(
             MGMT,
@@ -775,5 +781,200 @@ async fn tag_policies_are_stored_and_inherited() {
     assert_eq!(
         content,
         json!({"tags":{"costcenter":{"tag_key":"CostCenter","tag_value":["100","200","300"]}}})
+    );
+}
+
+#[tokio::test]
+async fn account_requests_finish_in_the_background_even_after_a_restart() {
+    let f = fixture().await;
+    f.org().await;
+    // Two requests answered IN_PROGRESS, then the server stops before finishing them.
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let out = f
+            .ok(
+                MGMT,
+                "CreateAccount",
+                json!({"Email": format!("{name}@example.com"), "AccountName": name}),
+            )
+            .await;
+        ids.push(out["CreateAccountStatus"]["Id"].clone());
+    }
+    let pending = f
+        .ok(
+            MGMT,
+            "ListCreateAccountStatus",
+            json!({"States": ["IN_PROGRESS"]}),
+        )
+        .await;
+    assert_eq!(
+        pending["CreateAccountStatuses"].as_array().unwrap().len(),
+        2
+    );
+
+    // The next start finishes them.
+    let restarted = Organizations::new(
+        f.store.clone(),
+        f.master.clone(),
+        Arc::new(Authenticator::new(
+            f.store.clone(),
+            f.master.clone(),
+            Mode::Secure,
+        )),
+        f.clock.clone(),
+    );
+    restarted.run_due_work().await.unwrap();
+    for id in ids {
+        let out = f
+            .ok(
+                MGMT,
+                "DescribeCreateAccountStatus",
+                json!({"CreateAccountRequestId": id}),
+            )
+            .await;
+        assert_eq!(out["CreateAccountStatus"]["State"], "SUCCEEDED", "{out}");
+    }
+    let accounts = f.ok(MGMT, "ListAccounts", json!({})).await;
+    assert_eq!(accounts["Accounts"].as_array().unwrap().len(), 3);
+    let done = f
+        .ok(
+            MGMT,
+            "ListCreateAccountStatus",
+            json!({"States": ["IN_PROGRESS"]}),
+        )
+        .await;
+    assert_eq!(done["CreateAccountStatuses"], json!([]));
+
+    // Requests beyond the quota (10 accounts) fail as AWS reports it, once in the background.
+    for i in 0..8 {
+        f.ok(
+            MGMT,
+            "CreateAccount",
+            json!({"Email": format!("q{i}@example.com"), "AccountName": format!("q{i}")}),
+        )
+        .await;
+    }
+    f.orgs.run_due_work().await.unwrap();
+    let failed = f
+        .ok(
+            MGMT,
+            "ListCreateAccountStatus",
+            json!({"States": ["FAILED"]}),
+        )
+        .await;
+    let failed = failed["CreateAccountStatuses"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["FailureReason"], "ACCOUNT_LIMIT_EXCEEDED");
+    let e = f
+        .err(
+            MGMT,
+            "CreateAccount",
+            json!({"Email": "late@example.com", "AccountName": "late"}),
+        )
+        .await;
+    assert_eq!(e.code, "ConstraintViolationException");
+    assert_eq!(
+        e.fields,
+        [("Reason", "ACCOUNT_NUMBER_LIMIT_EXCEEDED".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn closed_accounts_are_suspended_then_closed_and_their_principals_refused() {
+    let f = fixture().await;
+    f.org().await;
+    let account = f.account("gone").await;
+    let id = AccountId::parse(&account).unwrap();
+    assert!(!f.auth.is_closed(&id).await.unwrap());
+    f.ok(MGMT, "CloseAccount", json!({"AccountId": account}))
+        .await;
+    let described = f
+        .ok(MGMT, "DescribeAccount", json!({"AccountId": account}))
+        .await;
+    assert_eq!(described["Account"]["Status"], "PENDING_CLOSURE");
+    assert_eq!(described["Account"]["State"], "PENDING_CLOSURE");
+    let e = f
+        .err(MGMT, "CloseAccount", json!({"AccountId": account}))
+        .await;
+    assert_eq!(e.code, "AccountAlreadyClosedException");
+
+    f.orgs.run_due_work().await.unwrap();
+    let described = f
+        .ok(MGMT, "DescribeAccount", json!({"AccountId": account}))
+        .await;
+    assert_eq!(described["Account"]["Status"], "SUSPENDED");
+    assert_eq!(described["Account"]["State"], "SUSPENDED");
+    assert!(f.auth.is_closed(&id).await.unwrap());
+    // Another authenticator (another node, or after a restart) reads it from the store.
+    let fresh = Authenticator::new(f.store.clone(), f.master.clone(), Mode::Secure);
+    assert!(fresh.is_closed(&id).await.unwrap());
+
+    // Its email cannot be used again.
+    let again = f
+        .create_account(json!({"Email": "gone@example.com", "AccountName": "again"}))
+        .await;
+    assert_eq!(again["FailureReason"], "EMAIL_ALREADY_EXISTS");
+
+    // After the 90-day post-closure period it is permanently closed.
+    f.clock.advance(Duration::from_secs(90 * 24 * 3600));
+    f.orgs.run_due_work().await.unwrap();
+    let described = f
+        .ok(MGMT, "DescribeAccount", json!({"AccountId": account}))
+        .await;
+    assert_eq!(described["Account"]["Status"], "SUSPENDED");
+    assert_eq!(described["Account"]["State"], "CLOSED");
+    assert!(f.auth.is_closed(&id).await.unwrap());
+}
+
+#[tokio::test]
+async fn invitations_to_an_email_reach_the_account_with_that_root_email() {
+    let f = fixture().await;
+    f.org().await;
+    // An account made by CreateAccount that left: its root email is the one it was given.
+    let account = f.account("wanderer").await;
+    f.ok(&account, "LeaveOrganization", json!({})).await;
+    let h = f
+        .ok(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": "Wanderer@Example.com", "Type": "EMAIL"}}),
+        )
+        .await;
+    assert_eq!(h["Handshake"]["Parties"][1]["Type"], "EMAIL");
+    let id = h["Handshake"]["Id"].as_str().unwrap().to_owned();
+    let mine = f.ok(&account, "ListHandshakesForAccount", json!({})).await;
+    assert_eq!(mine["Handshakes"][0]["Id"], id.as_str());
+    f.ok(&account, "AcceptHandshake", json!({"HandshakeId": id}))
+        .await;
+    let described = f
+        .ok(MGMT, "DescribeAccount", json!({"AccountId": account}))
+        .await;
+    assert_eq!(described["Account"]["Email"], "wanderer@example.com");
+
+    // Any other account by its default root email.
+    f.outsider().await;
+    let h = f
+        .ok(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": format!("root+{OUTSIDER}@portcullis.invalid"), "Type": "EMAIL"}}),
+        )
+        .await;
+    assert_eq!(h["Handshake"]["Resources"][1]["Type"], "EMAIL");
+    let mine = f.ok(OUTSIDER, "ListHandshakesForAccount", json!({})).await;
+    assert_eq!(mine["Handshakes"].as_array().unwrap().len(), 1);
+
+    // An address no account has.
+    let e = f
+        .err(
+            MGMT,
+            "InviteAccountToOrganization",
+            json!({"Target": {"Id": "nobody@example.com", "Type": "EMAIL"}}),
+        )
+        .await;
+    assert_eq!(e.code, "InvalidInputException");
+    assert_eq!(
+        e.fields,
+        [("Reason", "INVALID_EMAIL_ADDRESS_TARGET".to_owned())]
     );
 }

@@ -7,52 +7,8 @@ root user). Every checked call is recorded as "ok" or the error botocore raised
 """
 
 import json
-import os
-import sys
 
-import boto3
-import botocore.exceptions
-
-ENDPOINT = os.environ["PORTCULLIS_ENDPOINT"]
-MGMT = os.environ["AWS_ACCESS_KEY_ID"]
-out = {}
-
-
-def root(account):
-    return {"aws_access_key_id": account, "aws_secret_access_key": "dev-mode-root-secret"}
-
-
-def client(service, creds, region="us-east-1"):
-    return boto3.client(service, endpoint_url=ENDPOINT, region_name=region, **creds)
-
-
-def step(name, fn):
-    try:
-        value = fn()
-        out[name] = "ok"
-        return value
-    except botocore.exceptions.ClientError as e:
-        out[name] = {
-            "code": e.response["Error"]["Code"],
-            "message": e.response["Error"].get("Message", ""),
-            "status": e.response["ResponseMetadata"]["HTTPStatusCode"],
-            # Modeled members of the error shape, as botocore parses them (e.g. Reason).
-            "reason": e.response.get("Reason"),
-        }
-        return None
-
-
-def doc(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def admin_of(account):
-    """A user with AdministratorAccess in `account`, made by the account's root user."""
-    iam = client("iam", root(account))
-    iam.create_user(UserName="admin")
-    iam.attach_user_policy(UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    key = iam.create_access_key(UserName="admin")["AccessKey"]
-    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+from orgs_common import MGMT, admin_of, client, create_account, doc, out, root, step
 
 
 def scp(orgs, name, *statements):
@@ -84,9 +40,7 @@ def main():
     sandbox = orgs.create_organizational_unit(ParentId=root_id, Name="Sandbox")["OrganizationalUnit"]["Id"]
     accounts = {}
     for name, parent in [("prod", prod), ("sandbox", sandbox), ("dev", workloads)]:
-        status = orgs.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
-        status = orgs.describe_create_account_status(CreateAccountRequestId=status["Id"])["CreateAccountStatus"]
-        account = status["AccountId"]
+        account = create_account(orgs, f"{name}@example.com", name)["AccountId"]
         orgs.move_account(AccountId=account, SourceParentId=root_id, DestinationParentId=parent)
         accounts[name] = account
     out["accounts"] = accounts
