@@ -504,6 +504,9 @@ fn assume_root_opens_task_scoped_root_sessions_once_root_access_is_centralized()
     }
     ok(&out, "auditor_audits");
 
+    denied_by_scp(&out, "scp_binds_root_session");
+    ok(&out, "scp_spares_other_task_actions");
+
     assert_eq!(
         out["disabled_sessions"]["EnabledFeatures"],
         serde_json::json!(["RootCredentialsManagement"])

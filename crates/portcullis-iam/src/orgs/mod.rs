@@ -1313,8 +1313,14 @@ impl Organizations {
                     "You attempted to register the management account of the organization as a delegated administrator for an AWS service integrated with Organizations.",
                 ));
             }
-            if !org.accounts.contains_key(&account) {
+            let Some(member) = org.accounts.get(&account) else {
                 return Err(account_not_found());
+            };
+            if member.status != "ACTIVE" {
+                return Err(constraint(
+                    "CANNOT_REGISTER_SUSPENDED_ACCOUNT_AS_DELEGATED_ADMINISTRATOR",
+                    "You cannot register a suspended account as a delegated administrator.",
+                ));
             }
             if org
                 .delegated

@@ -909,6 +909,22 @@ async fn closed_accounts_are_suspended_then_closed_and_their_principals_refused(
     let fresh = Authenticator::new(f.store.clone(), f.master.clone(), Mode::Secure);
     assert!(fresh.is_closed(&id).await.unwrap());
 
+    // It cannot become a delegated administrator.
+    let e = f
+        .err(
+            MGMT,
+            "RegisterDelegatedAdministrator",
+            json!({"AccountId": account, "ServicePrincipal": "iam.amazonaws.com"}),
+        )
+        .await;
+    assert_eq!(
+        e.fields,
+        [(
+            "Reason",
+            "CANNOT_REGISTER_SUSPENDED_ACCOUNT_AS_DELEGATED_ADMINISTRATOR".to_owned()
+        )]
+    );
+
     // Its email cannot be used again.
     let again = f
         .create_account(json!({"Email": "gone@example.com", "AccountName": "again"}))

@@ -93,6 +93,17 @@ def main():
     step("auditor_audits", lambda: assume("IAMAuditRootUserCredentials", who=client("sts", auditor)))
     step("auditor_deletes", lambda: assume("IAMDeleteRootUserCredentials", who=client("sts", auditor)))
 
+    # The member account's SCPs bind root sessions like its other principals.
+    root_id = orgs.list_roots()["Roots"][0]["Id"]
+    orgs.enable_policy_type(RootId=root_id, PolicyType="SERVICE_CONTROL_POLICY")
+    deny = orgs.create_policy(Name="NoKeyListing", Description="", Type="SERVICE_CONTROL_POLICY", Content=doc(
+        {"Effect": "Deny", "Action": "iam:ListAccessKeys", "Resource": "*"}))["Policy"]["PolicySummary"]["Id"]
+    orgs.attach_policy(PolicyId=deny, TargetId=member)
+    scoped = session_of(assume("IAMAuditRootUserCredentials")["Credentials"])
+    step("scp_binds_root_session", lambda: client("iam", scoped).list_access_keys())
+    step("scp_spares_other_task_actions", lambda: client("iam", scoped).get_account_summary())
+    orgs.detach_policy(PolicyId=deny, TargetId=member)
+
     # Disabled again: no more sessions of that kind.
     out["disabled_sessions"] = iam.disable_organizations_root_sessions()
     step("unlock_after_disable", lambda: assume("S3UnlockBucketPolicy"))
