@@ -214,6 +214,7 @@ suite!(
     verify_catches_inserted_and_truncated,
     reset_keeps_audit,
     concurrent_writers_lose_no_updates,
+    concurrent_batches_succeed_or_fail_alone,
     concurrent_appenders_keep_one_chain,
     health_close_and_reopen,
     migrations_run_once_and_refuse_a_newer_schema,
@@ -355,6 +356,46 @@ async fn failing_batch_applies_nothing(f: Fixture) {
     assert_eq!((x.value, x.version), (json!("x1"), 1));
     // An empty batch is fine.
     s.write(vec![]).await.unwrap();
+}
+
+/// Writes that arrive together (and may share one commit) still succeed or fail each on its
+/// own: a batch whose precondition fails leaves nothing behind, the others all land.
+async fn concurrent_batches_succeed_or_fail_alone(f: Fixture) {
+    let s = f.store.clone();
+    s.write(vec![put("taken", json!(0), Precondition::Absent)])
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let id = format!("item-{i:02}");
+                let batch = if i % 2 == 0 {
+                    vec![put(&id, json!(i), Precondition::Absent)]
+                } else {
+                    vec![
+                        put(&id, json!(i), Precondition::Absent),
+                        put("taken", json!(i), Precondition::Absent),
+                    ]
+                };
+                (i, s.write(batch).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        if i % 2 == 0 {
+            result.unwrap();
+        } else {
+            assert_conflict(result, 1);
+        }
+    }
+    for i in 0..64 {
+        let found = version(&*s, &format!("item-{i:02}")).await;
+        assert_eq!(found, (i % 2 == 0).then_some(1), "item-{i:02}");
+    }
+    let taken = s.get("test.thing", ACCOUNT, "taken").await.unwrap().unwrap();
+    assert_eq!((taken.value, taken.version), (json!(0), 1));
 }
 
 async fn batch_sees_its_own_earlier_ops(f: Fixture) {

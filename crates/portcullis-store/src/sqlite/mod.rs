@@ -1,10 +1,10 @@
 //! The embedded backend: SQLite through rusqlite (bundled).
 //!
-//! One writer connection and a small pool of reader connections. The database runs in WAL mode
-//! with `synchronous=FULL`, so a write that returned `Ok` is in the fsynced log and survives a
-//! `kill -9` or a power cut; readers never block the writer and see committed state. rusqlite
-//! is blocking, so every call runs on `tokio::task::spawn_blocking`; the writer is handed out
-//! through an async mutex, so waiting for it never ties up a thread.
+//! One writer connection, owned by a thread that commits writes in groups ([`writer`]), and a
+//! small pool of reader connections. The database runs in WAL mode with `synchronous=FULL`, so
+//! a write that returned `Ok` is in the fsynced log and survives a `kill -9` or a power cut;
+//! readers never block the writer and see committed state. rusqlite is blocking, so reads run on
+//! `tokio::task::spawn_blocking`.
 //!
 //! An in-memory database (dev mode) has only the writer connection, which then serves reads too.
 
@@ -19,11 +19,14 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::Semaphore;
 
+mod writer;
+
 use crate::audit::{self, AUDIT_COLUMNS, ChainHasher, ChainVerifier, Param};
 use crate::{
     AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
     Store, StoreError, WriteOp, precondition_holds,
 };
+use writer::{Writer, in_savepoint};
 
 /// How many reader connections a file database keeps.
 const READERS: usize = 4;
@@ -81,7 +84,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
-    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    writer: Writer,
     readers: Option<Arc<ReaderPool>>,
     checkpointer: Option<Checkpointer>,
     hasher: Arc<ChainHasher>,
@@ -182,6 +185,7 @@ impl Checkpointer {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        self.writer.detach();
         if let Some(checkpointer) = &self.checkpointer {
             drop(checkpointer.stop());
         }
@@ -193,26 +197,30 @@ impl SqliteStore {
     pub async fn open_file(path: &Path, audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
-        let (writer, path, checkpointer) = run_blocking(move || {
-            create_private_file(&path)?;
-            let mut conn = Connection::open(&path)?;
-            configure(&conn, false)?;
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Backend {
-                    backend: "sqlite",
-                    message: format!("could not switch to WAL (journal_mode is {mode})"),
-                });
+        let (writer, path, checkpointer) = run_blocking({
+            let hasher = Arc::clone(&hasher);
+            move || {
+                create_private_file(&path)?;
+                let mut conn = Connection::open(&path)?;
+                configure(&conn, false)?;
+                let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(StoreError::Backend {
+                        backend: "sqlite",
+                        message: format!("could not switch to WAL (journal_mode is {mode})"),
+                    });
+                }
+                conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+                migrate(&mut conn)?;
+                let checkpointer = Checkpointer::start(&path)?;
+                let writer = Writer::start(conn, hasher, Some(Arc::clone(&checkpointer.dirty)))?;
+                Ok((writer, path, checkpointer))
             }
-            conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
-            migrate(&mut conn)?;
-            let checkpointer = Checkpointer::start(&path)?;
-            Ok((conn, path, checkpointer))
         })
         .await?;
         tracing::debug!(path = %path.display(), "opened SQLite store");
         Ok(Self {
-            writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+            writer,
             readers: Some(Arc::new(ReaderPool {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -228,15 +236,18 @@ impl SqliteStore {
     /// Opens a private in-memory database.
     pub async fn open_in_memory(audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
         let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
-        let writer = run_blocking(|| {
-            let mut conn = Connection::open_in_memory()?;
-            configure(&conn, false)?;
-            migrate(&mut conn)?;
-            Ok(conn)
+        let writer = run_blocking({
+            let hasher = Arc::clone(&hasher);
+            move || {
+                let mut conn = Connection::open_in_memory()?;
+                configure(&conn, false)?;
+                migrate(&mut conn)?;
+                Writer::start(conn, hasher, None)
+            }
         })
         .await?;
         Ok(Self {
-            writer: Arc::new(tokio::sync::Mutex::new(Some(writer))),
+            writer,
             readers: None,
             checkpointer: None,
             hasher,
@@ -252,25 +263,15 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` on the writer connection, off the async runtime.
+    /// Runs `f` on the writer connection, in a transaction of its own or in a savepoint of a
+    /// group commit; returns once what `f` wrote is durable.
     async fn with_writer<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
     {
         self.check_open()?;
-        let mut guard = Arc::clone(&self.writer).lock_owned().await;
-        let hasher = Arc::clone(&self.hasher);
-        let dirty = self.checkpointer.as_ref().map(|c| Arc::clone(&c.dirty));
-        run_blocking(move || {
-            let conn = guard.as_mut().ok_or(StoreError::Closed)?;
-            let result = f(conn, &hasher);
-            if let Some(dirty) = dirty {
-                dirty.store(true, Ordering::Release);
-            }
-            result
-        })
-        .await
+        self.writer.run(f).await
     }
 
     /// Runs `f` on a reader connection (the writer for an in-memory database).
@@ -371,8 +372,7 @@ impl Store for SqliteStore {
     }
 
     fn write<'a>(&'a self, ops: Vec<WriteOp>) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.with_writer(move |conn, _| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Box::pin(self.with_writer(move |tx, _| {
             for (index, op) in ops.iter().enumerate() {
                 let (kind, account, id) = op.key();
                 let found: Option<i64> = tx
@@ -382,7 +382,7 @@ impl Store for SqliteStore {
                     .query_row(params![kind, account, id], |r| r.get(0))
                     .optional()?;
                 if !precondition_holds(op.precondition(), found) {
-                    // Dropping `tx` rolls back the ops applied so far.
+                    // The writer rolls back the ops applied so far.
                     return Err(op.conflict(index, found));
                 }
                 match (op, found) {
@@ -420,7 +420,6 @@ impl Store for SqliteStore {
                     (WriteOp::Delete { .. }, None) => {}
                 }
             }
-            tx.commit()?;
             Ok(())
         }))
     }
@@ -429,11 +428,10 @@ impl Store for SqliteStore {
         &'a self,
         records: Vec<NewAuditRecord>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.with_writer(move |conn, hasher| {
+        Box::pin(self.with_writer(move |tx, hasher| {
             if records.is_empty() {
                 return Ok(());
             }
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (head_seq, head_hash): (i64, String) =
                 tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
@@ -468,7 +466,6 @@ impl Store for SqliteStore {
                 "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
                 params![batch.head_seq, batch.head_hash],
             )?;
-            tx.commit()?;
             Ok(())
         }))
     }
@@ -493,24 +490,25 @@ impl Store for SqliteStore {
     fn verify_audit<'a>(&'a self) -> BoxFuture<'a, Result<AuditVerification, StoreError>> {
         Box::pin(self.with_reader(move |conn, hasher| {
             // One read transaction: the head and the rows come from the same snapshot.
-            let tx = conn.unchecked_transaction()?;
-            let (head_seq, head_hash): (i64, String) =
-                tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            let mut verifier = ChainVerifier::new(hasher);
-            {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
-                ))?;
-                let mut rows = stmt.query([])?;
-                while let Some(row) = rows.next()? {
-                    if !verifier.push(&audit_row(row)?) {
-                        break;
+            in_savepoint(conn, |tx| {
+                let (head_seq, head_hash): (i64, String) =
+                    tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                let mut verifier = ChainVerifier::new(hasher);
+                {
+                    let mut stmt = tx.prepare(&format!(
+                        "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
+                    ))?;
+                    let mut rows = stmt.query([])?;
+                    while let Some(row) = rows.next()? {
+                        if !verifier.push(&audit_row(row)?) {
+                            break;
+                        }
                     }
                 }
-            }
-            Ok(verifier.finish(head_seq, &head_hash))
+                Ok(verifier.finish(head_seq, &head_hash))
+            })
         }))
     }
 
@@ -545,14 +543,23 @@ impl Store for SqliteStore {
                 }
             }
             let checkpointer = self.checkpointer.as_ref().and_then(Checkpointer::stop);
-            let mut guard = Arc::clone(&self.writer).lock_owned().await;
+            // The writer finishes the jobs queued before `closed` was set, then hands back its
+            // connection.
+            let writer = self.writer.stop();
             run_blocking(move || {
                 if let Some(thread) = checkpointer
                     && thread.join().is_err()
                 {
                     tracing::warn!("the WAL checkpoint thread panicked");
                 }
-                if let Some(conn) = guard.take() {
+                let conn = writer.and_then(|thread| match thread.join() {
+                    Ok(conn) => Some(conn),
+                    Err(_) => {
+                        tracing::error!("the SQLite writer thread panicked");
+                        None
+                    }
+                });
+                if let Some(conn) = conn {
                     // Fold the WAL into the main file so the data dir is one file at rest.
                     if let Err(e) =
                         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
