@@ -69,6 +69,36 @@ pub fn access_key_id(prefix: &str) -> String {
     format!("{prefix}{}", random_from(BASE32, 16))
 }
 
+/// An access key id whose first 40 bits (after the prefix) carry `number` (below 2^40, such as
+/// a 12-digit account id) and whose last 40 bits are random: `prefix` and 16 base-32
+/// characters, 8 for each half.
+pub fn access_key_id_with_number(prefix: &str, number: u64) -> String {
+    let random = random_bytes::<5>()
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let halves = [number & 0xff_ffff_ffff, random];
+    let mut out = String::with_capacity(prefix.len() + 16);
+    out.push_str(prefix);
+    for half in halves {
+        for shift in (0..8).rev() {
+            let digit = usize::try_from((half >> (shift * 5)) & 0x1f).unwrap_or(0);
+            out.push(char::from(BASE32.get(digit).copied().unwrap_or(b'A')));
+        }
+    }
+    out
+}
+
+/// The number [`access_key_id_with_number`] put in `key_id`, if it has that form.
+pub fn number_of_key_id(key_id: &str) -> Option<u64> {
+    if key_id.len() != 20 {
+        return None;
+    }
+    key_id.get(4..12)?.bytes().try_fold(0u64, |acc, c| {
+        let digit = BASE32.iter().position(|&b| b == c)?;
+        Some((acc << 5) | u64::try_from(digit).ok()?)
+    })
+}
+
 /// A 40-character secret access key.
 pub fn secret_access_key() -> String {
     random_from(SECRET_ALPHABET, 40)
@@ -154,6 +184,20 @@ mod tests {
             Some('8' | '9' | 'a' | 'b')
         ));
         assert_ne!(id, request_id());
+    }
+
+    #[test]
+    fn key_ids_carry_a_number() {
+        for number in [0, 1, 123_456_789_012, 999_999_999_999, (1 << 40) - 1] {
+            let a = access_key_id_with_number(prefix::TEMPORARY_ACCESS_KEY, number);
+            let b = access_key_id_with_number(prefix::TEMPORARY_ACCESS_KEY, number);
+            assert_eq!((a.len(), &a[..4]), (20, "ASIA"));
+            assert!(a.bytes().skip(4).all(|c| BASE32.contains(&c)));
+            assert_eq!(number_of_key_id(&a), Some(number));
+            assert_ne!(a, b, "the low half is random");
+        }
+        assert_eq!(number_of_key_id("ASIA1234"), None);
+        assert_eq!(number_of_key_id("ASIA11111111AAAAAAAA"), None);
     }
 
     #[test]

@@ -151,21 +151,29 @@ enum Lookup {
 struct CachedKey {
     secret: Secret<String>,
     principal: Principal,
-    /// For temporary credentials: the session.
-    session: Option<Arc<SessionRecord>>,
+    /// For temporary credentials: the session and the token that carries it.
+    session: Option<(Arc<SessionRecord>, Secret<String>)>,
     /// The SigV4 signing key of the credential scope (date, region, service) this key signed
     /// with last: derived once, then reused by the requests that share the scope.
     signing: RwLock<Option<(CredentialScope, hmac::Key)>>,
 }
 
 impl CachedKey {
-    fn new(secret: Secret<String>, principal: Principal, session: Option<SessionRecord>) -> Self {
+    fn new(
+        secret: Secret<String>,
+        principal: Principal,
+        session: Option<(SessionRecord, Secret<String>)>,
+    ) -> Self {
         Self {
             secret,
             principal,
-            session: session.map(Arc::new),
+            session: session.map(|(record, token)| (Arc::new(record), token)),
             signing: RwLock::new(None),
         }
+    }
+
+    fn session(&self) -> Option<&SessionRecord> {
+        self.session.as_ref().map(|(record, _)| record.as_ref())
     }
 
     /// Verifies `parsed` over `request` with this key's secret.
@@ -199,6 +207,9 @@ impl CachedKey {
         sigv4::verify_with_signing_key(request, parsed, &key, now, CanonicalOptions::default())
     }
 }
+
+/// How many keys and sessions the authenticator keeps in memory at most.
+const MAX_CACHED_KEYS: usize = 100_000;
 
 /// Resolves access keys and verifies signatures.
 pub struct Authenticator {
@@ -260,7 +271,7 @@ impl Authenticator {
                 error,
             });
         }
-        let key = match self.key(&key_id).await? {
+        let key = match self.key(&key_id, parsed.security_token.as_deref()).await? {
             Lookup::Active(key) => Some(key),
             // Inactive, deleted or purged: refused in every mode, never taken for a dev key.
             Lookup::Refused => {
@@ -288,20 +299,8 @@ impl Authenticator {
                 }
             };
         };
-        if let Some(session) = &key.session {
-            // Temporary credentials are only valid with their session token (STS API
-            // Reference, "Using temporary credentials"), and only until they expire.
-            let token_ok = parsed
-                .security_token
-                .as_deref()
-                .is_some_and(|t| session.token_matches(t));
-            if !token_ok {
-                return Err(AuthFailure::Signature {
-                    access_key_id: Some(key_id),
-                    account: Some(session.account.clone()),
-                    error: SigV4Error::InvalidClientTokenId,
-                });
-            }
+        if let Some(session) = key.session() {
+            // Temporary credentials are valid only until they expire.
             if session.expired(now) {
                 return Err(AuthFailure::Signature {
                     access_key_id: Some(key_id),
@@ -349,10 +348,12 @@ impl Authenticator {
 
     /// The session behind temporary credentials `access_key_id`, if it is one.
     pub async fn session(&self, access_key_id: &str) -> Result<Option<SessionRecord>, IamError> {
-        Ok(match self.key(access_key_id).await? {
-            Lookup::Active(key) => key.session.as_deref().cloned(),
-            Lookup::Refused | Lookup::Unknown => None,
-        })
+        let cached = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.get(access_key_id).cloned());
+        Ok(cached.and_then(|key| key.session().cloned()))
     }
 
     /// Whether `account` is closed: its principals are refused, its roles cannot be assumed.
@@ -409,7 +410,10 @@ impl Authenticator {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    async fn key(&self, access_key_id: &str) -> Result<Lookup, IamError> {
+    async fn key(&self, access_key_id: &str, token: Option<&str>) -> Result<Lookup, IamError> {
+        if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
+            return Ok(self.session_key(access_key_id, token));
+        }
         if let Some(hit) = self
             .keys
             .read()
@@ -435,25 +439,70 @@ impl Authenticator {
         })
     }
 
+    /// Temporary credentials: the session their token carries. Temporary credentials are only
+    /// valid with their session token (STS API Reference, "Using temporary credentials"): a
+    /// token that Portcullis made for another key, or altered, is refused in every mode; one
+    /// that is not Portcullis's at all (or none) leaves the key unknown, which dev mode takes
+    /// as it takes any key it did not issue.
+    fn session_key(&self, access_key_id: &str, token: Option<&str>) -> Lookup {
+        let Some(token) = token else {
+            return Lookup::Unknown;
+        };
+        let cached = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.get(access_key_id).cloned());
+        if let Some(key) = cached
+            && let Some((_, known)) = &key.session
+            && portcullis_core::secret::ct_eq(known.expose().as_bytes(), token.as_bytes())
+        {
+            return Lookup::Active(key);
+        }
+        if !sessions::is_portcullis_token(token) {
+            return Lookup::Unknown;
+        }
+        let Some((session, secret)) = sessions::open(&self.master, access_key_id, token) else {
+            return Lookup::Refused;
+        };
+        let principal = session.principal.clone();
+        let key = Arc::new(CachedKey::new(
+            secret,
+            principal,
+            Some((session, Secret::new(token.to_owned()))),
+        ));
+        if let Ok(mut keys) = self.keys.write() {
+            if keys.len() >= MAX_CACHED_KEYS {
+                // Bounded: sessions are cheap to open again from their tokens.
+                keys.retain(|_, key| key.session.is_none());
+            }
+            keys.insert(access_key_id.to_owned(), Arc::clone(&key));
+        }
+        Lookup::Active(key)
+    }
+
+    /// The session `token` carries for `access_key_id`, kept for the requests that follow as
+    /// authentication keeps it (for callers that verified the request by other means).
+    #[cfg(test)]
+    pub(crate) fn admit_session(&self, access_key_id: &str, token: &str) -> Option<SessionRecord> {
+        match self.session_key(access_key_id, Some(token)) {
+            Lookup::Active(key) => key.session().cloned(),
+            Lookup::Refused | Lookup::Unknown => None,
+        }
+    }
+
+    /// Drops the cached sessions that have expired by `now` (the server's periodic work).
+    pub fn forget_expired(&self, now: SystemTime) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.retain(|_, key| key.session().is_none_or(|s| !s.expired(now)));
+        }
+    }
+
     /// The key from the store: `None` when there is no record, `Some(None)` when it is inactive.
     async fn load_key(
         &self,
         access_key_id: &str,
     ) -> Result<Option<Option<Arc<CachedKey>>>, IamError> {
-        if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
-            let Some(session) = sessions::load(&*self.store, access_key_id).await? else {
-                return Ok(None);
-            };
-            let cached = Arc::new(CachedKey::new(
-                session.secret(&self.master)?,
-                session.principal.clone(),
-                Some(session),
-            ));
-            if let Ok(mut keys) = self.keys.write() {
-                keys.insert(access_key_id.to_owned(), cached.clone());
-            }
-            return Ok(Some(Some(cached)));
-        }
         let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
             return Ok(None);
         };
@@ -594,7 +643,6 @@ mod tests {
         let mut principal = Principal::root(account(), String::new());
         principal.mfa_authenticated = true;
         let (creds, _) = crate::sessions::issue(
-            &*store,
             &master,
             NewSession {
                 principal,
@@ -608,7 +656,6 @@ mod tests {
             },
             t0,
         )
-        .await
         .unwrap();
         let token = creds.session_token.expose().clone();
 
@@ -635,5 +682,93 @@ mod tests {
         let err = err.to_aws_error(crate::sts::PROTOCOL);
         assert_eq!(err.code, "ExpiredToken");
         assert_eq!(err.status, http::StatusCode::BAD_REQUEST);
+
+        // Nothing is stored: another node with the same master key verifies the session, and
+        // refuses the token of another session (even one it has verified) for this key.
+        let other_node = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
+        let ok = authenticate(&other_node, &creds, Some(&token), t0 + Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(ok.principal.access_key_id, creds.access_key_id);
+        let (second, _) = crate::sessions::issue(
+            &master,
+            NewSession {
+                principal: Principal::root(account(), String::new()),
+                kind: SessionKind::SessionToken,
+                policy: None,
+                policy_arns: vec![],
+                tags: BTreeMap::new(),
+                transitive_tag_keys: vec![],
+                source_identity: None,
+                duration: Duration::from_secs(900),
+            },
+            t0,
+        )
+        .unwrap();
+        let second_token = second.session_token.expose().clone();
+        authenticate(&other_node, &second, Some(&second_token), t0)
+            .await
+            .unwrap();
+        let err = authenticate(&other_node, &creds, Some(&second_token), t0)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_aws_error(crate::sts::PROTOCOL).code,
+            "InvalidClientTokenId"
+        );
+        // Expired sessions leave the cache; their tokens still answer ExpiredToken.
+        other_node.forget_expired(t0 + Duration::from_secs(900));
+        assert!(other_node.session(&creds.access_key_id).await.unwrap().is_none());
+        let err = authenticate(&other_node, &creds, Some(&token), t0 + Duration::from_secs(901))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_aws_error(crate::sts::PROTOCOL).code, "ExpiredToken");
+    }
+
+    #[tokio::test]
+    async fn dev_mode_refuses_altered_portcullis_tokens_but_takes_foreign_ones_as_root() {
+        let master = Arc::new(MasterKey::generate().unwrap());
+        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
+            .await
+            .unwrap();
+        let auth = Authenticator::new(
+            store,
+            master.clone(),
+            Mode::Dev {
+                default_account: account(),
+            },
+        );
+        let now = SystemTime::now();
+        let (creds, _) = crate::sessions::issue(
+            &master,
+            NewSession {
+                principal: Principal::root(account(), String::new()),
+                kind: SessionKind::SessionToken,
+                policy: None,
+                policy_arns: vec![],
+                tags: BTreeMap::new(),
+                transitive_tag_keys: vec![],
+                source_identity: None,
+                duration: Duration::from_secs(900),
+            },
+            now,
+        )
+        .unwrap();
+        let mut altered = creds.session_token.expose().clone();
+        altered.pop();
+        altered.push('A');
+        let err = authenticate(&auth, &creds, Some(&altered), now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_aws_error(crate::sts::PROTOCOL).code,
+            "InvalidClientTokenId"
+        );
+        // A token that is not Portcullis's, as local emulators' users pass: the default root.
+        let ok = authenticate(&auth, &creds, Some("FQoGZXIvYXdzEXAMPLE"), now)
+            .await
+            .unwrap();
+        assert_eq!(ok.principal.kind, PrincipalKind::Root);
+        assert_eq!(ok.principal.account, account());
     }
 }

@@ -1,44 +1,44 @@
-//! Temporary credentials: the sessions STS issues (AssumeRole, GetSessionToken,
+//! Temporary credentials: the sessions STS issues (AssumeRole, AssumeRoot, GetSessionToken,
 //! GetFederationToken, AssumeRoleWithWebIdentity).
 //!
-//! A session is stored under the store kind [`KIND`], account `""` (access key ids are global),
-//! id = its `ASIA...` access key id. The secret access key is sealed under the master key and
-//! bound to the key id, like long-term keys; the session token is 64 random bytes from the
-//! operating system's CSPRNG, of which only the SHA-256 digest is stored and which is compared
-//! in constant time. A session carries the principal it authenticates, what its permissions
-//! derive from ([`SessionKind`]), its session policies and tags, and its expiry.
+//! Sessions are not stored: the session token carries the session. It is the session record
+//! and its secret access key, sealed with AES-256-GCM under a key used for that token alone
+//! (HMAC-SHA256 of a random 256-bit salt, keyed by a sub-key of the master key), with the
+//! access key id as additional data. Only Portcullis can open a token or make one that opens;
+//! a token cannot be moved to another access key id, and any changed byte is refused. Issuing
+//! credentials therefore writes nothing, any node that shares the master key verifies them,
+//! and nothing is left behind to purge: an expired token keeps answering `ExpiredToken`.
 //!
-//! Each session also has an entry in an expiry index ([`EXPIRY_KIND`]) written in the same
-//! batch, so that [`purge_expired`] reads only the sessions that are due.
+//! The access key id (`ASIA` and 16 base-32 characters) carries the session's account in its
+//! first 40 bits, as AWS's do, so that `GetAccessKeyInfo` answers for any session; the other
+//! 40 bits are random.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::digest;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroize as _;
 
 use portcullis_core::{AccountId, Principal, Secret, id, iso8601};
-use portcullis_store::{MasterKey, Precondition, Store, WriteOp};
+use portcullis_store::MasterKey;
 
 use crate::IamError;
 
-/// Store kind of session records.
-pub const KIND: &str = "sts.session";
+/// What errors about sessions name as their kind.
+pub const TOKEN_KIND: &str = "sts.session";
 
-/// Store kind of the expiry index: one empty item per session, id
-/// `{expires_at:012}/{access_key_id}`, so that ids sort by expiry and purging reads only the
-/// sessions that are due, however many live sessions there are.
-pub const EXPIRY_KIND: &str = "sts.session-expiry";
-
-/// The expiry index id of a session.
-fn expiry_id(expires_at: i64, access_key_id: &str) -> String {
-    format!("{expires_at:012}/{access_key_id}")
-}
-
-/// At most how many due sessions one purge write removes.
-const PURGE_BATCH: usize = 500;
+/// What session tokens start with; the rest is base64.
+const TOKEN_PREFIX: &str = "PCST";
+/// The token format's version byte.
+const TOKEN_V1: u8 = 1;
+/// The random salt each token's key is derived from.
+const SALT_LEN: usize = 32;
+/// The master key's sub-key for session tokens.
+const TOKEN_PURPOSE: &str = "sts-session-token-v1";
 
 /// What a session's permissions derive from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub enum SessionKind {
     },
 }
 
-/// A session as stored.
+/// A session: what its token carries besides the secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SessionRecord {
@@ -83,10 +83,6 @@ pub struct SessionRecord {
     pub access_key_id: String,
     /// The account of the principal.
     pub account: AccountId,
-    /// The secret access key, sealed under the master key (base64).
-    pub sealed_secret: String,
-    /// SHA-256 of the session token (base64).
-    pub token_digest: String,
     /// Issue time, seconds since the epoch (`aws:TokenIssueTime`).
     pub issued_at: i64,
     /// Expiry, seconds since the epoch.
@@ -110,6 +106,14 @@ pub struct SessionRecord {
     /// The source identity, which chained sessions keep.
     #[serde(default)]
     pub source_identity: Option<String>,
+}
+
+/// What a token seals.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Sealed {
+    secret_access_key: String,
+    session: SessionRecord,
 }
 
 /// Credentials as issued: shown once, to the caller.
@@ -146,17 +150,13 @@ pub struct NewSession {
     pub duration: Duration,
 }
 
-/// Issues credentials for `session` and stores it.
-pub async fn issue(
-    store: &dyn Store,
+/// Issues credentials for `session`. Nothing is stored: the token carries the session.
+pub fn issue(
     master: &MasterKey,
     session: NewSession,
     now: SystemTime,
 ) -> Result<(IssuedCredentials, SessionRecord), IamError> {
-    let access_key_id = id::access_key_id(id::prefix::TEMPORARY_ACCESS_KEY);
-    let secret = Secret::new(id::secret_access_key());
-    let token = Secret::new(new_token());
-    let sealed = master.seal(secret.expose().as_bytes(), aad(&access_key_id).as_bytes())?;
+    let access_key_id = temporary_key_id(&session.principal.account);
     let expires = now + session.duration;
     let mut principal = session.principal;
     principal.access_key_id = access_key_id.clone();
@@ -164,8 +164,6 @@ pub async fn issue(
     let record = SessionRecord {
         access_key_id: access_key_id.clone(),
         account: principal.account.clone(),
-        sealed_secret: B64.encode(sealed),
-        token_digest: token_digest(token.expose()),
         issued_at: crate::authz::epoch(now),
         expires_at: crate::authz::epoch(expires),
         principal,
@@ -176,24 +174,19 @@ pub async fn issue(
         transitive_tag_keys: session.transitive_tag_keys,
         source_identity: session.source_identity,
     };
-    let value =
-        serde_json::to_value(&record).map_err(|e| IamError::corrupt(KIND, &access_key_id, e))?;
-    store
-        .write(vec![
-            WriteOp::put(KIND, "", access_key_id.clone(), value, Precondition::Absent),
-            WriteOp::put(
-                EXPIRY_KIND,
-                "",
-                expiry_id(record.expires_at, &access_key_id),
-                serde_json::json!({}),
-                Precondition::Absent,
-            ),
-        ])
-        .await?;
+    let sealed = Sealed {
+        secret_access_key: id::secret_access_key(),
+        session: record,
+    };
+    let token = seal(master, &sealed)?;
+    let Sealed {
+        secret_access_key,
+        session: record,
+    } = sealed;
     Ok((
         IssuedCredentials {
             access_key_id,
-            secret_access_key: secret,
+            secret_access_key: Secret::new(secret_access_key),
             session_token: token,
             expiration: iso8601(expires),
         },
@@ -201,318 +194,185 @@ pub async fn issue(
     ))
 }
 
-/// Reads a session.
-pub async fn load(
-    store: &dyn Store,
+/// Opens the session `token` carries for `access_key_id`, with its secret access key; `None`
+/// when the token is not one Portcullis made for that key (malformed, altered, for another key
+/// or under another master key).
+pub fn open(
+    master: &MasterKey,
     access_key_id: &str,
-) -> Result<Option<SessionRecord>, IamError> {
-    let Some(item) = store.get(KIND, "", access_key_id).await? else {
-        return Ok(None);
-    };
-    serde_json::from_value(item.value)
-        .map(Some)
-        .map_err(|e| IamError::corrupt(KIND, access_key_id, e))
+    token: &str,
+) -> Option<(SessionRecord, Secret<String>)> {
+    let mut sealed = B64.decode(token.strip_prefix(TOKEN_PREFIX)?).ok()?;
+    let (&version, rest) = sealed.split_first()?;
+    if version != TOKEN_V1 || rest.len() < SALT_LEN + AES_256_GCM.tag_len() {
+        return None;
+    }
+    let (salt, _) = rest.split_at(SALT_LEN);
+    let key = token_key(master, salt)?;
+    let start = 1 + SALT_LEN;
+    let opened = sealed.get_mut(start..).and_then(|ciphertext| {
+        key.open_in_place(
+            Nonce::assume_unique_for_key([0; 12]),
+            Aad::from(access_key_id.as_bytes()),
+            ciphertext,
+        )
+        .ok()
+        .map(|plain| serde_json::from_slice::<Sealed>(plain))
+    });
+    sealed.zeroize();
+    let Sealed {
+        secret_access_key,
+        session,
+    } = opened?.ok()?;
+    (session.access_key_id == access_key_id)
+        .then(|| (session, Secret::new(secret_access_key)))
 }
 
-/// How long an expired session is kept, so that its credentials keep answering
-/// `ExpiredToken` (rather than `InvalidClientTokenId`) for a day.
-pub const EXPIRED_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Whether `token` has the form of the tokens Portcullis makes (not whether it opens).
+pub fn is_portcullis_token(token: &str) -> bool {
+    token.starts_with(TOKEN_PREFIX)
+}
 
-/// Deletes sessions that expired more than [`EXPIRED_RETENTION`] before `now`; returns their
-/// access key ids, which the caller drops from the authenticator's cache
-/// ([`crate::Authenticator::forget`]). Meant for the server's periodic work.
-///
-/// The expiry index is read in id order (earliest expiry first) up to the first session that
-/// is not yet due: the cost is that of the due sessions, not of every live one.
-pub async fn purge_expired(store: &dyn Store, now: SystemTime) -> Result<Vec<String>, IamError> {
-    let cutoff =
-        crate::authz::epoch(now) - i64::try_from(EXPIRED_RETENTION.as_secs()).unwrap_or(i64::MAX);
-    let mut purged = Vec::new();
-    // Pages grow from one row while they are all due: a purge with nothing due reads one row,
-    // one with `n` due reads fewer than `2n + 1`.
-    let mut limit = 1;
-    loop {
-        let mut query = portcullis_store::ListQuery::all(EXPIRY_KIND, "");
-        query.limit = limit;
-        let page = store.list(query).await?;
-        let mut ops = Vec::new();
-        for item in &page.items {
-            let Some((expires_at, key)) = item.id.split_once('/') else {
-                continue;
-            };
-            if expires_at.parse::<i64>().map_or(true, |at| at >= cutoff) {
-                break;
-            }
-            ops.push(WriteOp::delete(
-                EXPIRY_KIND,
-                "",
-                &item.id,
-                Precondition::Any,
-            ));
-            ops.push(WriteOp::delete(KIND, "", key, Precondition::Any));
-            ops.push(crate::keys::retire(key));
-            purged.push(key.to_owned());
-        }
-        let all_due = ops.len() == 3 * limit;
-        if !ops.is_empty() {
-            store.write(ops).await?;
-        }
-        if !all_due {
-            return Ok(purged);
-        }
-        limit = (limit * 2).min(PURGE_BATCH);
+/// The account a temporary access key id was issued in.
+pub fn account_of(access_key_id: &str) -> Option<AccountId> {
+    let number = id::number_of_key_id(access_key_id)?;
+    AccountId::parse(&format!("{number:012}")).ok()
+}
+
+/// An `ASIA...` key id that carries `account` (see the module's documentation).
+fn temporary_key_id(account: &AccountId) -> String {
+    let number = account.as_str().parse::<u64>().unwrap_or(0);
+    id::access_key_id_with_number(id::prefix::TEMPORARY_ACCESS_KEY, number)
+}
+
+/// The token for `sealed`: prefix, then base64 of version, salt, ciphertext and tag.
+fn seal(master: &MasterKey, sealed: &Sealed) -> Result<Secret<String>, IamError> {
+    let failed = || IamError::Store(portcullis_store::StoreError::Crypto("session token seal"));
+    let salt = id::random_bytes::<SALT_LEN>();
+    let key = token_key(master, &salt).ok_or_else(failed)?;
+    // Room for a large session (policy, tags) up front, so that growing the buffer leaves no
+    // copies of the secret behind in freed memory.
+    let mut plain = Vec::with_capacity(8 * 1024);
+    if serde_json::to_writer(&mut plain, sealed).is_err() {
+        plain.zeroize();
+        return Err(failed());
     }
+    let tag = key.seal_in_place_separate_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::from(sealed.session.access_key_id.as_bytes()),
+        &mut plain,
+    );
+    let Ok(tag) = tag else {
+        plain.zeroize();
+        return Err(failed());
+    };
+    let mut buffer = Vec::with_capacity(1 + SALT_LEN + plain.len() + AES_256_GCM.tag_len());
+    buffer.push(TOKEN_V1);
+    buffer.extend_from_slice(&salt);
+    buffer.extend_from_slice(&plain);
+    buffer.extend_from_slice(tag.as_ref());
+    Ok(Secret::new(format!("{TOKEN_PREFIX}{}", B64.encode(&buffer))))
+}
+
+/// The AES-256-GCM key of one token: HMAC-SHA256(token sub-key, salt). Each key seals one
+/// token, so the fixed nonce is never reused under a key.
+fn token_key(master: &MasterKey, salt: &[u8]) -> Option<LessSafeKey> {
+    let root = master.derive(TOKEN_PURPOSE);
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, root.expose()), salt);
+    UnboundKey::new(&AES_256_GCM, tag.as_ref())
+        .ok()
+        .map(LessSafeKey::new)
 }
 
 impl SessionRecord {
-    /// The secret access key in clear, for signature verification.
-    pub fn secret(&self, master: &MasterKey) -> Result<Secret<String>, IamError> {
-        let sealed = B64
-            .decode(&self.sealed_secret)
-            .map_err(|e| IamError::corrupt(KIND, &self.access_key_id, e))?;
-        let plain = master.open(&sealed, aad(&self.access_key_id).as_bytes())?;
-        let text = std::str::from_utf8(plain.expose())
-            .map_err(|e| IamError::corrupt(KIND, &self.access_key_id, e))?;
-        Ok(Secret::new(text.to_owned()))
-    }
-
-    /// Whether `token` is this session's token (constant time).
-    pub fn token_matches(&self, token: &str) -> bool {
-        let digest = token_digest(token);
-        portcullis_core::secret::ct_eq(digest.as_bytes(), self.token_digest.as_bytes())
-    }
-
     /// Whether the session has expired at `now`.
     pub fn expired(&self, now: SystemTime) -> bool {
         crate::authz::epoch(now) >= self.expires_at
     }
 }
 
-fn new_token() -> String {
-    // AWS session tokens are long opaque base64 strings; 64 random bytes make one
-    // unguessable (512 bits).
-    let bytes = Secret::new(id::random_bytes::<64>().to_vec());
-    format!("PCST{}", B64.encode(bytes.expose()))
-}
-
-fn token_digest(token: &str) -> String {
-    B64.encode(digest::digest(&digest::SHA256, token.as_bytes()).as_ref())
-}
-
-fn aad(access_key_id: &str) -> String {
-    format!("{KIND}/{access_key_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_are_unguessable_and_compared_by_digest() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b);
-        assert!(a.len() > 80);
-        let record = SessionRecord {
-            access_key_id: "ASIAEXAMPLE".into(),
-            account: AccountId::parse("123456789012").unwrap(),
-            sealed_secret: String::new(),
-            token_digest: token_digest(&a),
-            issued_at: 0,
-            expires_at: 10,
-            principal: Principal::root(AccountId::parse("123456789012").unwrap(), "ASIA".into()),
-            kind: SessionKind::SessionToken,
-            policy: None,
-            policy_arns: vec![],
-            tags: BTreeMap::new(),
-            transitive_tag_keys: vec![],
-            source_identity: None,
-        };
-        assert!(record.token_matches(&a));
-        assert!(!record.token_matches(&b));
-        assert!(!record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(9)));
-        assert!(record.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(10)));
-    }
-
-    /// A store that counts the rows it hands out (items got and listed).
-    struct Counting {
-        inner: std::sync::Arc<dyn Store>,
-        rows: std::sync::atomic::AtomicUsize,
-    }
-
-    impl Counting {
-        fn take(&self) -> usize {
-            self.rows.swap(0, std::sync::atomic::Ordering::SeqCst)
-        }
-        fn add(&self, n: usize) {
-            self.rows.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
-        }
-    }
-
-    impl Store for Counting {
-        fn get<'a>(
-            &'a self,
-            kind: &'a str,
-            account: &'a str,
-            id: &'a str,
-        ) -> portcullis_store::BoxFuture<
-            'a,
-            Result<Option<portcullis_store::Item>, portcullis_store::StoreError>,
-        > {
-            Box::pin(async move {
-                let item = self.inner.get(kind, account, id).await?;
-                self.add(usize::from(item.is_some()));
-                Ok(item)
-            })
-        }
-        fn list<'a>(
-            &'a self,
-            query: portcullis_store::ListQuery<'a>,
-        ) -> portcullis_store::BoxFuture<
-            'a,
-            Result<portcullis_store::Page, portcullis_store::StoreError>,
-        > {
-            Box::pin(async move {
-                let page = self.inner.list(query).await?;
-                self.add(page.items.len());
-                Ok(page)
-            })
-        }
-        fn write<'a>(
-            &'a self,
-            ops: Vec<WriteOp>,
-        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
-            self.inner.write(ops)
-        }
-        fn append_audit<'a>(
-            &'a self,
-            records: Vec<portcullis_store::NewAuditRecord>,
-        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
-            self.inner.append_audit(records)
-        }
-        fn query_audit<'a>(
-            &'a self,
-            query: portcullis_store::AuditQuery,
-        ) -> portcullis_store::BoxFuture<
-            'a,
-            Result<Vec<portcullis_store::AuditRecord>, portcullis_store::StoreError>,
-        > {
-            self.inner.query_audit(query)
-        }
-        fn verify_audit<'a>(
-            &'a self,
-        ) -> portcullis_store::BoxFuture<
-            'a,
-            Result<portcullis_store::AuditVerification, portcullis_store::StoreError>,
-        > {
-            self.inner.verify_audit()
-        }
-        fn health<'a>(
-            &'a self,
-        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
-            self.inner.health()
-        }
-        fn reset<'a>(
-            &'a self,
-        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
-            self.inner.reset()
-        }
-        fn close<'a>(
-            &'a self,
-        ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_store::StoreError>> {
-            self.inner.close()
-        }
-    }
-
-    fn new_session(secs: u64) -> NewSession {
+    fn session(account: &str) -> NewSession {
+        let account = AccountId::parse(account).unwrap();
         NewSession {
-            principal: Principal::root(AccountId::parse("123456789012").unwrap(), String::new()),
+            principal: Principal::root(account, String::new()),
             kind: SessionKind::SessionToken,
-            policy: None,
+            policy: Some("{}".into()),
             policy_arns: vec![],
-            tags: BTreeMap::new(),
+            tags: BTreeMap::from([("team".to_owned(), "blue".to_owned())]),
             transitive_tag_keys: vec![],
             source_identity: None,
-            duration: Duration::from_secs(secs),
+            duration: Duration::from_secs(900),
         }
     }
 
-    /// Regression: the periodic purge read every live session (its whole record) each minute,
-    /// so the server slowed as sessions accumulated. Issuing, loading and purging now touch the
-    /// same rows with 1 or 300 live sessions, and a purge reads only what is due.
-    #[tokio::test]
-    async fn session_costs_do_not_grow_with_the_number_of_sessions() {
+    #[test]
+    fn a_token_opens_to_its_session_and_secret() {
         let master = MasterKey::generate().unwrap();
-        let inner = portcullis_store::open(
-            &portcullis_store::StoreLocation::SqliteInMemory,
-            master.derive("a"),
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (creds, record) = issue(&master, session("123456789012"), now).unwrap();
+        assert!(creds.access_key_id.starts_with("ASIA") && creds.access_key_id.len() == 20);
+        assert!(creds.session_token.expose().starts_with(TOKEN_PREFIX));
+        let (opened, secret) = open(
+            &master,
+            &creds.access_key_id,
+            creds.session_token.expose(),
         )
-        .await
         .unwrap();
-        let store = Counting {
-            inner,
-            rows: Default::default(),
-        };
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let cost = |live: usize| {
-            let (store, master) = (&store, &master);
-            async move {
-                store.take();
-                let (creds, _) = issue(store, master, new_session(3600), t0).await.unwrap();
-                let issued = store.take();
-                assert!(load(store, &creds.access_key_id).await.unwrap().is_some());
-                let loaded = store.take();
-                assert!(purge_expired(store, t0).await.unwrap().is_empty());
-                let purge = store.take();
-                eprintln!(
-                    "{live} live sessions: rows read by issue {issued}, load {loaded}, purge {purge}"
-                );
-                (issued, loaded, purge)
-            }
-        };
-        let few = cost(1).await;
-        for _ in 0..300 {
-            issue(&store, &master, new_session(7200), t0).await.unwrap();
+        assert_eq!(secret.expose(), creds.secret_access_key.expose());
+        assert_eq!(opened.access_key_id, creds.access_key_id);
+        assert_eq!(opened.principal.access_key_id, creds.access_key_id);
+        assert_eq!(opened.tags, record.tags);
+        assert_eq!(opened.policy.as_deref(), Some("{}"));
+        assert_eq!((opened.issued_at, opened.expires_at), (1_800_000_000, 1_800_000_900));
+        assert!(!opened.expired(now + Duration::from_secs(899)));
+        assert!(opened.expired(now + Duration::from_secs(900)));
+        // The secret is not readable in the token.
+        assert!(!creds.session_token.expose().contains(creds.secret_access_key.expose()));
+    }
+
+    #[test]
+    fn tokens_are_refused_when_altered_moved_or_foreign() {
+        let master = MasterKey::generate().unwrap();
+        let now = SystemTime::now();
+        let (a, _) = issue(&master, session("123456789012"), now).unwrap();
+        let (b, _) = issue(&master, session("123456789012"), now).unwrap();
+        let token = a.session_token.expose();
+        assert_ne!(a.session_token.expose(), b.session_token.expose());
+        // Another key id.
+        assert!(open(&master, &b.access_key_id, token).is_none());
+        // Another master key.
+        let other = MasterKey::generate().unwrap();
+        assert!(open(&other, &a.access_key_id, token).is_none());
+        // Any changed character.
+        let bytes = B64.decode(&token[TOKEN_PREFIX.len()..]).unwrap();
+        for i in [0, 1, 20, 40, bytes.len() / 2, bytes.len() - 1] {
+            let mut altered = bytes.clone();
+            altered[i] ^= 0x01;
+            let altered = format!("{TOKEN_PREFIX}{}", B64.encode(&altered));
+            assert!(open(&master, &a.access_key_id, &altered).is_none(), "byte {i}");
         }
-        let many = cost(301).await;
-        assert_eq!(few, many);
-        assert!(
-            many.2 <= PURGE_BATCH,
-            "a purge reads at most one batch when nothing is due"
+        // Truncated, empty, not ours.
+        for junk in ["", "PCST", "PCSTAAAA", "FQoGZXIvYXdzEJr", &token[..token.len() - 8]] {
+            assert!(open(&master, &a.access_key_id, junk).is_none(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn key_ids_carry_their_account() {
+        for account in ["000000000000", "123456789012", "999999999999"] {
+            let master = MasterKey::generate().unwrap();
+            let (creds, _) = issue(&master, session(account), SystemTime::now()).unwrap();
+            assert_eq!(account_of(&creds.access_key_id).unwrap().as_str(), account);
+        }
+        let (a, b) = (
+            temporary_key_id(&AccountId::parse("123456789012").unwrap()),
+            temporary_key_id(&AccountId::parse("123456789012").unwrap()),
         );
-
-        // Due: the two one-hour sessions; the purge reads them and a page of those not due.
-        let later = t0 + Duration::from_secs(3600) + EXPIRED_RETENTION + Duration::from_secs(1);
-        store.take();
-        assert_eq!(purge_expired(&store, later).await.unwrap().len(), 2);
-        assert!(store.take() < 2 * 2 + 1);
-        // All due, more than one batch: every one is purged.
-        let much_later = later + Duration::from_secs(3600);
-        assert_eq!(purge_expired(&store, much_later).await.unwrap().len(), 300);
-        assert!(purge_expired(&store, much_later).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn expired_sessions_are_purged_after_the_retention() {
-        let master = MasterKey::generate().unwrap();
-        let store = portcullis_store::open(
-            &portcullis_store::StoreLocation::SqliteInMemory,
-            master.derive("a"),
-        )
-        .await
-        .unwrap();
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let (short, _) = issue(&*store, &master, new_session(900), t0).await.unwrap();
-        let (long, _) = issue(&*store, &master, new_session(129_600), t0)
-            .await
-            .unwrap();
-        let later = t0 + Duration::from_secs(900) + EXPIRED_RETENTION;
-        assert!(purge_expired(&*store, later).await.unwrap().is_empty());
-        let purged = purge_expired(&*store, later + Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert_eq!(purged, vec![short.access_key_id.clone()]);
-        assert!(load(&*store, &short.access_key_id).await.unwrap().is_none());
-        assert!(load(&*store, &long.access_key_id).await.unwrap().is_some());
+        assert_ne!(a, b);
+        assert_eq!(a.get(..12), b.get(..12));
     }
 }

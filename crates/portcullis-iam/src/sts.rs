@@ -284,7 +284,6 @@ async fn assume_role(
         tags: tags.clone(),
     };
     let (creds, _) = sessions::issue(
-        &**authz.store(),
         authz.master(),
         NewSession {
             principal,
@@ -304,7 +303,6 @@ async fn assume_role(
         },
         now,
     )
-    .await
     .map_err(internal)?;
     authz
         .usage()
@@ -431,7 +429,6 @@ async fn assume_root(
     let now = authz.clock().now();
     let principal = Principal::root(target.clone(), String::new());
     let (creds, _) = sessions::issue(
-        &**authz.store(),
         authz.master(),
         NewSession {
             principal,
@@ -447,7 +444,6 @@ async fn assume_root(
         },
         now,
     )
-    .await
     .map_err(internal)?;
     Ok(query::response(
         "AssumeRoot",
@@ -493,7 +489,6 @@ async fn get_session_token(
     principal.mfa_authenticated = mfa;
     principal.mfa_authenticated_at = mfa.then_some(now);
     let (creds, _) = sessions::issue(
-        &**authz.store(),
         authz.master(),
         NewSession {
             principal,
@@ -507,7 +502,6 @@ async fn get_session_token(
         },
         now,
     )
-    .await
     .map_err(internal)?;
     Ok(query::response(
         "GetSessionToken",
@@ -565,7 +559,6 @@ async fn get_federation_token(
         tags: tags.clone(),
     };
     let (creds, _) = sessions::issue(
-        &**authz.store(),
         authz.master(),
         NewSession {
             principal,
@@ -582,7 +575,6 @@ async fn get_federation_token(
         },
         authz.clock().now(),
     )
-    .await
     .map_err(internal)?;
     Ok(query::response(
         "GetFederationToken",
@@ -608,11 +600,8 @@ async fn get_access_key_info(
 ) -> Result<Response<Bytes>, AwsError> {
     let key_id = str_of(input, "AccessKeyId").unwrap_or_default();
     let store = &**authz.store();
-    let account = if key_id.starts_with("ASIA") {
-        sessions::load(store, &key_id)
-            .await
-            .map_err(internal)?
-            .map(|s| s.account)
+    let account = if key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
+        sessions::account_of(&key_id)
     } else {
         store
             .get(crate::keys::KIND, "", &key_id)
@@ -808,7 +797,6 @@ async fn assume_role_with_web_identity(
         tags: BTreeMap::new(),
     };
     let (creds, _) = sessions::issue(
-        &**authz.store(),
         authz.master(),
         NewSession {
             principal,
@@ -828,7 +816,6 @@ async fn assume_role_with_web_identity(
         },
         authz.clock().now(),
     )
-    .await
     .map_err(internal)?;
     authz
         .usage()

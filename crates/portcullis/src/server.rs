@@ -225,7 +225,8 @@ async fn write_usage(app: Arc<App>) {
 }
 
 /// Work that falls due with time, once a minute: KMS key deletion, rotation and expiry of
-/// imported material; removal of STS sessions a day past their expiry.
+/// imported material; Organizations' pending account requests; dropping expired STS sessions
+/// from the authenticator's memory (their tokens keep answering `ExpiredToken`).
 async fn run_due_work(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -237,10 +238,7 @@ async fn run_due_work(app: Arc<App>) {
         if let Err(e) = app.orgs.run_due_work().await {
             tracing::error!(error = %e, "Organizations scheduled work failed");
         }
-        match portcullis_iam::sessions::purge_expired(app.store.as_ref(), app.clock.now()).await {
-            Ok(purged) => purged.iter().for_each(|key| app.auth.forget(key)),
-            Err(e) => tracing::error!(error = %e, "purging expired STS sessions failed"),
-        }
+        app.auth.forget_expired(app.clock.now());
     }
 }
 

@@ -595,8 +595,20 @@ impl Authorizer {
     async fn compile(&self, ctx: &RequestContext, generation: u64) -> Result<Compiled, IamError> {
         let principal = &ctx.principal;
         let account = &principal.account;
-        let session = if principal.access_key_id.starts_with("ASIA") {
-            self.auth.session(&principal.access_key_id).await?
+        let session = if principal
+            .access_key_id
+            .starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY)
+        {
+            // Authentication has just verified the session; without it the session policies
+            // would not apply, so its absence is an error, never a wider grant.
+            let session = self.auth.session(&principal.access_key_id).await?;
+            Some(session.ok_or_else(|| {
+                IamError::corrupt(
+                    crate::sessions::TOKEN_KIND,
+                    &principal.access_key_id,
+                    "the session is no longer known to this node",
+                )
+            })?)
         } else {
             None
         };

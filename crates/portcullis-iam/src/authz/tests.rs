@@ -40,6 +40,7 @@ const ADMIN: &str =
 
 struct Fixture {
     store: Arc<dyn Store>,
+    auth: Arc<Authenticator>,
     authz: Authorizer,
     clock: Arc<FixedClock>,
 }
@@ -59,9 +60,10 @@ async fn fixture() -> Fixture {
     let clock = Arc::new(FixedClock::new(
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
     ));
-    let authz = Authorizer::new(store.clone(), master, auth, clock.clone());
+    let authz = Authorizer::new(store.clone(), master, auth.clone(), clock.clone());
     Fixture {
         store,
+        auth,
         authz,
         clock,
     }
@@ -134,11 +136,8 @@ impl Fixture {
     /// The principal of the temporary credentials in an STS response.
     async fn session_principal(&self, body: &str) -> Principal {
         let key = between(body, "<AccessKeyId>", "</AccessKeyId>");
-        crate::sessions::load(&*self.store, key)
-            .await
-            .unwrap()
-            .unwrap()
-            .principal
+        let token = between(body, "<SessionToken>", "</SessionToken>");
+        self.auth.admit_session(key, token).unwrap().principal
     }
 }
 
