@@ -367,6 +367,18 @@ impl Request {
         action: impl Into<String>,
         resource: impl Into<String>,
     ) -> Self {
+        Self::with_whole_context(principal, action, resource, Context::new())
+    }
+
+    /// A request whose context is `context` from the start: [`Request::new`] followed by
+    /// [`Request::with_full_context`], with the principal-derived keys added once, and only
+    /// those `context` lacks.
+    pub fn with_whole_context(
+        principal: RequestPrincipal,
+        action: impl Into<String>,
+        resource: impl Into<String>,
+        context: Context,
+    ) -> Self {
         let resource = resource.into();
         let resource_account = resource
             .split(':')
@@ -381,7 +393,7 @@ impl Request {
             resource_parts: split_arn(&resource),
             resource,
             resource_account,
-            context: Context::new(),
+            context,
         };
         r.derive_principal_keys();
         r
@@ -389,31 +401,34 @@ impl Request {
 
     fn derive_principal_keys(&mut self) {
         let p = &self.principal;
-        let mut derived = vec![("aws:principaltype", ContextValue::string(p.kind.as_str()))];
+        let context = &mut self.context;
+        // A value is built only when its key is missing: callers often set them all.
+        let mut derive = |key: &str, value: &dyn Fn() -> ContextValue| {
+            if context.get_lc(key).is_none() {
+                context.insert(key, value());
+            }
+        };
+        derive("aws:principaltype", &|| {
+            ContextValue::string(p.kind.as_str())
+        });
         let is_service = p.kind == PrincipalKind::Service;
-        derived.push(("aws:principalisawsservice", ContextValue::bool(is_service)));
+        derive("aws:principalisawsservice", &|| {
+            ContextValue::bool(is_service)
+        });
         if is_service {
-            derived.push((
-                "aws:principalservicename",
-                ContextValue::string(p.arn.clone()),
-            ));
+            derive("aws:principalservicename", &|| {
+                ContextValue::string(p.arn.clone())
+            });
         } else if p.kind != PrincipalKind::Federated {
-            derived.push((
-                "aws:principalarn",
-                ContextValue::string(p.identity_arn().to_owned()),
-            ));
-            derived.push((
-                "aws:principalaccount",
-                ContextValue::string(p.account.clone()),
-            ));
+            derive("aws:principalarn", &|| {
+                ContextValue::string(p.identity_arn().to_owned())
+            });
+            derive("aws:principalaccount", &|| {
+                ContextValue::string(p.account.clone())
+            });
         }
         if let Some(name) = p.user_name() {
-            derived.push(("aws:username", ContextValue::string(name.to_owned())));
-        }
-        for (k, v) in derived {
-            if self.context.get_lc(k).is_none() {
-                self.context.insert(k, v);
-            }
+            derive("aws:username", &|| ContextValue::string(name.to_owned()));
         }
     }
 

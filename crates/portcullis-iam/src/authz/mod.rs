@@ -174,6 +174,44 @@ pub(crate) struct Compiled {
     pub(crate) principal: RequestPrincipal,
     /// The context keys that depend on the principal only.
     pub(crate) context: Context,
+    /// `context` with the keys of the last request's second and origin
+    /// ([`Authorizer::origin_context`]): requests of the same second, from the same address,
+    /// transport and region, start from a clone of it.
+    at: RwLock<Option<(Origin, Context)>>,
+}
+
+/// What the request-dependent but principal-independent keys derive from.
+type Origin = (i64, std::net::IpAddr, bool, String);
+
+impl Compiled {
+    /// The principal's context with the keys of `ctx`'s moment and origin.
+    fn context_at(&self, authz: &Authorizer, ctx: &RequestContext) -> Context {
+        let second = epoch(ctx.received_at);
+        let same = |(s, ip, tls, region): &Origin| {
+            *s == second
+                && *ip == ctx.source_ip
+                && *tls == ctx.secure_transport
+                && *region == ctx.region
+        };
+        if let Some(hit) = self.at.read().ok().and_then(|at| {
+            at.as_ref()
+                .filter(|(origin, _)| same(origin))
+                .map(|(_, context)| context.clone())
+        }) {
+            return hit;
+        }
+        let context = authz.origin_context(&self.context, ctx);
+        if let Ok(mut at) = self.at.write() {
+            let origin = (
+                second,
+                ctx.source_ip,
+                ctx.secure_transport,
+                ctx.region.clone(),
+            );
+            *at = Some((origin, context.clone()));
+        }
+        context
+    }
 }
 
 /// Facts about an IAM entity a request acts on, cached like principals.
@@ -470,9 +508,8 @@ impl Authorizer {
             let base =
                 principal_context(&ctx.principal, &root_principal(ctx), &BTreeMap::new(), None);
             let request = self.request(
-                ctx,
                 &root_principal(ctx),
-                &base,
+                self.origin_context(&base, ctx),
                 action,
                 resource,
                 resource_tags,
@@ -497,9 +534,8 @@ impl Authorizer {
             None => &compiled.policies,
         };
         let request = self.request(
-            ctx,
             &compiled.principal,
-            &compiled.context,
+            compiled.context_at(self, ctx),
             action,
             resource,
             resource_tags,
@@ -526,28 +562,33 @@ impl Authorizer {
         ))
     }
 
-    /// The engine request: principal, action, resource and every context key; `base` holds
-    /// the keys that depend on the principal only ([`principal_context`]).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one request's facts, passed through once"
-    )]
+    /// The engine request: principal, action, resource and every context key; `context`
+    /// holds the keys of the principal and of the request's moment and origin
+    /// ([`Authorizer::origin_context`]), to which the resource's tags and the row's keys are
+    /// added.
     pub(crate) fn request(
         &self,
-        ctx: &RequestContext,
         principal: &RequestPrincipal,
-        base: &Context,
+        mut context: Context,
         action: &str,
         resource: &str,
         resource_tags: &[Tag],
         extra: &[(String, ContextValue)],
     ) -> Request {
+        resource_context(&mut context, resource_tags, extra);
+        Request::with_whole_context(principal.clone(), action, resource, context)
+    }
+
+    /// `base` (the keys that depend on the principal only, [`principal_context`]) with the
+    /// keys of the request's moment and origin: `aws:CurrentTime`, `aws:EpochTime`,
+    /// `aws:SourceIp`, `aws:SecureTransport`, `aws:RequestedRegion`, `aws:MultiFactorAuthAge`.
+    pub(crate) fn origin_context(&self, base: &Context, ctx: &RequestContext) -> Context {
         let mut context = base.clone();
         let (current_time, epoch_time) = self.time_keys(ctx.received_at);
         context.insert("aws:CurrentTime", current_time);
         context.insert("aws:EpochTime", epoch_time);
-        request_context(&mut context, ctx, resource_tags, extra);
-        Request::new(principal.clone(), action, resource).with_full_context(context)
+        origin_keys(&mut context, ctx);
+        context
     }
 
     /// `aws:CurrentTime` and `aws:EpochTime`, which change once a second: built once a second.
@@ -703,6 +744,7 @@ impl Authorizer {
         }
         let context = principal_context(principal, &request_principal, &tags, session.as_ref());
         Ok(Compiled {
+            at: RwLock::new(None),
             generation,
             context,
             arn: principal.arn.as_str().to_owned(),
@@ -1077,14 +1119,9 @@ pub(crate) fn principal_context(
     c
 }
 
-/// Adds the keys of this request: where it came from, how, the MFA age, the resource's tags
-/// and the row's keys (`aws:CurrentTime` and `aws:EpochTime` are added by the caller).
-pub(crate) fn request_context(
-    c: &mut Context,
-    ctx: &RequestContext,
-    resource_tags: &[Tag],
-    extra: &[(String, ContextValue)],
-) {
+/// Adds the keys of where and how the request came: `aws:SourceIp`, `aws:SecureTransport`,
+/// `aws:RequestedRegion`, `aws:MultiFactorAuthAge` (the time keys are added by the caller).
+pub(crate) fn origin_keys(c: &mut Context, ctx: &RequestContext) {
     let p = &ctx.principal;
     c.insert("aws:SourceIp", ContextValue::ip(ctx.source_ip));
     c.insert(
@@ -1104,6 +1141,14 @@ pub(crate) fn request_context(
             .map_or(0, |d| d.as_secs());
         c.insert("aws:MultiFactorAuthAge", ContextValue::number(age as f64));
     }
+}
+
+/// Adds the resource's tags and the row's keys.
+pub(crate) fn resource_context(
+    c: &mut Context,
+    resource_tags: &[Tag],
+    extra: &[(String, ContextValue)],
+) {
     for t in resource_tags {
         c.insert(
             &format!("aws:ResourceTag/{}", t.key),
