@@ -214,6 +214,35 @@ impl Compiled {
     }
 }
 
+/// An IAM user or role whose policies principals act with.
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    User,
+    Role,
+}
+
+/// The compiled policies of one IAM user (with its groups') or role.
+#[derive(Debug, Default)]
+struct HeldPolicies {
+    /// Inline and managed identity policies (cheap to clone: policies are shared).
+    identity: Vec<Policy>,
+    /// The permissions boundary.
+    boundary: Option<Policy>,
+    /// The entity's tags (`aws:PrincipalTag/*`).
+    tags: Vec<Tag>,
+    /// A role's ARN (with its path) and whether it is service-linked.
+    role: Option<(String, bool)>,
+}
+
+impl HeldPolicies {
+    /// Puts these policies and tags into a principal's set.
+    fn apply(&self, policies: &mut PrincipalPolicies, tags: &mut BTreeMap<String, String>) {
+        policies.identity.extend(self.identity.iter().cloned());
+        policies.boundary.clone_from(&self.boundary);
+        tags.extend(self.tags.iter().map(|t| (t.key.clone(), t.value.clone())));
+    }
+}
+
 /// Facts about an IAM entity a request acts on, cached like principals.
 #[derive(Debug, Clone, Default)]
 struct EntityFacts {
@@ -230,6 +259,9 @@ struct Resolved {
     boundary: Option<String>,
 }
 
+/// Users' and roles' compiled policies by `Holder|account|name`, with the IAM generation.
+type HeldCache = RwLock<HashMap<String, (u64, Option<Arc<HeldPolicies>>)>>;
+
 /// Decides whether a principal may make a call.
 pub struct Authorizer {
     store: Arc<dyn Store>,
@@ -238,6 +270,7 @@ pub struct Authorizer {
     clock: Arc<dyn Clock>,
     scps: Arc<dyn ServiceControlPolicies>,
     principals: RwLock<HashMap<String, Arc<Compiled>>>,
+    held: HeldCache,
     entities: RwLock<HashMap<String, (u64, EntityFacts)>>,
     time: RwLock<Option<(i64, ContextValue, ContextValue)>>,
     usage: Arc<Usage>,
@@ -260,6 +293,7 @@ impl Authorizer {
             clock,
             scps: Arc::new(NoOrganizations),
             principals: RwLock::new(HashMap::new()),
+            held: RwLock::new(HashMap::new()),
             entities: RwLock::new(HashMap::new()),
             time: RwLock::new(None),
             usage: Arc::new(Usage::default()),
@@ -666,28 +700,14 @@ impl Authorizer {
         let base = session.as_ref().map(|s| &s.kind);
         match (principal.kind, base) {
             (CoreKind::AssumedRole, Some(SessionKind::Role { role_name, .. })) => {
-                if let Some(role) = records::load_role(&*self.store, account, role_name).await? {
-                    request_principal.role_arn = Some(role.arn.clone());
-                    request_principal.service_linked_role = role.service_linked.is_some();
-                    for (name, doc) in &role.inline_policies {
-                        push(
-                            &mut policies.identity,
-                            &format!("{}/{name}", role.arn),
-                            doc,
-                            PolicyType::Identity,
-                        );
-                    }
-                    self.push_managed(
-                        &mut policies.identity,
-                        account,
-                        &role.attached_policies,
-                        PolicyType::Identity,
-                    )
-                    .await?;
-                    policies.boundary = self
-                        .boundary(account, role.permissions_boundary.as_deref())
-                        .await?;
-                    tags.extend(role.tags.into_iter().map(|t| (t.key, t.value)));
+                if let Some(held) = self
+                    .held(Holder::Role, account, role_name, generation)
+                    .await?
+                {
+                    request_principal.role_arn = held.role.as_ref().map(|(arn, _)| arn.clone());
+                    request_principal.service_linked_role =
+                        held.role.as_ref().is_some_and(|(_, linked)| *linked);
+                    held.apply(&mut policies, &mut tags);
                 }
             }
             (CoreKind::IamUser | CoreKind::FederatedUser, _) => {
@@ -702,8 +722,9 @@ impl Authorizer {
                     _ => principal.user_name().map(str::to_owned),
                 };
                 if let Some(name) = name {
-                    self.push_user(&mut policies, &mut tags, account, &name)
-                        .await?;
+                    if let Some(held) = self.held(Holder::User, account, &name, generation).await? {
+                        held.apply(&mut policies, &mut tags);
+                    }
                 } else {
                     // A federated session of the root user: the root's permissions.
                     policies.identity.extend(allow_all());
@@ -753,55 +774,125 @@ impl Authorizer {
         })
     }
 
-    async fn push_user(
+    /// The policies the user or role `name` holds, compiled once per IAM generation and
+    /// shared by every principal acting as it: its access keys and all its sessions, so that
+    /// a new session of a role costs no store read and no policy parsing.
+    async fn held(
         &self,
-        policies: &mut PrincipalPolicies,
-        tags: &mut BTreeMap<String, String>,
+        holder: Holder,
         account: &AccountId,
         name: &str,
-    ) -> Result<(), IamError> {
-        let Some(user) = records::load_user(&*self.store, account, name).await? else {
-            return Ok(());
-        };
-        for (policy, doc) in &user.inline_policies {
-            push(
-                &mut policies.identity,
-                &format!("{}/{policy}", user.arn),
-                doc,
-                PolicyType::Identity,
-            );
+        generation: u64,
+    ) -> Result<Option<Arc<HeldPolicies>>, IamError> {
+        let key = format!(
+            "{holder:?}|{}|{}",
+            account.as_str(),
+            records::name_key(name)
+        );
+        if let Some((g, hit)) = self.held.read().ok().and_then(|m| m.get(&key).cloned())
+            && g == generation
+        {
+            return Ok(hit);
         }
-        self.push_managed(
-            &mut policies.identity,
+        let loaded = match holder {
+            Holder::User => self.load_user_policies(account, name).await?,
+            Holder::Role => self.load_role_policies(account, name).await?,
+        }
+        .map(Arc::new);
+        if let Ok(mut map) = self.held.write() {
+            if map.len() > 100_000 {
+                map.clear();
+            }
+            map.insert(key, (generation, loaded.clone()));
+        }
+        Ok(loaded)
+    }
+
+    async fn load_role_policies(
+        &self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Option<HeldPolicies>, IamError> {
+        let Some(role) = records::load_role(&*self.store, account, name).await? else {
+            return Ok(None);
+        };
+        let mut held = HeldPolicies {
+            role: Some((role.arn.clone(), role.service_linked.is_some())),
+            tags: role.tags,
+            ..Default::default()
+        };
+        self.push_identity(
+            &mut held.identity,
             account,
+            &role.arn,
+            &role.inline_policies,
+            &role.attached_policies,
+        )
+        .await?;
+        held.boundary = self
+            .boundary(account, role.permissions_boundary.as_deref())
+            .await?;
+        Ok(Some(held))
+    }
+
+    async fn load_user_policies(
+        &self,
+        account: &AccountId,
+        name: &str,
+    ) -> Result<Option<HeldPolicies>, IamError> {
+        let Some(user) = records::load_user(&*self.store, account, name).await? else {
+            return Ok(None);
+        };
+        let mut held = HeldPolicies {
+            tags: user.tags,
+            ..Default::default()
+        };
+        self.push_identity(
+            &mut held.identity,
+            account,
+            &user.arn,
+            &user.inline_policies,
             &user.attached_policies,
-            PolicyType::Identity,
         )
         .await?;
         for group in &user.groups {
             if let Some(group) = records::load_group(&*self.store, account, group).await? {
-                for (policy, doc) in &group.inline_policies {
-                    push(
-                        &mut policies.identity,
-                        &format!("{}/{policy}", group.arn),
-                        doc,
-                        PolicyType::Identity,
-                    );
-                }
-                self.push_managed(
-                    &mut policies.identity,
+                self.push_identity(
+                    &mut held.identity,
                     account,
+                    &group.arn,
+                    &group.inline_policies,
                     &group.attached_policies,
-                    PolicyType::Identity,
                 )
                 .await?;
             }
         }
-        policies.boundary = self
+        held.boundary = self
             .boundary(account, user.permissions_boundary.as_deref())
             .await?;
-        tags.extend(user.tags.into_iter().map(|t| (t.key, t.value)));
-        Ok(())
+        Ok(Some(held))
+    }
+
+    /// The inline policies of the user, group or role `owner` (an ARN) and its attached
+    /// managed policies, as identity policies.
+    async fn push_identity(
+        &self,
+        into: &mut Vec<Policy>,
+        account: &AccountId,
+        owner: &str,
+        inline: &BTreeMap<String, String>,
+        attached: &[String],
+    ) -> Result<(), IamError> {
+        for (policy, doc) in inline {
+            push(
+                into,
+                &format!("{owner}/{policy}"),
+                doc,
+                PolicyType::Identity,
+            );
+        }
+        self.push_managed(into, account, attached, PolicyType::Identity)
+            .await
     }
 
     async fn push_managed(

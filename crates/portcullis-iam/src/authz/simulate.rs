@@ -44,16 +44,12 @@ impl Authorizer {
             )
         };
         let principal = if resource.starts_with("user/") {
-            if records::load_user(&**self.store(), account, name)
+            let held = self
+                .load_user_policies(account, name)
                 .await
                 .map_err(super::internal)?
-                .is_none()
-            {
-                return Err(no_entity());
-            }
-            self.push_user(&mut set, &mut tags, account, name)
-                .await
-                .map_err(super::internal)?;
+                .ok_or_else(no_entity)?;
+            held.apply(&mut set, &mut tags);
             RequestPrincipal::from_arn(source).ok_or_else(no_entity)?
         } else if resource.starts_with("group/") {
             let group = records::load_group(&**self.store(), account, name)

@@ -743,3 +743,61 @@ async fn organization_answers_are_cached_until_invalidated_and_scps_bind_root() 
     f.iam(&root, "ListUsers", json!({})).await.unwrap();
     assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn sessions_of_a_role_share_its_compiled_policies() {
+    let f = fixture().await;
+    f.role(
+        "reader",
+        &trust_account(),
+        json!({"AttachedPolicies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}),
+    )
+    .await;
+    f.user(
+        "alice",
+        json!({"InlinePolicies": {"p": r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#}}),
+    )
+    .await;
+    let alice = user_principal("alice");
+    let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/reader");
+    let assume = |name: &'static str| {
+        let (f, alice, role_arn) = (&f, &alice, &role_arn);
+        async move {
+            let body = f
+                .sts(
+                    alice,
+                    "AssumeRole",
+                    json!({"RoleArn": role_arn, "RoleSessionName": name}),
+                )
+                .await
+                .unwrap();
+            f.session_principal(&body).await
+        }
+    };
+    let first = assume("s1").await;
+    f.iam(&first, "ListUsers", json!({})).await.unwrap();
+    // The role loses its policy behind the authorizer's back: a new session's first request
+    // still finds the role's policies compiled, read from no store.
+    f.store
+        .write(vec![WriteOp::put(
+            ROLE,
+            ACCOUNT,
+            "reader",
+            json!({"RoleName": "reader", "RoleId": "AROAREADER", "Path": "/",
+                   "Arn": role_arn, "CreateDate": "2026-01-01T00:00:00Z",
+                   "AssumeRolePolicyDocument": trust_account(), "MaxSessionDuration": 3600}),
+            Precondition::Any,
+        )])
+        .await
+        .unwrap();
+    for name in ["s2", "s3"] {
+        let session = assume(name).await;
+        f.iam(&session, "ListUsers", json!({})).await.unwrap();
+    }
+    // Once IAM says something changed, every session of the role sees the change.
+    f.authz.invalidate(&account());
+    assert!(f.iam(&first, "ListUsers", json!({})).await.is_err());
+    let session = assume("s4").await;
+    assert!(f.iam(&session, "ListUsers", json!({})).await.is_err());
+}
