@@ -1,16 +1,21 @@
 //! In-process KMS operations beside the raw aws-lc-rs cryptography they wrap, on the same
 //! buffers: Encrypt and Decrypt of 4 KiB, GenerateDataKey, Sign with ECC P-256.
 //!
-//! `cargo bench -p portcullis-kms --bench crypto`. The KMS side is the whole `Kms::call`: JSON
-//! input, base64, key lookup in the (in-memory SQLite) store, authorization, unsealing the key
-//! material under the master key, the cryptography, and the JSON output.
+//! `cargo bench -p portcullis-kms --bench crypto`. Two KMS rows per operation:
+//! - `kms X`: KMS's own operation through its typed entry point (`Kms::encrypt`, ...): bytes
+//!   in, bytes out; key lookup (cached record, else the in-memory SQLite store), authorization
+//!   (`AccountOnlyAccess`), the key material (cached unsealed, else unsealed under the master
+//!   key), the cryptography;
+//! - `kms X (JSON call)`: the whole `Kms::call` as the server front calls it: JSON input,
+//!   base64 in and out, JSON output, around the same operation.
 
 // A benchmark stops on any failure: there is no caller to hand an error to.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::rand::SystemRandom;
@@ -18,12 +23,33 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use portcullis_core::{AccountId, Principal, RequestContext, SystemClock};
-use portcullis_kms::{AccountOnlyAccess, Kms};
+use std::collections::BTreeMap;
+
+use portcullis_kms::{
+    AccountOnlyAccess, Caller, DecryptRequest, EncryptRequest, GenerateDataKeyRequest, Kms,
+    KmsError,
+};
 use portcullis_store::{MasterKey, StoreLocation};
 use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Runs `op` `n` times inside one `block_on`, as calls run inside the server's runtime: the
+/// typed rows measure KMS, not entering a runtime per call.
+fn in_runtime<T, F: Future<Output = Result<T, KmsError>>>(
+    rt: &tokio::runtime::Runtime,
+    n: u64,
+    mut op: impl FnMut() -> F,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(op().await.unwrap());
+        }
+        start.elapsed()
+    })
 }
 
 fn bench(c: &mut Criterion) {
@@ -74,13 +100,50 @@ fn bench(c: &mut Criterion) {
     let blob = call("Encrypt", encrypt_input.clone())["CiphertextBlob"].clone();
     let decrypt_input = json!({"CiphertextBlob": blob, "EncryptionContext": {"bench": "1"}});
 
+    let caller = Caller::direct(&ctx);
+    let context = BTreeMap::from([("bench".to_owned(), "1".to_owned())]);
+    let typed_encrypt = EncryptRequest {
+        key_id: &key,
+        plaintext: &buffer,
+        encryption_context: &context,
+        encryption_algorithm: "SYMMETRIC_DEFAULT",
+        grant_tokens: &[],
+        dry_run: false,
+    };
+    let typed_blob = rt
+        .block_on(kms.encrypt(&caller, &typed_encrypt))
+        .unwrap()
+        .ciphertext_blob;
+    let typed_decrypt = DecryptRequest {
+        ciphertext_blob: &typed_blob,
+        encryption_context: &context,
+        key_id: None,
+        encryption_algorithm: "SYMMETRIC_DEFAULT",
+        grant_tokens: &[],
+        dry_run: false,
+    };
+    assert_eq!(
+        rt.block_on(kms.decrypt(&caller, &typed_decrypt))
+            .unwrap()
+            .plaintext
+            .expose()
+            .as_slice(),
+        &buffer
+    );
+
     let mut g = c.benchmark_group("4KiB");
     g.throughput(Throughput::Bytes(4096));
     g.measurement_time(Duration::from_secs(3));
     g.bench_function("kms Encrypt", |b| {
-        b.iter(|| call("Encrypt", encrypt_input.clone()))
+        b.iter_custom(|n| in_runtime(&rt, n, || kms.encrypt(&caller, &typed_encrypt)))
     });
     g.bench_function("kms Decrypt", |b| {
+        b.iter_custom(|n| in_runtime(&rt, n, || kms.decrypt(&caller, &typed_decrypt)))
+    });
+    g.bench_function("kms Encrypt (JSON call)", |b| {
+        b.iter(|| call("Encrypt", encrypt_input.clone()))
+    });
+    g.bench_function("kms Decrypt (JSON call)", |b| {
         b.iter(|| call("Decrypt", decrypt_input.clone()))
     });
     let raw_key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
@@ -140,7 +203,18 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ops");
     g.measurement_time(Duration::from_secs(3));
     let gdk = json!({"KeyId": key, "KeySpec": "AES_256"});
+    let no_context = BTreeMap::new();
+    let typed_gdk = GenerateDataKeyRequest {
+        key_id: &key,
+        number_of_bytes: 32,
+        encryption_context: &no_context,
+        grant_tokens: &[],
+        dry_run: false,
+    };
     g.bench_function("kms GenerateDataKey", |b| {
+        b.iter_custom(|n| in_runtime(&rt, n, || kms.generate_data_key(&caller, &typed_gdk)))
+    });
+    g.bench_function("kms GenerateDataKey (JSON call)", |b| {
         b.iter(|| call("GenerateDataKey", gdk.clone()))
     });
     g.bench_function("raw random 32 + AES-256-GCM seal 32", |b| {

@@ -9,21 +9,97 @@ use portcullis_core::Secret;
 use serde_json::{Value, json};
 
 use crate::backend::{self, KeySpec, KeyUsage, MessageType};
-use crate::blob::{self, BlobHeader};
+use crate::blob::{self, PlainBytes};
 use crate::record::{self, Input};
-use crate::{
-    Caller, Kms, KmsError, Resolved, Scope, check_usable, check_usage, key_arn, usage_str,
-};
+use crate::{Caller, Extra, Kms, KmsError, Resolved, Scope, check_usable, check_usage, usage_str};
 
 const SYMMETRIC: &str = "SYMMETRIC_DEFAULT";
 
 fn dry_run(i: &Input<'_>) -> Result<(), KmsError> {
-    if i.bool("DryRun") {
+    check_dry_run(i.bool("DryRun"))
+}
+
+/// AWS answers a DryRun request that would have succeeded with DryRunOperationException.
+fn check_dry_run(dry_run: bool) -> Result<(), KmsError> {
+    if dry_run {
         return Err(KmsError::DryRun(
             "The request would have succeeded, but the DryRun option is set.".to_owned(),
         ));
     }
     Ok(())
+}
+
+/// Encrypt's input, typed.
+pub struct EncryptRequest<'a> {
+    /// Key id, key ARN, alias name or alias ARN.
+    pub key_id: &'a str,
+    /// At most 4,096 bytes.
+    pub plaintext: &'a [u8],
+    /// Bound to the ciphertext (symmetric keys); Decrypt must present the same.
+    pub encryption_context: &'a BTreeMap<String, String>,
+    /// `SYMMETRIC_DEFAULT` (AWS's default), or `RSAES_OAEP_SHA_1`/`_256` for RSA keys.
+    pub encryption_algorithm: &'a str,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: &'a [String],
+    /// Check only: answers DryRunOperationException when the call would succeed.
+    pub dry_run: bool,
+}
+
+/// Encrypt's output.
+#[derive(Debug)]
+pub struct EncryptResponse {
+    /// The ciphertext blob.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key's ARN.
+    pub key_id: String,
+}
+
+/// Decrypt's input, typed.
+pub struct DecryptRequest<'a> {
+    /// A ciphertext blob from Encrypt, GenerateDataKey* or ReEncrypt.
+    pub ciphertext_blob: &'a [u8],
+    /// The encryption context it was encrypted with.
+    pub encryption_context: &'a BTreeMap<String, String>,
+    /// Optional for symmetric blobs (they name their key); required for RSA.
+    pub key_id: Option<&'a str>,
+    /// `SYMMETRIC_DEFAULT` or an RSAES_OAEP algorithm.
+    pub encryption_algorithm: &'a str,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: &'a [String],
+    /// Check only.
+    pub dry_run: bool,
+}
+
+/// Decrypt's output.
+pub struct DecryptResponse {
+    /// The plaintext (zeroized on drop).
+    pub plaintext: Secret<PlainBytes>,
+    /// The key's ARN.
+    pub key_id: String,
+}
+
+/// GenerateDataKey's input, typed (`KeySpec` AES_256 is 32 bytes, AES_128 16).
+pub struct GenerateDataKeyRequest<'a> {
+    /// Key id, key ARN, alias name or alias ARN of a symmetric encryption key.
+    pub key_id: &'a str,
+    /// 1 to 1,024.
+    pub number_of_bytes: usize,
+    /// Bound to the encrypted copy.
+    pub encryption_context: &'a BTreeMap<String, String>,
+    /// Grant tokens (at most 10).
+    pub grant_tokens: &'a [String],
+    /// Check only.
+    pub dry_run: bool,
+}
+
+/// GenerateDataKey's output.
+pub struct GenerateDataKeyResponse {
+    /// The data key (zeroized on drop).
+    pub plaintext: Secret<Vec<u8>>,
+    /// The data key encrypted under the KMS key.
+    pub ciphertext_blob: Vec<u8>,
+    /// The key's ARN.
+    pub key_id: String,
 }
 
 fn no_recipient(i: &Input<'_>) -> Result<(), KmsError> {
@@ -77,11 +153,11 @@ impl Kms {
         key_id: &str,
         action: &str,
         context: Option<&BTreeMap<String, String>>,
-        extra: Vec<(String, Vec<String>)>,
-        i: &Input<'_>,
+        extra: Extra<'_>,
+        grant_tokens: &[String],
     ) -> Result<Resolved, KmsError> {
         let r = self.resolve(ctx, key_id, Scope::CrossAccount).await?;
-        self.authorize(ctx, action, &r, context, extra, &i.strings("GrantTokens"))
+        self.authorize(ctx, action, &r, context, extra, grant_tokens)
             .await?;
         check_usable(&r.key)?;
         Ok(r)
@@ -90,7 +166,7 @@ impl Kms {
     /// Encrypts under `key` (already authorized and usable) with `algorithm`.
     fn encrypt_under(
         &self,
-        key: &crate::record::KeyRecord,
+        (key, now): (&crate::record::KeyRecord, std::time::Instant),
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
         algorithm: &str,
@@ -99,13 +175,17 @@ impl Kms {
         check_usage(key, KeyUsage::ENCRYPT_DECRYPT, op)?;
         check_encryption_algorithm(key, algorithm)?;
         if algorithm == SYMMETRIC {
-            let (version, material) = self.current_material(key)?;
-            let header = BlobHeader {
-                account: key.account.clone(),
-                key_id: key.key_id.clone(),
-                material: version,
-            };
-            return blob::seal(&header, material.expose(), plaintext, context);
+            let (version, open) = self.current_material_at(key, now)?;
+            let keys = open
+                .message_keys
+                .as_ref()
+                .ok_or(KmsError::Crypto("symmetric key without message keys"))?;
+            return blob::seal(
+                (&key.account, &key.key_id, version),
+                keys,
+                plaintext,
+                context,
+            );
         }
         if !context.is_empty() {
             return Err(KmsError::Validation(
@@ -133,14 +213,13 @@ impl Kms {
     async fn decrypt_blob(
         &self,
         ctx: &Caller<'_>,
-        i: &Input<'_>,
+        tokens: &[String],
         ciphertext: &[u8],
         context: &BTreeMap<String, String>,
         key_id: Option<&str>,
         algorithm: &str,
         action: &str,
-    ) -> Result<(Resolved, Secret<Vec<u8>>), KmsError> {
-        let tokens = i.strings("GrantTokens");
+    ) -> Result<(Resolved, Secret<PlainBytes>), KmsError> {
         if algorithm != SYMMETRIC {
             // AWS: decrypting with an asymmetric key needs its KeyId; the ciphertext is the
             // raw RSAES-OAEP output and names no key.
@@ -151,11 +230,8 @@ impl Kms {
                 action,
                 &r,
                 Some(context),
-                vec![(
-                    "kms:EncryptionAlgorithm".to_owned(),
-                    vec![algorithm.to_owned()],
-                )],
-                &tokens,
+                &[("kms:EncryptionAlgorithm", &[algorithm])],
+                tokens,
             )
             .await?;
             check_usable(&r.key)?;
@@ -167,8 +243,8 @@ impl Kms {
                 ));
             }
             let (_, material) = self.current_material(&r.key)?;
-            let plain = backend::rsa_decrypt(material.expose(), algorithm, ciphertext)?;
-            return Ok((r, plain));
+            let plain = backend::rsa_decrypt(material.material.expose(), algorithm, ciphertext)?;
+            return Ok((r, Secret::new(PlainBytes::from(plain.expose().clone()))));
         }
         let header = blob::parse_header(ciphertext)?;
         let r = match key_id {
@@ -182,88 +258,155 @@ impl Kms {
                         r.key.key_spec.as_str()
                     )));
                 }
-                if r.key.key_id != header.key_id || r.key.account != header.account {
+                if r.key.key_id != header.key_id() || r.key.account != header.account() {
                     return Err(KmsError::IncorrectKey(
                         "The key ID in the request does not identify a KMS key that can perform this operation.".to_owned(),
                     ));
                 }
                 r
             }
-            None => {
-                let arn = key_arn(
-                    &ctx.region,
-                    &header.account,
-                    &format!("key/{}", header.key_id),
-                );
-                self.resolve(ctx, &arn, Scope::CrossAccount)
-                    .await
-                    .map_err(|e| match e {
-                        KmsError::NotFound(_) => KmsError::invalid_ciphertext(),
-                        other => other,
-                    })?
-            }
+            None => self
+                .resolve_id(header.account(), &ctx.region, header.key_id(), None)
+                .await
+                .map_err(|e| match e {
+                    KmsError::NotFound(_) => KmsError::invalid_ciphertext(),
+                    other => other,
+                })?,
         };
         self.authorize(
             ctx,
             action,
             &r,
             Some(context),
-            vec![(
-                "kms:EncryptionAlgorithm".to_owned(),
-                vec![SYMMETRIC.to_owned()],
-            )],
-            &tokens,
+            &[("kms:EncryptionAlgorithm", &[SYMMETRIC])],
+            tokens,
         )
         .await?;
         check_usable(&r.key)?;
         check_usage(&r.key, KeyUsage::ENCRYPT_DECRYPT, "Decrypt")?;
-        let material = self.material(&r.key, header.material)?;
-        let plain = blob::open(ciphertext, material.expose(), context)?;
+        let open = self.opened(&r.key, header.material, r.read_at)?;
+        let keys = open
+            .message_keys
+            .as_ref()
+            .ok_or(KmsError::Crypto("symmetric key without message keys"))?;
+        let plain = blob::open(ciphertext, keys, context)?;
         Ok((r, plain))
     }
 
-    pub(crate) async fn encrypt(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
-        let plaintext = Secret::new(i.req_blob("Plaintext")?);
-        let context = i.map("EncryptionContext");
-        let algorithm = i.str("EncryptionAlgorithm").unwrap_or(SYMMETRIC);
-        let extra = vec![(
-            "kms:EncryptionAlgorithm".to_owned(),
-            vec![algorithm.to_owned()],
-        )];
+    /// Encrypt, typed: bytes in, ciphertext blob out (the JSON call is a thin wrapper).
+    pub async fn encrypt(
+        &self,
+        ctx: &Caller<'_>,
+        req: &EncryptRequest<'_>,
+    ) -> Result<EncryptResponse, KmsError> {
+        let algorithm = req.encryption_algorithm;
+        let extra: Extra<'_> = &[("kms:EncryptionAlgorithm", &[algorithm])];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "Encrypt", Some(&context), extra, i)
+            .usable_key(
+                ctx,
+                req.key_id,
+                "Encrypt",
+                Some(req.encryption_context),
+                extra,
+                req.grant_tokens,
+            )
             .await?;
-        if plaintext.expose().len() > 4096 {
+        if req.plaintext.len() > 4096 {
             return Err(KmsError::Validation("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096".to_owned()));
         }
-        let blob =
-            self.encrypt_under(&r.key, plaintext.expose(), &context, algorithm, "Encrypt")?;
-        dry_run(i)?;
-        Ok(
-            json!({"CiphertextBlob": record::b64(&blob), "KeyId": r.key.arn, "EncryptionAlgorithm": algorithm}),
-        )
+        let ciphertext_blob = self.encrypt_under(
+            (&r.key, r.read_at),
+            req.plaintext,
+            req.encryption_context,
+            algorithm,
+            "Encrypt",
+        )?;
+        check_dry_run(req.dry_run)?;
+        Ok(EncryptResponse {
+            ciphertext_blob,
+            key_id: r.key.arn.clone(),
+        })
     }
 
-    pub(crate) async fn decrypt(&self, ctx: &Caller<'_>, i: &Input<'_>) -> Result<Value, KmsError> {
+    pub(crate) async fn encrypt_call(
+        &self,
+        ctx: &Caller<'_>,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
+        let plaintext = Secret::new(PlainBytes::from(i.req_blob("Plaintext")?));
+        let context = i.map("EncryptionContext");
+        let algorithm = i.str("EncryptionAlgorithm").unwrap_or(SYMMETRIC);
+        let out = self
+            .encrypt(
+                ctx,
+                &EncryptRequest {
+                    key_id: i.req("KeyId")?,
+                    plaintext: plaintext.expose().as_slice(),
+                    encryption_context: &context,
+                    encryption_algorithm: algorithm,
+                    grant_tokens: &i.strings("GrantTokens"),
+                    dry_run: i.bool("DryRun"),
+                },
+            )
+            .await?;
+        Ok(json!({
+            "CiphertextBlob": record::b64(&out.ciphertext_blob),
+            "KeyId": out.key_id,
+            "EncryptionAlgorithm": algorithm,
+        }))
+    }
+
+    /// Decrypt, typed: a ciphertext blob in, plaintext out (the JSON call is a thin wrapper).
+    pub async fn decrypt(
+        &self,
+        ctx: &Caller<'_>,
+        req: &DecryptRequest<'_>,
+    ) -> Result<DecryptResponse, KmsError> {
+        let (r, plaintext) = self
+            .decrypt_blob(
+                ctx,
+                req.grant_tokens,
+                req.ciphertext_blob,
+                req.encryption_context,
+                req.key_id,
+                req.encryption_algorithm,
+                "Decrypt",
+            )
+            .await?;
+        check_dry_run(req.dry_run)?;
+        Ok(DecryptResponse {
+            plaintext,
+            key_id: r.key.arn.clone(),
+        })
+    }
+
+    pub(crate) async fn decrypt_call(
+        &self,
+        ctx: &Caller<'_>,
+        i: &Input<'_>,
+    ) -> Result<Value, KmsError> {
         no_recipient(i)?;
         let ciphertext = i.req_blob("CiphertextBlob")?;
         let context = i.map("EncryptionContext");
         let algorithm = i.str("EncryptionAlgorithm").unwrap_or(SYMMETRIC);
-        let (r, plain) = self
-            .decrypt_blob(
+        let out = self
+            .decrypt(
                 ctx,
-                i,
-                &ciphertext,
-                &context,
-                i.str("KeyId"),
-                algorithm,
-                "Decrypt",
+                &DecryptRequest {
+                    ciphertext_blob: &ciphertext,
+                    encryption_context: &context,
+                    key_id: i.str("KeyId"),
+                    encryption_algorithm: algorithm,
+                    grant_tokens: &i.strings("GrantTokens"),
+                    dry_run: i.bool("DryRun"),
+                },
             )
             .await?;
-        dry_run(i)?;
-        Ok(
-            json!({"KeyId": r.key.arn, "Plaintext": record::b64(plain.expose()), "EncryptionAlgorithm": algorithm}),
-        )
+        Ok(json!({
+            "KeyId": out.key_id,
+            "Plaintext": record::b64(out.plaintext.expose().as_slice()),
+            "EncryptionAlgorithm": algorithm,
+        }))
     }
 
     pub(crate) async fn re_encrypt(
@@ -279,7 +422,7 @@ impl Kms {
         let (source, plain) = self
             .decrypt_blob(
                 ctx,
-                i,
+                &i.strings("GrantTokens"),
                 &ciphertext,
                 &source_context,
                 i.str("SourceKeyId"),
@@ -290,12 +433,12 @@ impl Kms {
         let dest_id = i.req("DestinationKeyId")?;
         let dest = self.resolve(ctx, dest_id, Scope::CrossAccount).await?;
         let same = dest.key.key_id == source.key.key_id;
-        let extra = vec![
+        let extra: Extra<'_> = &[
+            ("kms:EncryptionAlgorithm", &[dest_alg]),
             (
-                "kms:EncryptionAlgorithm".to_owned(),
-                vec![dest_alg.to_owned()],
+                "kms:ReEncryptOnSameKey",
+                &[if same { "true" } else { "false" }],
             ),
-            ("kms:ReEncryptOnSameKey".to_owned(), vec![same.to_string()]),
         ];
         self.authorize(
             ctx,
@@ -308,8 +451,8 @@ impl Kms {
         .await?;
         check_usable(&dest.key)?;
         let blob = self.encrypt_under(
-            &dest.key,
-            plain.expose(),
+            (&dest.key, dest.read_at),
+            plain.expose().as_slice(),
             &dest_context,
             dest_alg,
             "ReEncrypt",
@@ -324,19 +467,76 @@ impl Kms {
         }))
     }
 
-    pub(crate) async fn generate_data_key(
+    /// GenerateDataKey, typed: a new data key, in plaintext and encrypted under the key (the
+    /// JSON call is a thin wrapper).
+    pub async fn generate_data_key(
+        &self,
+        ctx: &Caller<'_>,
+        req: &GenerateDataKeyRequest<'_>,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        self.data_key(ctx, req, "GenerateDataKey").await
+    }
+
+    /// GenerateDataKeyWithoutPlaintext, typed: as [`Kms::generate_data_key`], authorized as
+    /// its own action; the caller drops the plaintext.
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        ctx: &Caller<'_>,
+        req: &GenerateDataKeyRequest<'_>,
+    ) -> Result<Vec<u8>, KmsError> {
+        let out = self
+            .data_key(ctx, req, "GenerateDataKeyWithoutPlaintext")
+            .await?;
+        Ok(out.ciphertext_blob)
+    }
+
+    async fn data_key(
+        &self,
+        ctx: &Caller<'_>,
+        req: &GenerateDataKeyRequest<'_>,
+        op: &str,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let n = req.number_of_bytes;
+        if !(1..=1024).contains(&n) {
+            return Err(KmsError::Validation(format!(
+                "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
+            )));
+        }
+        let r = self
+            .usable_key(
+                ctx,
+                req.key_id,
+                op,
+                Some(req.encryption_context),
+                &[],
+                req.grant_tokens,
+            )
+            .await?;
+        check_symmetric(&r.key, op)?;
+        let plaintext = backend::random(n)?;
+        let ciphertext_blob = self.encrypt_under(
+            (&r.key, r.read_at),
+            plaintext.expose(),
+            req.encryption_context,
+            SYMMETRIC,
+            op,
+        )?;
+        check_dry_run(req.dry_run)?;
+        Ok(GenerateDataKeyResponse {
+            plaintext,
+            ciphertext_blob,
+            key_id: r.key.arn.clone(),
+        })
+    }
+
+    pub(crate) async fn generate_data_key_call(
         &self,
         ctx: &Caller<'_>,
         i: &Input<'_>,
         with_plaintext: bool,
     ) -> Result<Value, KmsError> {
         no_recipient(i)?;
-        let op = if with_plaintext {
-            "GenerateDataKey"
-        } else {
-            "GenerateDataKeyWithoutPlaintext"
-        };
-        let len = match (i.str("KeySpec"), i.int("NumberOfBytes")) {
+        let number_of_bytes = match (i.str("KeySpec"), i.int("NumberOfBytes")) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(KmsError::Validation(
                     "Please specify either number of bytes or key spec.".to_owned(),
@@ -349,26 +549,32 @@ impl Kms {
                     "1 validation error detected: Value '{other}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]"
                 )));
             }
-            (None, Some(n)) if (1..=1024).contains(&n) => usize::try_from(n).unwrap_or(32),
-            (None, Some(n)) => {
-                return Err(KmsError::Validation(format!(
-                    "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
-                )));
-            }
+            (None, Some(n)) => usize::try_from(n).unwrap_or(0),
         };
         let context = i.map("EncryptionContext");
-        let r = self
-            .usable_key(ctx, i.req("KeyId")?, op, Some(&context), vec![], i)
-            .await?;
-        check_symmetric(&r.key, op)?;
-        let data_key = backend::random(len)?;
-        let blob = self.encrypt_under(&r.key, data_key.expose(), &context, SYMMETRIC, op)?;
-        dry_run(i)?;
-        let mut out = json!({"CiphertextBlob": record::b64(&blob), "KeyId": r.key.arn});
+        let req = GenerateDataKeyRequest {
+            key_id: i.req("KeyId")?,
+            number_of_bytes,
+            encryption_context: &context,
+            grant_tokens: &i.strings("GrantTokens"),
+            dry_run: i.bool("DryRun"),
+        };
+        let op = if with_plaintext {
+            "GenerateDataKey"
+        } else {
+            "GenerateDataKeyWithoutPlaintext"
+        };
+        let out = self.data_key(ctx, &req, op).await?;
+        let mut json =
+            json!({"CiphertextBlob": record::b64(&out.ciphertext_blob), "KeyId": out.key_id});
         if with_plaintext {
-            record::set(&mut out, "Plaintext", json!(record::b64(data_key.expose())));
+            record::set(
+                &mut json,
+                "Plaintext",
+                json!(record::b64(out.plaintext.expose())),
+            );
         }
-        Ok(out)
+        Ok(json)
     }
 
     pub(crate) async fn generate_data_key_pair(
@@ -385,13 +591,26 @@ impl Kms {
         };
         let pair_spec = i.req("KeyPairSpec")?.to_owned();
         let context = i.map("EncryptionContext");
-        let extra = vec![("kms:DataKeyPairSpec".to_owned(), vec![pair_spec.clone()])];
+        let extra: Extra<'_> = &[("kms:DataKeyPairSpec", &[pair_spec.as_str()])];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, op, Some(&context), extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                op,
+                Some(&context),
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_symmetric(&r.key, op)?;
         let (private, public) = backend::data_key_pair(&pair_spec)?;
-        let blob = self.encrypt_under(&r.key, private.expose(), &context, SYMMETRIC, op)?;
+        let blob = self.encrypt_under(
+            (&r.key, r.read_at),
+            private.expose(),
+            &context,
+            SYMMETRIC,
+            op,
+        )?;
         dry_run(i)?;
         let mut out = json!({
             "PrivateKeyCiphertextBlob": record::b64(&blob),
@@ -426,8 +645,7 @@ impl Kms {
                 "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
             )));
         }
-        self.authorize_account(ctx, "GenerateRandom", vec![])
-            .await?;
+        self.authorize_account(ctx, "GenerateRandom", &[]).await?;
         let bytes = backend::random(usize::try_from(n).unwrap_or(32))?;
         Ok(json!({"Plaintext": record::b64(bytes.expose())}))
     }
@@ -446,23 +664,28 @@ impl Kms {
         let message = Secret::new(i.req_blob("Message")?);
         let algorithm = i.req("SigningAlgorithm")?;
         let kind = Self::message_type(i)?;
-        let extra = vec![
-            (
-                "kms:SigningAlgorithm".to_owned(),
-                vec![algorithm.to_owned()],
-            ),
-            (
-                "kms:MessageType".to_owned(),
-                vec![i.str("MessageType").unwrap_or("RAW").to_owned()],
-            ),
+        let extra: Extra<'_> = &[
+            ("kms:SigningAlgorithm", &[algorithm]),
+            ("kms:MessageType", &[i.str("MessageType").unwrap_or("RAW")]),
         ];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "Sign", None, extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "Sign",
+                None,
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_usage(&r.key, KeyUsage::SIGN_VERIFY, "Sign")?;
-        let signature =
-            self.signer(&r.key)?
-                .sign(r.key.key_spec, algorithm, message.expose(), kind)?;
+        let signature = self
+            .current_material(&r.key)?
+            .1
+            .signer
+            .as_ref()
+            .ok_or(KmsError::Crypto("signing key without a parsed signer"))?
+            .sign(r.key.key_spec, algorithm, message.expose(), kind)?;
         dry_run(i)?;
         Ok(
             json!({"KeyId": r.key.arn, "Signature": record::b64(&signature), "SigningAlgorithm": algorithm}),
@@ -474,18 +697,19 @@ impl Kms {
         let signature = i.req_blob("Signature")?;
         let algorithm = i.req("SigningAlgorithm")?;
         let kind = Self::message_type(i)?;
-        let extra = vec![
-            (
-                "kms:SigningAlgorithm".to_owned(),
-                vec![algorithm.to_owned()],
-            ),
-            (
-                "kms:MessageType".to_owned(),
-                vec![i.str("MessageType").unwrap_or("RAW").to_owned()],
-            ),
+        let extra: Extra<'_> = &[
+            ("kms:SigningAlgorithm", &[algorithm]),
+            ("kms:MessageType", &[i.str("MessageType").unwrap_or("RAW")]),
         ];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "Verify", None, extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "Verify",
+                None,
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_usage(&r.key, KeyUsage::SIGN_VERIFY, "Verify")?;
         let public = self.public_key(&r.key)?;
@@ -509,7 +733,14 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "GetPublicKey", None, vec![], i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "GetPublicKey",
+                None,
+                &[],
+                &i.strings("GrantTokens"),
+            )
             .await?;
         let key = &r.key;
         if !key.key_spec.is_asymmetric() {
@@ -556,15 +787,22 @@ impl Kms {
     ) -> Result<Value, KmsError> {
         let message = Secret::new(i.req_blob("Message")?);
         let algorithm = i.req("MacAlgorithm")?;
-        let extra = vec![("kms:MacAlgorithm".to_owned(), vec![algorithm.to_owned()])];
+        let extra: Extra<'_> = &[("kms:MacAlgorithm", &[algorithm])];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "GenerateMac", None, extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "GenerateMac",
+                None,
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_usage(&r.key, KeyUsage::GENERATE_VERIFY_MAC, "GenerateMac")?;
         let (_, material) = self.current_material(&r.key)?;
         let mac = backend::mac(
             r.key.key_spec,
-            material.expose(),
+            material.material.expose(),
             algorithm,
             message.expose(),
         )?;
@@ -580,15 +818,22 @@ impl Kms {
         let message = Secret::new(i.req_blob("Message")?);
         let mac = i.req_blob("Mac")?;
         let algorithm = i.req("MacAlgorithm")?;
-        let extra = vec![("kms:MacAlgorithm".to_owned(), vec![algorithm.to_owned()])];
+        let extra: Extra<'_> = &[("kms:MacAlgorithm", &[algorithm])];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "VerifyMac", None, extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "VerifyMac",
+                None,
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_usage(&r.key, KeyUsage::GENERATE_VERIFY_MAC, "VerifyMac")?;
         let (_, material) = self.current_material(&r.key)?;
         if !backend::verify_mac(
             r.key.key_spec,
-            material.expose(),
+            material.material.expose(),
             algorithm,
             message.expose(),
             &mac,
@@ -612,16 +857,21 @@ impl Kms {
             )));
         }
         let peer = i.req_blob("PublicKey")?;
-        let extra = vec![(
-            "kms:KeyAgreementAlgorithm".to_owned(),
-            vec![algorithm.to_owned()],
-        )];
+        let extra: Extra<'_> = &[("kms:KeyAgreementAlgorithm", &[algorithm])];
         let r = self
-            .usable_key(ctx, i.req("KeyId")?, "DeriveSharedSecret", None, extra, i)
+            .usable_key(
+                ctx,
+                i.req("KeyId")?,
+                "DeriveSharedSecret",
+                None,
+                extra,
+                &i.strings("GrantTokens"),
+            )
             .await?;
         check_usage(&r.key, KeyUsage::KEY_AGREEMENT, "DeriveSharedSecret")?;
         let (_, material) = self.current_material(&r.key)?;
-        let secret = backend::derive_shared_secret(r.key.key_spec, material.expose(), &peer)?;
+        let secret =
+            backend::derive_shared_secret(r.key.key_spec, material.material.expose(), &peer)?;
         dry_run(i)?;
         Ok(json!({
             "KeyId": r.key.arn,

@@ -254,28 +254,28 @@ impl Kms {
         match parent {
             Some(p) if operations.iter().all(|o| p.operations.contains(o)) => {}
             _ => {
-                let mut conditions = vec![
-                    ("kms:GrantOperations".to_owned(), operations.clone()),
-                    ("kms:GranteePrincipal".to_owned(), vec![grantee.clone()]),
-                    (
-                        "kms:GrantIsForAWSResource".to_owned(),
-                        vec!["false".to_owned()],
-                    ),
+                let operation_names: Vec<&str> = operations.iter().map(String::as_str).collect();
+                let grantee_name = grantee.as_str();
+                let mut conditions: Vec<(&str, &[&str])> = vec![
+                    ("kms:GrantOperations", &operation_names),
+                    ("kms:GranteePrincipal", std::slice::from_ref(&grantee_name)),
+                    ("kms:GrantIsForAWSResource", &["false"]),
                 ];
-                if let Some(r) = &retiring {
-                    conditions.push(("kms:RetiringPrincipal".to_owned(), vec![r.clone()]));
+                let retiring_name = retiring.as_deref();
+                if let Some(r) = &retiring_name {
+                    conditions.push(("kms:RetiringPrincipal", std::slice::from_ref(r)));
                 }
                 let mut kinds = Vec::new();
                 if context_equals.is_some() {
-                    kinds.push("EncryptionContextEquals".to_owned());
+                    kinds.push("EncryptionContextEquals");
                 }
                 if context_subset.is_some() {
-                    kinds.push("EncryptionContextSubset".to_owned());
+                    kinds.push("EncryptionContextSubset");
                 }
                 if !kinds.is_empty() {
-                    conditions.push(("kms:GrantConstraintType".to_owned(), kinds));
+                    conditions.push(("kms:GrantConstraintType", &kinds));
                 }
-                self.authorize_with(ctx, "CreateGrant", &r, None, conditions, &[], false)
+                self.authorize_with(ctx, "CreateGrant", &r, None, &conditions, &[], false)
                     .await?;
             }
         }
@@ -352,7 +352,7 @@ impl Kms {
         let r = self
             .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
             .await?;
-        self.authorize(ctx, "ListGrants", &r, None, vec![], &[])
+        self.authorize(ctx, "ListGrants", &r, None, &[], &[])
             .await?;
         let by_id = i.str("GrantId");
         let by_grantee = i.str("GranteePrincipal");
@@ -375,7 +375,7 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let retiring = i.req("RetiringPrincipal")?;
-        self.authorize_account(ctx, "ListRetirableGrants", vec![])
+        self.authorize_account(ctx, "ListRetirableGrants", &[])
             .await?;
         let account = ctx.principal.account.as_str();
         let mut entries = Vec::new();
@@ -471,7 +471,7 @@ impl Kms {
         let r = self
             .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
             .await?;
-        self.authorize(ctx, "RevokeGrant", &r, None, vec![], &[])
+        self.authorize(ctx, "RevokeGrant", &r, None, &[], &[])
             .await?;
         let id = format!("{}/{grant_id}", r.key.key_id);
         let Some(item) = self.store().get(GRANT, &r.key.account, &id).await? else {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::backend::{self, KeySpec, KeyUsage};
 use crate::record::{self, AliasRecord, ImportParams, Input, KeyRecord, KeyState};
-use crate::{Caller, Kms, KmsError, Resolved, Scope, check_usable, key_arn, ts, usage_str};
+use crate::{Caller, Extra, Kms, KmsError, Resolved, Scope, check_usable, key_arn, ts, usage_str};
 
 /// AWS's rotation period bounds (EnableKeyRotation `RotationPeriodInDays`) and default.
 const ROTATION_DAYS: (i64, i64, u32) = (90, 2560, 365);
@@ -46,15 +46,10 @@ fn check_policy(text: &str) -> Result<(), KmsError> {
 
 /// `kms:BypassPolicyLockoutSafetyCheck`, present only when the request has the parameter (AWS's
 /// example policies test for it with the `Null` operator).
-fn bypass_condition(i: &Input<'_>) -> Option<(String, Vec<String>)> {
+fn bypass_value(i: &Input<'_>) -> Option<&'static str> {
     i.0.get("BypassPolicyLockoutSafetyCheck")
         .and_then(Value::as_bool)
-        .map(|b| {
-            (
-                "kms:BypassPolicyLockoutSafetyCheck".to_owned(),
-                vec![b.to_string()],
-            )
-        })
+        .map(|b| if b { "true" } else { "false" })
 }
 
 /// DescribeKey's `KeyMetadata`.
@@ -243,20 +238,33 @@ impl Kms {
             None => default_key_policy(&account),
         };
         let tags = read_tags(i)?;
-        let mut conditions = vec![
-            ("kms:KeySpec".to_owned(), vec![spec.as_str().to_owned()]),
-            ("kms:KeyUsage".to_owned(), vec![usage_str(usage).to_owned()]),
-            ("kms:KeyOrigin".to_owned(), vec![origin.to_owned()]),
-            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
+        let (spec_name, usage_name) = (spec.as_str(), usage_str(usage));
+        let tag_keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+        let request_tags: Vec<(String, &str)> = tags
+            .iter()
+            .map(|(k, v)| (format!("aws:RequestTag/{k}"), v.as_str()))
+            .collect();
+        let bypass = bypass_value(i);
+        let mut conditions: Vec<(&str, &[&str])> = vec![
+            ("kms:KeySpec", std::slice::from_ref(&spec_name)),
+            ("kms:KeyUsage", std::slice::from_ref(&usage_name)),
+            ("kms:KeyOrigin", std::slice::from_ref(&origin)),
+            ("kms:MultiRegion", &["false"]),
         ];
-        conditions.extend(bypass_condition(i));
+        if let Some(b) = &bypass {
+            conditions.push((
+                "kms:BypassPolicyLockoutSafetyCheck",
+                std::slice::from_ref(b),
+            ));
+        }
         if !tags.is_empty() {
-            conditions.push(("aws:TagKeys".to_owned(), tags.keys().cloned().collect()));
-            for (k, v) in &tags {
-                conditions.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+            conditions.push(("aws:TagKeys", &tag_keys));
+            for (k, v) in &request_tags {
+                conditions.push((k, std::slice::from_ref(v)));
             }
         }
-        self.authorize_account(ctx, "CreateKey", conditions).await?;
+        self.authorize_account(ctx, "CreateKey", &conditions)
+            .await?;
         let mut key = KeyRecord::new(
             &account,
             &ctx.region,
@@ -282,15 +290,8 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let (mut r, new_managed) = self.resolve_or_create_managed(ctx, i.req("KeyId")?).await?;
-        self.authorize(
-            ctx,
-            "DescribeKey",
-            &r,
-            None,
-            vec![],
-            &i.strings("GrantTokens"),
-        )
-        .await?;
+        self.authorize(ctx, "DescribeKey", &r, None, &[], &i.strings("GrantTokens"))
+            .await?;
         if let (Some(key), Some(alias)) = (new_managed, r.alias.clone()) {
             r = self.save_managed_key(ctx, key, &alias).await?;
         }
@@ -302,7 +303,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        self.authorize_account(ctx, "ListKeys", vec![]).await?;
+        self.authorize_account(ctx, "ListKeys", &[]).await?;
         let items = record::list_all(
             self.store(),
             record::KEY,
@@ -330,7 +331,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
         action: &str,
-        extra: Vec<(String, Vec<String>)>,
+        extra: Extra<'_>,
     ) -> Result<Resolved, KmsError> {
         let r = self
             .resolve(ctx, i.req("KeyId")?, Scope::OwnAccount)
@@ -346,12 +347,7 @@ impl Kms {
         enable: bool,
     ) -> Result<Value, KmsError> {
         let r = self
-            .own_key(
-                ctx,
-                i,
-                if enable { "EnableKey" } else { "DisableKey" },
-                vec![],
-            )
+            .own_key(ctx, i, if enable { "EnableKey" } else { "DisableKey" }, &[])
             .await?;
         self.mutate(r, |_, key| match key.state {
             KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
@@ -387,9 +383,10 @@ impl Kms {
                 "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30"
             )));
         }
-        let extra = vec![(
-            "kms:ScheduleKeyDeletionPendingWindowInDays".to_owned(),
-            vec![days.to_string()],
+        let days_text = days.to_string();
+        let extra: Extra<'_> = &[(
+            "kms:ScheduleKeyDeletionPendingWindowInDays",
+            &[days_text.as_str()],
         )];
         let r = self.own_key(ctx, i, "ScheduleKeyDeletion", extra).await?;
         let now = self.now_secs();
@@ -421,7 +418,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "CancelKeyDeletion", vec![]).await?;
+        let r = self.own_key(ctx, i, "CancelKeyDeletion", &[]).await?;
         let (key, ()) = self
             .mutate(r, |_, key| {
                 if key.state != KeyState::PendingDeletion {
@@ -451,7 +448,7 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let description = i.req("Description")?.to_owned();
-        let r = self.own_key(ctx, i, "UpdateKeyDescription", vec![]).await?;
+        let r = self.own_key(ctx, i, "UpdateKeyDescription", &[]).await?;
         self.mutate(r, |_, key| {
             key.description.clone_from(&description);
             Ok(())
@@ -466,7 +463,8 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let tags = read_tags(i)?;
-        let extra = vec![("aws:TagKeys".to_owned(), tags.keys().cloned().collect())];
+        let tag_keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+        let extra: Extra<'_> = &[("aws:TagKeys", &tag_keys)];
         let r = self.own_key(ctx, i, "TagResource", extra).await?;
         self.mutate(r, |_, key| {
             if key.state == KeyState::PendingDeletion {
@@ -493,7 +491,8 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let keys = i.strings("TagKeys");
-        let extra = vec![("aws:TagKeys".to_owned(), keys.clone())];
+        let tag_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let extra: Extra<'_> = &[("aws:TagKeys", &tag_keys)];
         let r = self.own_key(ctx, i, "UntagResource", extra).await?;
         self.mutate(r, |_, key| {
             if key.state == KeyState::PendingDeletion {
@@ -516,7 +515,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "ListResourceTags", vec![]).await?;
+        let r = self.own_key(ctx, i, "ListResourceTags", &[]).await?;
         let entries = r
             .key
             .tags
@@ -549,7 +548,7 @@ impl Kms {
                 r.key.arn
             )));
         }
-        self.authorize(ctx, action, &r, None, vec![], &[]).await?;
+        self.authorize(ctx, action, &r, None, &[], &[]).await?;
         Ok(r)
     }
 
@@ -642,7 +641,7 @@ impl Kms {
                     usage_str(new.key.key_usage)
                 )));
             }
-            self.authorize(ctx, "UpdateAlias", &old, None, vec![], &[])
+            self.authorize(ctx, "UpdateAlias", &old, None, &[], &[])
                 .await?;
         }
         alias.target_key_id.clone_from(&new.key.key_id);
@@ -675,7 +674,7 @@ impl Kms {
             .resolve(ctx, &alias.target_key_id, Scope::OwnAccount)
             .await
         {
-            self.authorize(ctx, "DeleteAlias", &r, None, vec![], &[])
+            self.authorize(ctx, "DeleteAlias", &r, None, &[], &[])
                 .await?;
         }
         self.store()
@@ -705,7 +704,7 @@ impl Kms {
             ),
             None => None,
         };
-        self.authorize_account(ctx, "ListAliases", vec![]).await?;
+        self.authorize_account(ctx, "ListAliases", &[]).await?;
         let items = record::list_all(
             self.store(),
             record::ALIAS,
@@ -756,7 +755,7 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let name = i.str("PolicyName").unwrap_or("default");
-        let r = self.own_key(ctx, i, "GetKeyPolicy", vec![]).await?;
+        let r = self.own_key(ctx, i, "GetKeyPolicy", &[]).await?;
         if name != "default" {
             return Err(KmsError::NotFound("No such policy exists".to_owned()));
         }
@@ -776,14 +775,17 @@ impl Kms {
             )));
         }
         check_policy(&policy)?;
-        let r = self
-            .own_key(
-                ctx,
-                i,
-                "PutKeyPolicy",
-                bypass_condition(i).into_iter().collect(),
-            )
-            .await?;
+        let bypass = bypass_value(i);
+        let extra: Vec<(&str, &[&str])> = bypass
+            .iter()
+            .map(|b| {
+                (
+                    "kms:BypassPolicyLockoutSafetyCheck",
+                    std::slice::from_ref(b),
+                )
+            })
+            .collect();
+        let r = self.own_key(ctx, i, "PutKeyPolicy", &extra).await?;
         if !i.bool("BypassPolicyLockoutSafetyCheck") {
             let mut changed = (*r.key).clone();
             changed.policy.clone_from(&policy);
@@ -803,7 +805,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        self.own_key(ctx, i, "ListKeyPolicies", vec![]).await?;
+        self.own_key(ctx, i, "ListKeyPolicies", &[]).await?;
         Ok(json!({"PolicyNames": ["default"], "Truncated": false}))
     }
 
@@ -836,10 +838,8 @@ impl Kms {
                 )));
             }
         };
-        let extra = vec![(
-            "kms:RotationPeriodInDays".to_owned(),
-            vec![period.to_string()],
-        )];
+        let period_text = period.to_string();
+        let extra: Extra<'_> = &[("kms:RotationPeriodInDays", &[period_text.as_str()])];
         let r = self.own_key(ctx, i, "EnableKeyRotation", extra).await?;
         let now = self.now_secs();
         self.mutate(r, |_, key| {
@@ -858,7 +858,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "DisableKeyRotation", vec![]).await?;
+        let r = self.own_key(ctx, i, "DisableKeyRotation", &[]).await?;
         self.mutate(r, |_, key| {
             Self::check_rotatable(key)?;
             check_usable(key)?;
@@ -878,7 +878,7 @@ impl Kms {
         let r = self
             .resolve(ctx, i.req("KeyId")?, Scope::CrossAccount)
             .await?;
-        self.authorize(ctx, "GetKeyRotationStatus", &r, None, vec![], &[])
+        self.authorize(ctx, "GetKeyRotationStatus", &r, None, &[], &[])
             .await?;
         let key = &r.key;
         Self::check_rotatable(key)?;
@@ -904,7 +904,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "RotateKeyOnDemand", vec![]).await?;
+        let r = self.own_key(ctx, i, "RotateKeyOnDemand", &[]).await?;
         let (key, ()) = self
             .mutate(r, |kms, key| {
                 Self::check_rotatable(key)?;
@@ -928,7 +928,7 @@ impl Kms {
         ctx: &Caller<'_>,
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
-        let r = self.own_key(ctx, i, "ListKeyRotations", vec![]).await?;
+        let r = self.own_key(ctx, i, "ListKeyRotations", &[]).await?;
         Self::check_rotatable(&r.key)?;
         let entries = r
             .key
@@ -986,9 +986,9 @@ impl Kms {
                 )));
             }
         }
-        let extra = vec![
-            ("kms:WrappingAlgorithm".to_owned(), vec![algorithm.clone()]),
-            ("kms:WrappingKeySpec".to_owned(), vec![spec.clone()]),
+        let extra: Extra<'_> = &[
+            ("kms:WrappingAlgorithm", &[algorithm.as_str()]),
+            ("kms:WrappingKeySpec", &[spec.as_str()]),
         ];
         let r = self
             .own_key(ctx, i, "GetParametersForImport", extra)
@@ -1066,7 +1066,7 @@ impl Kms {
                 )));
             }
         }
-        let extra = vec![("kms:ExpirationModel".to_owned(), vec![model.clone()])];
+        let extra: Extra<'_> = &[("kms:ExpirationModel", &[model.as_str()])];
         let r = self.own_key(ctx, i, "ImportKeyMaterial", extra).await?;
         Self::check_external(&r.key)?;
         let params = r.key.import.clone().ok_or_else(|| {
@@ -1143,7 +1143,7 @@ impl Kms {
         i: &Input<'_>,
     ) -> Result<Value, KmsError> {
         let r = self
-            .own_key(ctx, i, "DeleteImportedKeyMaterial", vec![])
+            .own_key(ctx, i, "DeleteImportedKeyMaterial", &[])
             .await?;
         Self::check_external(&r.key)?;
         self.mutate(r, |_, key| {

@@ -17,8 +17,10 @@
 //! Out of scope, answered with `UnsupportedOperationException`: multi-Region keys
 //! (ReplicateKey, UpdatePrimaryRegion, `MultiRegion: true`) and custom key stores.
 
+mod access;
 pub mod backend;
 pub mod blob;
+mod cache;
 mod crypto;
 mod error;
 mod grants;
@@ -26,76 +28,23 @@ mod keys;
 pub mod managed;
 pub mod record;
 
-use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use portcullis_aws::{AwsError, Protocol};
 use portcullis_core::{Arn, Clock, RequestContext, Secret};
-use portcullis_store::{BoxFuture, MasterKey, Store, StoreError, WriteOp, place_aad};
+use portcullis_store::{MasterKey, Store, StoreError, WriteOp, place_aad};
 use serde_json::Value;
 
+pub(crate) use access::Extra;
+pub use access::{AccessRequest, AccountOnlyAccess, KeyAccess, access_denied};
+use cache::{AliasMap, KeyCache, OpenMaterial};
+pub use crypto::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
+    GenerateDataKeyResponse,
+};
 pub use error::KmsError;
 use record::{DUE, KEY, KeyRecord, KeyState};
-
-/// Authorization of a call against the key policy (the IAM crate implements this with the
-/// policy engine; it evaluates the key policy, and IAM policies where the key policy delegates
-/// to the account).
-///
-/// Actions that have no key (CreateKey, ListKeys, ListAliases, GenerateRandom,
-/// ListRetirableGrants) are asked with `key_arn` = `arn:aws:kms:<region>:<account>:*` and an
-/// empty `key_policy`: only IAM policies decide those, as in AWS.
-pub trait KeyAccess: Send + Sync + 'static {
-    /// Ok(()) when `ctx.principal` may perform `action` ("kms:Encrypt") on the key `key_arn`,
-    /// whose key policy document is `key_policy`, with the request's KMS condition keys in
-    /// `conditions` (kms:EncryptionContext:*, kms:EncryptionContextKeys, kms:CallerAccount,
-    /// kms:KeySpec, kms:KeyUsage, kms:GrantOperations, kms:RequestAlias, ...). Err: the
-    /// AccessDeniedException to return.
-    fn authorize<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        action: &'a str,
-        key_arn: &'a Arn,
-        key_policy: &'a str,
-        conditions: &'a [(String, Vec<String>)],
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
-}
-
-/// Until IAM lands: any principal of the key's own account is allowed, every other principal
-/// is denied with AWS's AccessDeniedException message.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AccountOnlyAccess;
-
-impl KeyAccess for AccountOnlyAccess {
-    fn authorize<'a>(
-        &'a self,
-        ctx: &'a RequestContext,
-        action: &'a str,
-        key_arn: &'a Arn,
-        _key_policy: &'a str,
-        _conditions: &'a [(String, Vec<String>)],
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let result = if key_arn.account() == ctx.principal.account.as_str() {
-            Ok(())
-        } else {
-            Err(access_denied(ctx, action, key_arn.as_str()))
-        };
-        Box::pin(async move { result })
-    }
-}
-
-/// AWS's denial for a principal that no policy allows.
-pub fn access_denied(ctx: &RequestContext, action: &str, resource: &str) -> AwsError {
-    AwsError::access_denied(
-        Protocol::AwsJson1_1,
-        format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource} because no resource-based policy allows the {action} action",
-            ctx.principal.arn
-        ),
-    )
-}
 
 /// Who calls KMS: the authenticated request and, when an AWS service inside Portcullis calls
 /// KMS on the principal's behalf, that service's `kms:ViaService` name
@@ -145,117 +94,6 @@ pub struct Kms {
     cache: KeyCache,
 }
 
-/// A short-lived read cache of key records, so that a cryptographic call does not wait for the
-/// store. Local writes drop the entry at once; changes made by other nodes sharing the store
-/// are seen within the TTL, which is within AWS's documented eventual consistency for key
-/// state, policy and grant changes ("typically within seconds, up to a few minutes").
-struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<(String, String), CacheEntry>>,
-    /// Parsed signing keys by key, with the sealed material they came from: reused while the
-    /// key's current material is still that one, dropped with the key's entry.
-    signers: Mutex<HashMap<(String, String), SignerEntry>>,
-    /// Alias names by key id, per account and region, with when they were read.
-    aliases: Mutex<HashMap<(String, String), AliasEntry>>,
-}
-
-/// When an account's aliases in a region were read, and their names by target key id.
-type AliasEntry = (Instant, Arc<HashMap<String, Vec<String>>>);
-
-/// The sealed material a signing key was parsed from, and the parsed key.
-type SignerEntry = (String, Arc<backend::Signer>);
-
-/// When a record was read, its store version, and the record.
-type CacheEntry = (Instant, i64, Arc<KeyRecord>);
-
-impl KeyCache {
-    fn get(&self, account: &str, key_id: &str) -> Option<(i64, Arc<KeyRecord>)> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entries = self.entries.lock().ok()?;
-        let (at, version, key) = entries.get(&(account.to_owned(), key_id.to_owned()))?;
-        (at.elapsed() < self.ttl).then(|| (*version, Arc::clone(key)))
-    }
-
-    fn put(&self, key: &KeyRecord, version: i64) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.lock() {
-            // Bounded: a full cache starts over rather than growing without limit.
-            if entries.len() >= 10_000 {
-                entries.clear();
-            }
-            entries.insert(
-                (key.account.clone(), key.key_id.clone()),
-                (Instant::now(), version, Arc::new(key.clone())),
-            );
-        }
-    }
-
-    fn forget(&self, account: &str, key_id: &str) {
-        let id = (account.to_owned(), key_id.to_owned());
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&id);
-        }
-        if let Ok(mut signers) = self.signers.lock() {
-            signers.remove(&id);
-        }
-    }
-
-    fn aliases(&self, account: &str, region: &str) -> Option<Arc<HashMap<String, Vec<String>>>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let aliases = self.aliases.lock().ok()?;
-        let (at, map) = aliases.get(&(account.to_owned(), region.to_owned()))?;
-        (at.elapsed() < self.ttl).then(|| Arc::clone(map))
-    }
-
-    fn put_aliases(&self, account: &str, region: &str, map: HashMap<String, Vec<String>>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut aliases) = self.aliases.lock() {
-            if aliases.len() >= 10_000 {
-                aliases.clear();
-            }
-            aliases.insert(
-                (account.to_owned(), region.to_owned()),
-                (Instant::now(), Arc::new(map)),
-            );
-        }
-    }
-
-    fn forget_aliases(&self, account: &str, region: &str) {
-        if let Ok(mut aliases) = self.aliases.lock() {
-            aliases.remove(&(account.to_owned(), region.to_owned()));
-        }
-    }
-
-    fn signer(&self, key: &KeyRecord, sealed: &str) -> Option<Arc<backend::Signer>> {
-        let signers = self.signers.lock().ok()?;
-        let (cached_sealed, signer) = signers.get(&(key.account.clone(), key.key_id.clone()))?;
-        (cached_sealed == sealed).then(|| Arc::clone(signer))
-    }
-
-    fn put_signer(&self, key: &KeyRecord, sealed: &str, signer: Arc<backend::Signer>) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut signers) = self.signers.lock() {
-            if signers.len() >= 10_000 {
-                signers.clear();
-            }
-            signers.insert(
-                (key.account.clone(), key.key_id.clone()),
-                (sealed.to_owned(), signer),
-            );
-        }
-    }
-}
-
 impl std::fmt::Debug for Kms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Kms")
@@ -265,6 +103,9 @@ impl std::fmt::Debug for Kms {
 /// A key found for a request, with the store version it was read at.
 pub(crate) struct Resolved {
     pub key: Arc<KeyRecord>,
+    /// When the key was looked up: the cache freshness of the rest of the call is judged at
+    /// this instant (reading the clock once per call).
+    pub read_at: Instant,
     pub version: i64,
     /// The alias name when the caller named the key by alias (`kms:RequestAlias`).
     pub alias: Option<String>,
@@ -291,12 +132,7 @@ impl Kms {
             master,
             access,
             clock,
-            cache: KeyCache {
-                ttl: Duration::from_secs(1),
-                entries: Mutex::new(HashMap::new()),
-                signers: Mutex::new(HashMap::new()),
-                aliases: Mutex::new(HashMap::new()),
-            },
+            cache: KeyCache::new(Duration::from_secs(1)),
         }
     }
 
@@ -358,11 +194,11 @@ impl Kms {
             "GetParametersForImport" => self.get_parameters_for_import(ctx, &i).await,
             "ImportKeyMaterial" => self.import_key_material(ctx, &i).await,
             "DeleteImportedKeyMaterial" => self.delete_imported_key_material(ctx, &i).await,
-            "Encrypt" => self.encrypt(ctx, &i).await,
-            "Decrypt" => self.decrypt(ctx, &i).await,
+            "Encrypt" => self.encrypt_call(ctx, &i).await,
+            "Decrypt" => self.decrypt_call(ctx, &i).await,
             "ReEncrypt" => self.re_encrypt(ctx, &i).await,
-            "GenerateDataKey" => self.generate_data_key(ctx, &i, true).await,
-            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key(ctx, &i, false).await,
+            "GenerateDataKey" => self.generate_data_key_call(ctx, &i, true).await,
+            "GenerateDataKeyWithoutPlaintext" => self.generate_data_key_call(ctx, &i, false).await,
             "GenerateDataKeyPair" => self.generate_data_key_pair(ctx, &i, true).await,
             "GenerateDataKeyPairWithoutPlaintext" => {
                 self.generate_data_key_pair(ctx, &i, false).await
@@ -460,7 +296,7 @@ impl Kms {
         let changed =
             serde_json::to_value(&key).map_err(|e| KmsError::Corrupt(e.to_string()))? != before;
         if changed {
-            self.cache.forget(account, key_id);
+            self.cache.forget(key_id);
         }
         // Unchanged, the write still refreshes the due index (to the key's next due time, or
         // none), so a key is not looked at again every minute for nothing.
@@ -519,7 +355,7 @@ impl Kms {
                 ));
             }
         }
-        self.cache.forget(&key.account, &key.key_id);
+        self.cache.forget(&key.key_id);
         self.cache.forget_aliases(&key.account, &key.region);
         self.store.write(ops).await?;
         Ok(())
@@ -573,29 +409,58 @@ impl Kms {
         })
     }
 
-    /// The parsed signing key of a usable asymmetric key (cached; see [`KeyCache`]).
-    pub(crate) fn signer(&self, key: &KeyRecord) -> Result<Arc<backend::Signer>, KmsError> {
-        let current = key.current().ok_or_else(|| pending_import(key))?;
-        if let Some(signer) = self.cache.signer(key, &current.sealed) {
-            return Ok(signer);
+    /// Material version `version` of `key`, opened and prepared for use (cached; see
+    /// [`cache`]).
+    pub(crate) fn opened(
+        &self,
+        key: &KeyRecord,
+        version: u32,
+        now: Instant,
+    ) -> Result<Arc<OpenMaterial>, KmsError> {
+        let sealed = &key
+            .material(version)
+            .ok_or_else(KmsError::invalid_ciphertext)?
+            .sealed;
+        if let Some(open) = self.cache.material(&key.key_id, version, sealed, now) {
+            return Ok(open);
         }
-        let material = self.material(key, current.version)?;
-        let signer = Arc::new(backend::Signer::new(key.key_spec, material.expose())?);
+        let material = self.material(key, version)?;
+        let message_keys = (key.key_spec == backend::KeySpec::SYMMETRIC_DEFAULT)
+            .then(|| blob::MessageKeys::new(material.expose()));
+        let signer = if key.key_usage == backend::KeyUsage::SIGN_VERIFY {
+            Some(backend::Signer::new(key.key_spec, material.expose())?)
+        } else {
+            None
+        };
+        let open = Arc::new(OpenMaterial {
+            material,
+            message_keys,
+            signer,
+        });
         self.cache
-            .put_signer(key, &current.sealed, Arc::clone(&signer));
-        Ok(signer)
+            .put_material(&key.key_id, version, sealed, Arc::clone(&open));
+        Ok(open)
     }
 
-    /// The current material of a usable key.
+    /// The current material of a usable key, opened.
     pub(crate) fn current_material(
         &self,
         key: &KeyRecord,
-    ) -> Result<(u32, Secret<Vec<u8>>), KmsError> {
+    ) -> Result<(u32, Arc<OpenMaterial>), KmsError> {
+        self.current_material_at(key, Instant::now())
+    }
+
+    /// [`Kms::current_material`] with the call's clock reading.
+    pub(crate) fn current_material_at(
+        &self,
+        key: &KeyRecord,
+        now: Instant,
+    ) -> Result<(u32, Arc<OpenMaterial>), KmsError> {
         let version = key
             .current()
             .map(|m| m.version)
             .ok_or_else(|| pending_import(key))?;
-        Ok((version, self.material(key, version)?))
+        Ok((version, self.opened(key, version, now)?))
     }
 
     /// Appends a freshly generated material version (rotation).
@@ -631,67 +496,68 @@ impl Kms {
             if arn.service() != "kms" {
                 return Err(KmsError::NotFound(format!("Invalid arn {key_id}")));
             }
-            (
-                arn.account().to_owned(),
-                arn.region().to_owned(),
-                arn.resource().to_owned(),
-            )
-        } else {
-            (own.to_owned(), ctx.region.clone(), key_id.to_owned())
-        };
-        let not_found = || {
-            KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                key_arn(&region, &account, &target)
-            ))
-        };
-        if scope == Scope::OwnAccount && account != own {
-            return Err(not_found());
-        }
-        let (id, alias) = if let Some(name) = target.strip_prefix("alias/") {
-            let alias_name = format!("alias/{name}");
-            let item = self
-                .store
-                .get(record::ALIAS, &account, &format!("{region}/{alias_name}"))
-                .await?;
-            let Some(item) = item else {
+            let (account, region) = (arn.account().to_owned(), arn.region().to_owned());
+            if scope == Scope::OwnAccount && account != own {
                 return Err(KmsError::NotFound(format!(
-                    "Alias '{}' is not found.",
-                    Arn::new(
-                        portcullis_core::PARTITION,
-                        "kms",
-                        &region,
-                        &account,
-                        &alias_name
-                    )
+                    "Key '{}' does not exist",
+                    key_arn(&region, &account, arn.resource())
                 )));
+            }
+            return match arn.resource().strip_prefix("key/") {
+                Some(id) => self.resolve_id(&account, &region, id, None).await,
+                None => self.resolve_alias(&account, &region, arn.resource()).await,
             };
-            let alias: record::AliasRecord = record::decode(&item)?;
-            (alias.target_key_id, Some(alias_name))
-        } else if let Some(id) = target.strip_prefix("key/") {
-            (id.to_owned(), None)
-        } else if !key_id.starts_with("arn:") && blob::uuid_bytes(&target).is_some() {
-            (target.clone(), None)
         } else {
-            return Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")));
+            (own, ctx.region.as_str(), key_id)
         };
-        let Some((version, key)) = self.load_key(&account, &id).await? else {
-            return Err(KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                key_arn(&region, &account, &format!("key/{id}"))
-            )));
-        };
-        if key.region != region {
-            return Err(KmsError::NotFound(format!(
-                "Key '{}' does not exist",
-                key_arn(&region, &account, &format!("key/{id}"))
-            )));
+        if target.starts_with("alias/") {
+            self.resolve_alias(account, region, target).await
+        } else if blob::uuid_bytes(target).is_some() {
+            self.resolve_id(account, region, target, None).await
+        } else {
+            Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")))
         }
-        Ok(Resolved {
-            key,
-            version,
-            alias,
-        })
+    }
+
+    /// The key an alias name (`alias/...`) of `account` in `region` points at.
+    async fn resolve_alias(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Resolved, KmsError> {
+        let aliases = self.alias_map(account, region, Instant::now()).await?;
+        let Some(target) = aliases.by_name.get(name) else {
+            return Err(KmsError::NotFound(format!(
+                "Alias '{}' is not found.",
+                key_arn(region, account, name)
+            )));
+        };
+        self.resolve_id(account, region, target, Some(name.to_owned()))
+            .await
+    }
+
+    /// The key `key_id` of `account` in `region`.
+    pub(crate) async fn resolve_id(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        alias: Option<String>,
+    ) -> Result<Resolved, KmsError> {
+        let now = Instant::now();
+        match self.load_key(account, key_id, now).await? {
+            Some((version, key)) if key.region == region => Ok(Resolved {
+                key,
+                read_at: now,
+                version,
+                alias,
+            }),
+            _ => Err(KmsError::NotFound(format!(
+                "Key '{}' does not exist",
+                key_arn(region, account, &format!("key/{key_id}"))
+            ))),
+        }
     }
 
     /// A key record, from the cache when fresh, else from the store.
@@ -699,17 +565,18 @@ impl Kms {
         &self,
         account: &str,
         key_id: &str,
+        now: Instant,
     ) -> Result<Option<(i64, Arc<KeyRecord>)>, KmsError> {
-        if let Some(hit) = self.cache.get(account, key_id) {
+        if let Some(hit) = self.cache.record(account, key_id, now) {
             return Ok(Some(hit));
         }
         let Some(item) = self.store.get(KEY, account, key_id).await? else {
-            self.cache.forget(account, key_id);
+            self.cache.forget(key_id);
             return Ok(None);
         };
-        let key: KeyRecord = record::decode(&item)?;
-        self.cache.put(&key, item.version);
-        Ok(Some((item.version, Arc::new(key))))
+        let key: Arc<KeyRecord> = Arc::new(record::decode(&item)?);
+        self.cache.put_record(Arc::clone(&key), item.version);
+        Ok(Some((item.version, key)))
     }
 
     /// Writes `resolved.key` after `change`, retrying on a concurrent change by re-reading
@@ -722,7 +589,7 @@ impl Kms {
         for _ in 0..5 {
             let mut key = (*resolved.key).clone();
             let out = change(self, &mut key)?;
-            self.cache.forget(&key.account, &key.key_id);
+            self.cache.forget(&key.key_id);
             match self
                 .store
                 .write(key.write_ops(Some(resolved.version))?)
@@ -739,6 +606,7 @@ impl Kms {
                         })?;
                     resolved = Resolved {
                         key: Arc::new(record::decode(&item)?),
+                        read_at: Instant::now(),
                         version: item.version,
                         alias: None,
                     };
@@ -751,203 +619,36 @@ impl Kms {
         ))
     }
 
-    /// Authorizes `action` (`"Encrypt"`) on `key`: [`KeyAccess`] allows it, or a grant for the
-    /// caller covers the operation and the encryption context.
-    pub(crate) async fn authorize(
-        &self,
-        ctx: &Caller<'_>,
-        action: &str,
-        resolved: &Resolved,
-        context: Option<&BTreeMap<String, String>>,
-        extra: Vec<(String, Vec<String>)>,
-        grant_tokens: &[String],
-    ) -> Result<(), KmsError> {
-        self.authorize_with(ctx, action, resolved, context, extra, grant_tokens, true)
-            .await
-    }
-
-    /// [`Kms::authorize`], where `use_grants` false asks the key policy alone (CreateGrant
-    /// beyond what the caller's own grant may pass on).
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "authorize's arguments and the one switch; a struct would only rename them"
-    )]
-    pub(crate) async fn authorize_with(
-        &self,
-        ctx: &Caller<'_>,
-        action: &str,
-        resolved: &Resolved,
-        context: Option<&BTreeMap<String, String>>,
-        extra: Vec<(String, Vec<String>)>,
-        grant_tokens: &[String],
-        use_grants: bool,
-    ) -> Result<(), KmsError> {
-        grants::check_tokens(grant_tokens)?;
-        let key = &resolved.key;
-        if key.key_manager == "AWS" && managed::forbidden(action) {
-            return Err(KmsError::Denied(access_denied(
-                ctx,
-                &format!("kms:{action}"),
-                &key.arn,
-            )));
-        }
-        let mut conditions = self
-            .key_conditions(ctx, key, resolved.alias.as_deref())
-            .await?;
-        if let Some(context) = context {
-            for (k, v) in context {
-                conditions.push((format!("kms:EncryptionContext:{k}"), vec![v.clone()]));
-            }
-            conditions.push((
-                "kms:EncryptionContextKeys".to_owned(),
-                context.keys().cloned().collect(),
-            ));
-        }
-        conditions.extend(extra);
-        let arn = parsed_arn(key)?;
-        // A call is allowed when the key policy (with IAM) or a grant allows it; neither can
-        // take away what the other gives, so the order only decides the cost. The policy is
-        // asked first (in memory); grants are read from the store only for a caller the policy
-        // does not allow.
-        let denied = match self
-            .access
-            .authorize(
-                ctx,
-                &format!("kms:{action}"),
-                &arn,
-                &key.policy,
-                &conditions,
-            )
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(denied) => denied,
-        };
-        if use_grants
-            && grants::GRANT_OPERATIONS.contains(&action)
-            && self.grant_allows(ctx, key, action, context).await?
-        {
-            return Ok(());
-        }
-        Err(KmsError::Denied(denied))
-    }
-
-    /// The condition keys of every operation on `key` (AWS: "KMS key resource operations"):
-    /// the caller's account, the key's properties, its aliases (`kms:ResourceAliases`), the
-    /// alias the request named it by (`kms:RequestAlias`), and the calling service
-    /// (`kms:ViaService`, only when a service calls on the principal's behalf).
-    pub(crate) async fn key_conditions(
-        &self,
-        ctx: &Caller<'_>,
-        key: &KeyRecord,
-        request_alias: Option<&str>,
-    ) -> Result<Vec<(String, Vec<String>)>, KmsError> {
-        let mut conditions = vec![
-            (
-                "kms:CallerAccount".to_owned(),
-                vec![ctx.principal.account.to_string()],
-            ),
-            (
-                "kms:KeySpec".to_owned(),
-                vec![key.key_spec.as_str().to_owned()],
-            ),
-            (
-                "kms:KeyUsage".to_owned(),
-                vec![usage_str(key.key_usage).to_owned()],
-            ),
-            ("kms:KeyOrigin".to_owned(), vec![key.origin.clone()]),
-            ("kms:MultiRegion".to_owned(), vec!["false".to_owned()]),
-            (
-                "kms:ResourceAliases".to_owned(),
-                self.aliases_of(&key.account, &key.region, &key.key_id)
-                    .await?,
-            ),
-        ];
-        if let Some(alias) = request_alias {
-            conditions.push(("kms:RequestAlias".to_owned(), vec![alias.to_owned()]));
-        }
-        if let Some(service) = ctx.via_service {
-            conditions.push(("kms:ViaService".to_owned(), vec![service.to_owned()]));
-        }
-        Ok(conditions)
-    }
-
-    /// The alias names of a key (`kms:ResourceAliases`), from a per-account-and-region map
-    /// kept as long as key records are (see [`KeyCache`]); alias writes made here drop it.
-    pub(crate) async fn aliases_of(
+    /// An account's aliases in `region`, both ways (cached; see [`cache`]).
+    pub(crate) async fn alias_map(
         &self,
         account: &str,
         region: &str,
-        key_id: &str,
-    ) -> Result<Vec<String>, KmsError> {
-        if let Some(map) = self.cache.aliases(account, region) {
-            return Ok(map.get(key_id).cloned().unwrap_or_default());
+        now: Instant,
+    ) -> Result<Arc<AliasMap>, KmsError> {
+        if let Some(map) = self.cache.aliases(account, region, now) {
+            return Ok(map);
         }
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        let mut map = AliasMap::default();
         for item in
             record::list_all(self.store(), record::ALIAS, account, &format!("{region}/")).await?
         {
             let alias: record::AliasRecord = record::decode(&item)?;
-            map.entry(alias.target_key_id).or_default().push(alias.name);
+            map.by_name
+                .insert(alias.name.clone(), alias.target_key_id.clone());
+            map.by_key
+                .entry(alias.target_key_id)
+                .or_default()
+                .push(alias.name);
         }
-        let found = map.get(key_id).cloned().unwrap_or_default();
-        self.cache.put_aliases(account, region, map);
-        Ok(found)
+        let map = Arc::new(map);
+        self.cache.put_aliases(account, region, Arc::clone(&map));
+        Ok(map)
     }
 
     /// Drops the cached aliases of an account and region after an alias write.
     pub(crate) fn forget_aliases(&self, account: &str, region: &str) {
         self.cache.forget_aliases(account, region);
-    }
-
-    /// Authorizes an action that has no key resource (IAM policies alone decide).
-    pub(crate) async fn authorize_account(
-        &self,
-        ctx: &Caller<'_>,
-        action: &str,
-        extra: Vec<(String, Vec<String>)>,
-    ) -> Result<(), KmsError> {
-        let arn = Arn::new(
-            portcullis_core::PARTITION,
-            "kms",
-            &ctx.region,
-            ctx.principal.account.as_str(),
-            "*",
-        );
-        let mut conditions = vec![(
-            "kms:CallerAccount".to_owned(),
-            vec![ctx.principal.account.to_string()],
-        )];
-        conditions.extend(extra);
-        self.access
-            .authorize(ctx, &format!("kms:{action}"), &arn, "", &conditions)
-            .await
-            .map_err(KmsError::Denied)
-    }
-
-    /// The key policy lockout safety check of CreateKey and PutKeyPolicy: unless the request
-    /// sets `BypassPolicyLockoutSafetyCheck`, `key` with its new policy must allow the caller
-    /// to call PutKeyPolicy on it afterwards. The caller is evaluated as for a real request,
-    /// so an IAM user or role also needs its IAM policy to allow that where the new key policy
-    /// delegates to the account (AWS: "The key policy must allow the calling principal to make
-    /// a subsequent PutKeyPolicy request on the KMS key").
-    pub(crate) async fn check_policy_lockout(
-        &self,
-        ctx: &Caller<'_>,
-        key: &KeyRecord,
-        request_alias: Option<&str>,
-    ) -> Result<(), KmsError> {
-        let conditions = self.key_conditions(ctx, key, request_alias).await?;
-        let arn = parsed_arn(key)?;
-        self.access
-            .authorize(ctx, "kms:PutKeyPolicy", &arn, &key.policy, &conditions)
-            .await
-            .map_err(|_| {
-                KmsError::MalformedPolicyDocument(
-                    "The new key policy will not allow you to update the key policy in the future."
-                        .to_owned(),
-                )
-            })
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -957,11 +658,6 @@ impl Kms {
     pub(crate) fn master(&self) -> &MasterKey {
         &self.master
     }
-}
-
-/// The key's ARN as an [`Arn`].
-pub(crate) fn parsed_arn(key: &KeyRecord) -> Result<Arn, KmsError> {
-    Arn::parse(&key.arn).map_err(|_| KmsError::Corrupt(format!("key ARN {}", key.arn)))
 }
 
 /// `arn:aws:kms:region:account:resource`.

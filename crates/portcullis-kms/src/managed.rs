@@ -121,6 +121,7 @@ impl Kms {
                 let key = self.new_managed_key(ctx, alias_name, service)?;
                 let resolved = Resolved {
                     key: std::sync::Arc::new(key.clone()),
+                    read_at: std::time::Instant::now(),
                     version: 0,
                     alias: Some(alias_name.to_owned()),
                 };

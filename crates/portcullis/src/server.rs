@@ -195,19 +195,20 @@ struct KeyPolicyAccess(Arc<portcullis_iam::Authorizer>);
 impl portcullis_kms::KeyAccess for KeyPolicyAccess {
     fn authorize<'a>(
         &'a self,
-        ctx: &'a portcullis_core::RequestContext,
-        action: &'a str,
-        key_arn: &'a portcullis_core::Arn,
-        key_policy: &'a str,
-        conditions: &'a [(String, Vec<String>)],
+        request: &'a portcullis_kms::AccessRequest<'a>,
     ) -> portcullis_store::BoxFuture<'a, Result<(), portcullis_aws::AwsError>> {
-        Box::pin(self.0.authorize_with_resource_policy(
-            ctx,
-            action,
-            key_arn.as_str(),
-            key_policy,
-            conditions,
-        ))
+        Box::pin(async move {
+            let conditions = request.conditions().await?;
+            self.0
+                .authorize_with_resource_policy(
+                    request.request_context(),
+                    &request.action(),
+                    request.resource(),
+                    request.key_policy(),
+                    &conditions,
+                )
+                .await
+        })
     }
 }
 

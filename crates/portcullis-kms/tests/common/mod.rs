@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use portcullis_aws::AwsError;
 use portcullis_core::{AccountId, Arn, FixedClock, Principal, PrincipalKind, RequestContext};
-use portcullis_kms::{AccountOnlyAccess, KeyAccess, Kms};
+use portcullis_kms::{AccessRequest, AccountOnlyAccess, KeyAccess, Kms};
 use portcullis_policy::{
     ContextValue, Policy, PolicyType, PrincipalPolicies, Request, RequestPrincipal,
     ResourcePolicies, ResourcePolicyKind, evaluate,
@@ -53,45 +53,46 @@ pub struct KeyPolicyOnly;
 impl KeyAccess for KeyPolicyOnly {
     fn authorize<'a>(
         &'a self,
-        ctx: &'a RequestContext,
-        action: &'a str,
-        key_arn: &'a Arn,
-        key_policy: &'a str,
-        conditions: &'a [(String, Vec<String>)],
+        request: &'a AccessRequest<'a>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let denied = || portcullis_kms::access_denied(ctx, action, key_arn.as_str());
-        let result = if key_policy.is_empty() {
-            if key_arn.account() == ctx.principal.account.as_str() {
-                Ok(())
-            } else {
-                Err(denied())
+        Box::pin(async move {
+            let ctx = request.request_context();
+            let action = request.action();
+            let denied = || portcullis_kms::access_denied(ctx, &action, request.resource());
+            if request.key_policy().is_empty() {
+                return if request.resource_account() == ctx.principal.account.as_str() {
+                    Ok(())
+                } else {
+                    Err(denied())
+                };
             }
-        } else {
-            let policy = Policy::parse(key_arn.as_str(), key_policy, PolicyType::Key).unwrap();
+            let policy =
+                Policy::parse(request.resource(), request.key_policy(), PolicyType::Key).unwrap();
             let resource = ResourcePolicies {
-                owner_account: key_arn.account().to_owned(),
+                owner_account: request.resource_account().to_owned(),
                 policy: Some(policy),
                 kind: ResourcePolicyKind::Key,
                 rcp_levels: Vec::new(),
                 management_account: false,
             };
             let principal = RequestPrincipal::from_arn(ctx.principal.arn.as_str()).unwrap();
-            let mut request = Request::new(principal, action, key_arn.as_str());
-            for (k, v) in conditions {
+            let mut engine_request = Request::new(principal, action.clone(), request.resource());
+            for (k, v) in request.conditions().await? {
                 let value = if k == "kms:ResourceAliases" || v.len() != 1 {
-                    ContextValue::strings(v.iter().cloned())
+                    ContextValue::strings(v)
                 } else {
                     ContextValue::string(v[0].clone())
                 };
-                request = request.with_context(k, value);
+                engine_request = engine_request.with_context(&k, value);
             }
-            if evaluate(&PrincipalPolicies::default(), Some(&resource), &request).is_allowed() {
+            let nothing = PrincipalPolicies::default();
+            let decision = evaluate(&nothing, Some(&resource), &engine_request);
+            if decision.is_allowed() {
                 Ok(())
             } else {
                 Err(denied())
             }
-        };
-        Box::pin(async move { result })
+        })
     }
 }
 
