@@ -136,7 +136,7 @@ fn aad(header: &[u8], context: &BTreeMap<String, String>) -> Vec<u8> {
 /// Plaintext bytes, to keep in a [`Secret`]: wiped with one bulk fill that the compiler may not
 /// elide when dropped. (`zeroize` wipes a `Vec<u8>` one byte at a time, which for 4 KiB costs
 /// more than decrypting it; it wipes a slice in bulk.)
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct PlainBytes(Vec<u8>);
 
 impl PlainBytes {

@@ -503,9 +503,13 @@ impl Kms {
                     key_arn(&region, &account, arn.resource())
                 )));
             }
-            return match arn.resource().strip_prefix("key/") {
-                Some(id) => self.resolve_id(&account, &region, id, None).await,
-                None => self.resolve_alias(&account, &region, arn.resource()).await,
+            let resource = arn.resource();
+            return if let Some(id) = resource.strip_prefix("key/") {
+                self.resolve_id(&account, &region, id, None).await
+            } else if resource.starts_with("alias/") {
+                self.resolve_alias(&account, &region, resource).await
+            } else {
+                Err(KmsError::NotFound(format!("Invalid keyId '{key_id}'")))
             };
         } else {
             (own, ctx.region.as_str(), key_id)

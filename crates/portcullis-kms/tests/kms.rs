@@ -1132,3 +1132,42 @@ async fn disabled_keys_do_not_rotate_and_grantees_delegate_at_most_their_operati
         "AccessDeniedException"
     );
 }
+
+#[tokio::test]
+async fn every_form_of_key_identifier_resolves_and_others_are_not_found() {
+    let env = env().await;
+    let owner = root(OWNER);
+    let key = env.create(&owner, json!({})).await;
+    env.ok(
+        &owner,
+        "CreateAlias",
+        json!({"AliasName": "alias/named", "TargetKeyId": key}),
+    )
+    .await;
+    let key_arn = format!("arn:aws:kms:us-east-1:{OWNER}:key/{key}");
+    let alias_arn = format!("arn:aws:kms:us-east-1:{OWNER}:alias/named");
+    for id in [key.as_str(), &key_arn, "alias/named", &alias_arn] {
+        let out = env.ok(&owner, "DescribeKey", json!({"KeyId": id})).await;
+        assert_eq!(out["KeyMetadata"]["KeyId"], key.as_str(), "{id}");
+    }
+    for (id, message) in [
+        (
+            format!("arn:aws:kms:us-east-1:{OWNER}:other/{key}"),
+            "Invalid keyId",
+        ),
+        ("not-a-key".to_owned(), "Invalid keyId"),
+        ("alias/missing".to_owned(), "is not found"),
+        (
+            format!("arn:aws:kms:eu-west-1:{OWNER}:key/{key}"),
+            "does not exist",
+        ),
+        (
+            "1234abcd-12ab-34cd-56ef-1234567890ab".to_owned(),
+            "does not exist",
+        ),
+    ] {
+        let e = env.err(&owner, "DescribeKey", json!({"KeyId": id})).await;
+        assert_eq!(e.code, "NotFoundException", "{id}");
+        assert!(e.message.contains(message), "{id}: {}", e.message);
+    }
+}
