@@ -801,3 +801,137 @@ async fn sessions_of_a_role_share_its_compiled_policies() {
     let session = assume("s4").await;
     assert!(f.iam(&session, "ListUsers", json!({})).await.is_err());
 }
+
+/// A store that counts the rows it hands out (items got and listed).
+struct Counting {
+    inner: Arc<dyn Store>,
+    rows: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn take(&self) -> usize {
+        self.rows.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+type StoreResult<'a, T> = BoxFuture<'a, Result<T, portcullis_store::StoreError>>;
+
+impl Store for Counting {
+    fn get<'a>(
+        &'a self,
+        kind: &'a str,
+        account: &'a str,
+        id: &'a str,
+    ) -> StoreResult<'a, Option<portcullis_store::Item>> {
+        Box::pin(async move {
+            let item = self.inner.get(kind, account, id).await?;
+            self.rows.fetch_add(
+                usize::from(item.is_some()),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            Ok(item)
+        })
+    }
+    fn list<'a>(
+        &'a self,
+        query: portcullis_store::ListQuery<'a>,
+    ) -> StoreResult<'a, portcullis_store::Page> {
+        Box::pin(async move {
+            let page = self.inner.list(query).await?;
+            self.rows
+                .fetch_add(page.items.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(page)
+        })
+    }
+    fn write<'a>(&'a self, ops: Vec<WriteOp>) -> StoreResult<'a, ()> {
+        self.inner.write(ops)
+    }
+    fn append_audit<'a>(
+        &'a self,
+        records: Vec<portcullis_store::NewAuditRecord>,
+    ) -> StoreResult<'a, ()> {
+        self.inner.append_audit(records)
+    }
+    fn query_audit<'a>(
+        &'a self,
+        query: portcullis_store::AuditQuery,
+    ) -> StoreResult<'a, Vec<portcullis_store::AuditRecord>> {
+        self.inner.query_audit(query)
+    }
+    fn verify_audit<'a>(&'a self) -> StoreResult<'a, portcullis_store::AuditVerification> {
+        self.inner.verify_audit()
+    }
+    fn health<'a>(&'a self) -> StoreResult<'a, ()> {
+        self.inner.health()
+    }
+    fn reset<'a>(&'a self) -> StoreResult<'a, ()> {
+        self.inner.reset()
+    }
+    fn close<'a>(&'a self) -> StoreResult<'a, ()> {
+        self.inner.close()
+    }
+}
+
+/// Regression (AssumeRole throughput fell as sessions accumulated): assuming a role and the
+/// first request of the new session read the same rows whether 2 or 60 sessions exist, and
+/// a session's later requests read none.
+#[tokio::test]
+async fn assume_role_and_session_requests_cost_the_same_however_many_sessions_exist() {
+    let master = Arc::new(MasterKey::generate().unwrap());
+    let inner = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("audit"))
+        .await
+        .unwrap();
+    let counting = Arc::new(Counting {
+        inner,
+        rows: Default::default(),
+    });
+    let store: Arc<dyn Store> = counting.clone();
+    let auth = Arc::new(Authenticator::new(
+        store.clone(),
+        master.clone(),
+        Mode::Secure,
+    ));
+    let clock = Arc::new(FixedClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let authz = Authorizer::new(store.clone(), master, auth.clone(), clock.clone());
+    let f = Fixture {
+        store,
+        auth,
+        authz,
+        clock,
+    };
+    f.role(
+        "worker",
+        &trust_account(),
+        json!({"AttachedPolicies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}),
+    )
+    .await;
+    f.user(
+        "alice",
+        json!({"InlinePolicies": {"p": r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#}}),
+    )
+    .await;
+    let alice = user_principal("alice");
+    let input =
+        json!({"RoleArn": format!("arn:aws:iam::{ACCOUNT}:role/worker"), "RoleSessionName": "s"});
+    let mut costs = Vec::new();
+    for n in 0..60 {
+        counting.take();
+        let body = f.sts(&alice, "AssumeRole", input.clone()).await.unwrap();
+        let assume = counting.take();
+        let session = f.session_principal(&body).await;
+        f.iam(&session, "ListUsers", json!({})).await.unwrap();
+        let first = counting.take();
+        f.iam(&session, "GetUser", json!({"UserName": "alice"}))
+            .await
+            .unwrap();
+        let later = counting.take();
+        if n > 0 {
+            costs.push((assume, first, later));
+        }
+    }
+    assert!(costs.iter().all(|c| *c == costs[0]), "{costs:?}");
+    assert_eq!(costs[0].1, 0, "a new session of a known role reads nothing");
+}
