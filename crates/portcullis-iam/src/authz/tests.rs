@@ -747,19 +747,7 @@ async fn organization_answers_are_cached_until_invalidated_and_scps_bind_root() 
 #[tokio::test]
 async fn sessions_of_a_role_share_its_compiled_policies() {
     let f = fixture().await;
-    f.role(
-        "reader",
-        &trust_account(),
-        json!({"AttachedPolicies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}),
-    )
-    .await;
-    f.user(
-        "alice",
-        json!({"InlinePolicies": {"p": r#"{"Version":"2012-10-17","Statement":[
-            {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#}}),
-    )
-    .await;
-    let alice = user_principal("alice");
+    let alice = f.read_only_role_and_its_assumer("reader").await;
     let role_arn = format!("arn:aws:iam::{ACCOUNT}:role/reader");
     let assume = |name: &'static str| {
         let (f, alice, role_arn) = (&f, &alice, &role_arn);
@@ -800,6 +788,26 @@ async fn sessions_of_a_role_share_its_compiled_policies() {
     assert!(f.iam(&first, "ListUsers", json!({})).await.is_err());
     let session = assume("s4").await;
     assert!(f.iam(&session, "ListUsers", json!({})).await.is_err());
+}
+
+impl Fixture {
+    /// A role `name` with IAMReadOnlyAccess that the account trusts, and the user alice, who
+    /// may assume roles; alice's principal.
+    async fn read_only_role_and_its_assumer(&self, name: &str) -> Principal {
+        self.role(
+            name,
+            &trust_account(),
+            json!({"AttachedPolicies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}),
+        )
+        .await;
+        self.user(
+            "alice",
+            json!({"InlinePolicies": {"p": r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#}}),
+        )
+        .await;
+        user_principal("alice")
+    }
 }
 
 /// A store that counts the rows it hands out (items got and listed).
@@ -901,19 +909,7 @@ async fn assume_role_and_session_requests_cost_the_same_however_many_sessions_ex
         authz,
         clock,
     };
-    f.role(
-        "worker",
-        &trust_account(),
-        json!({"AttachedPolicies": ["arn:aws:iam::aws:policy/IAMReadOnlyAccess"]}),
-    )
-    .await;
-    f.user(
-        "alice",
-        json!({"InlinePolicies": {"p": r#"{"Version":"2012-10-17","Statement":[
-            {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#}}),
-    )
-    .await;
-    let alice = user_principal("alice");
+    let alice = f.read_only_role_and_its_assumer("worker").await;
     let input =
         json!({"RoleArn": format!("arn:aws:iam::{ACCOUNT}:role/worker"), "RoleSessionName": "s"});
     let mut costs = Vec::new();
