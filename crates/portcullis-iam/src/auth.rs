@@ -686,9 +686,14 @@ mod tests {
         // Nothing is stored: another node with the same master key verifies the session, and
         // refuses the token of another session (even one it has verified) for this key.
         let other_node = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
-        let ok = authenticate(&other_node, &creds, Some(&token), t0 + Duration::from_secs(10))
-            .await
-            .unwrap();
+        let ok = authenticate(
+            &other_node,
+            &creds,
+            Some(&token),
+            t0 + Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         assert_eq!(ok.principal.access_key_id, creds.access_key_id);
         let (second, _) = crate::sessions::issue(
             &master,
@@ -718,10 +723,21 @@ mod tests {
         );
         // Expired sessions leave the cache; their tokens still answer ExpiredToken.
         other_node.forget_expired(t0 + Duration::from_secs(900));
-        assert!(other_node.session(&creds.access_key_id).await.unwrap().is_none());
-        let err = authenticate(&other_node, &creds, Some(&token), t0 + Duration::from_secs(901))
-            .await
-            .unwrap_err();
+        assert!(
+            other_node
+                .session(&creds.access_key_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let err = authenticate(
+            &other_node,
+            &creds,
+            Some(&token),
+            t0 + Duration::from_secs(901),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.to_aws_error(crate::sts::PROTOCOL).code, "ExpiredToken");
     }
 

@@ -224,8 +224,7 @@ pub fn open(
         secret_access_key,
         session,
     } = opened?.ok()?;
-    (session.access_key_id == access_key_id)
-        .then(|| (session, Secret::new(secret_access_key)))
+    (session.access_key_id == access_key_id).then(|| (session, Secret::new(secret_access_key)))
 }
 
 /// Whether `token` has the form of the tokens Portcullis makes (not whether it opens).
@@ -271,7 +270,10 @@ fn seal(master: &MasterKey, sealed: &Sealed) -> Result<Secret<String>, IamError>
     buffer.extend_from_slice(&salt);
     buffer.extend_from_slice(&plain);
     buffer.extend_from_slice(tag.as_ref());
-    Ok(Secret::new(format!("{TOKEN_PREFIX}{}", B64.encode(&buffer))))
+    Ok(Secret::new(format!(
+        "{TOKEN_PREFIX}{}",
+        B64.encode(&buffer)
+    )))
 }
 
 /// The AES-256-GCM key of one token: HMAC-SHA256(token sub-key, salt). Each key seals one
@@ -316,22 +318,26 @@ mod tests {
         let (creds, record) = issue(&master, session("123456789012"), now).unwrap();
         assert!(creds.access_key_id.starts_with("ASIA") && creds.access_key_id.len() == 20);
         assert!(creds.session_token.expose().starts_with(TOKEN_PREFIX));
-        let (opened, secret) = open(
-            &master,
-            &creds.access_key_id,
-            creds.session_token.expose(),
-        )
-        .unwrap();
+        let (opened, secret) =
+            open(&master, &creds.access_key_id, creds.session_token.expose()).unwrap();
         assert_eq!(secret.expose(), creds.secret_access_key.expose());
         assert_eq!(opened.access_key_id, creds.access_key_id);
         assert_eq!(opened.principal.access_key_id, creds.access_key_id);
         assert_eq!(opened.tags, record.tags);
         assert_eq!(opened.policy.as_deref(), Some("{}"));
-        assert_eq!((opened.issued_at, opened.expires_at), (1_800_000_000, 1_800_000_900));
+        assert_eq!(
+            (opened.issued_at, opened.expires_at),
+            (1_800_000_000, 1_800_000_900)
+        );
         assert!(!opened.expired(now + Duration::from_secs(899)));
         assert!(opened.expired(now + Duration::from_secs(900)));
         // The secret is not readable in the token.
-        assert!(!creds.session_token.expose().contains(creds.secret_access_key.expose()));
+        assert!(
+            !creds
+                .session_token
+                .expose()
+                .contains(creds.secret_access_key.expose())
+        );
     }
 
     #[test]
@@ -353,10 +359,19 @@ mod tests {
             let mut altered = bytes.clone();
             altered[i] ^= 0x01;
             let altered = format!("{TOKEN_PREFIX}{}", B64.encode(&altered));
-            assert!(open(&master, &a.access_key_id, &altered).is_none(), "byte {i}");
+            assert!(
+                open(&master, &a.access_key_id, &altered).is_none(),
+                "byte {i}"
+            );
         }
         // Truncated, empty, not ours.
-        for junk in ["", "PCST", "PCSTAAAA", "FQoGZXIvYXdzEJr", &token[..token.len() - 8]] {
+        for junk in [
+            "",
+            "PCST",
+            "PCSTAAAA",
+            "FQoGZXIvYXdzEJr",
+            &token[..token.len() - 8],
+        ] {
             assert!(open(&master, &a.access_key_id, junk).is_none(), "{junk}");
         }
     }

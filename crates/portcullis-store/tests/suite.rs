@@ -394,7 +394,11 @@ async fn concurrent_batches_succeed_or_fail_alone(f: Fixture) {
         let found = version(&*s, &format!("item-{i:02}")).await;
         assert_eq!(found, (i % 2 == 0).then_some(1), "item-{i:02}");
     }
-    let taken = s.get("test.thing", ACCOUNT, "taken").await.unwrap().unwrap();
+    let taken = s
+        .get("test.thing", ACCOUNT, "taken")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((taken.value, taken.version), (json!(0), 1));
 }
 
