@@ -274,7 +274,13 @@ pub struct Authorizer {
     entities: RwLock<HashMap<String, (u64, EntityFacts)>>,
     time: RwLock<Option<(i64, ContextValue, ContextValue)>>,
     usage: Arc<Usage>,
+    /// Resource policies (KMS key policies) as last parsed, by resource ARN, with their text:
+    /// a policy is parsed again only when its text changes.
+    resource_policies: RwLock<HashMap<String, (String, Policy)>>,
 }
+
+/// How many parsed resource policies the authorizer keeps.
+const MAX_RESOURCE_POLICIES: usize = 10_000;
 
 impl Authorizer {
     /// An authorizer reading entities and policies from `store`; encoded authorization
@@ -295,6 +301,7 @@ impl Authorizer {
             principals: RwLock::new(HashMap::new()),
             held: RwLock::new(HashMap::new()),
             entities: RwLock::new(HashMap::new()),
+            resource_policies: RwLock::new(HashMap::new()),
             time: RwLock::new(None),
             usage: Arc::new(Usage::default()),
         }
@@ -416,6 +423,27 @@ impl Authorizer {
         Ok(())
     }
 
+    /// `text`, the resource policy of `arn`, parsed (once for as long as it does not change).
+    fn resource_policy(&self, arn: &str, text: &str, kind: PolicyType) -> Result<Policy, AwsError> {
+        let cached = self.resource_policies.read().ok().and_then(|cache| {
+            cache
+                .get(arn)
+                .filter(|(known, _)| known == text)
+                .map(|(_, policy)| policy.clone())
+        });
+        if let Some(policy) = cached {
+            return Ok(policy);
+        }
+        let policy = Policy::parse(arn, text, kind).map_err(|_| AwsError::internal_failure())?;
+        if let Ok(mut cache) = self.resource_policies.write() {
+            if cache.len() >= MAX_RESOURCE_POLICIES {
+                cache.clear();
+            }
+            cache.insert(arn.to_owned(), (text.to_owned(), policy.clone()));
+        }
+        Ok(policy)
+    }
+
     /// Authorizes `action` on a resource that has a resource-based policy: a KMS key and its
     /// key policy (empty: no key, IAM policies alone decide). IAM policies count only where
     /// the key policy delegates to the account, as AWS evaluates key policies. `extra_context`
@@ -460,8 +488,7 @@ impl Authorizer {
             } else {
                 (ResourcePolicyKind::Resource, PolicyType::Resource)
             };
-            let policy = Policy::parse(resource_arn, resource_policy_json, kind.1)
-                .map_err(|_| AwsError::internal_failure())?;
+            let policy = self.resource_policy(resource_arn, resource_policy_json, kind.1)?;
             Some(ResourcePolicies {
                 owner_account: owner,
                 policy: Some(policy),

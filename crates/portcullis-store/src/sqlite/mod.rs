@@ -432,10 +432,9 @@ impl Store for SqliteStore {
             if records.is_empty() {
                 return Ok(());
             }
-            let (head_seq, head_hash): (i64, String) =
-                tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+            let (head_seq, head_hash): (i64, String) = tx
+                .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let batch = audit::chain_batch(hasher, head_seq, &head_hash, &records)?;
             {
                 let mut insert = tx.prepare_cached(
@@ -462,10 +461,8 @@ impl Store for SqliteStore {
                     ])?;
                 }
             }
-            tx.execute(
-                "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
-                params![batch.head_seq, batch.head_hash],
-            )?;
+            tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
+                .execute(params![batch.head_seq, batch.head_hash])?;
             Ok(())
         }))
     }
@@ -592,6 +589,7 @@ where
 /// Settings every connection gets.
 fn configure(conn: &Connection, read_only: bool) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     if read_only {

@@ -68,10 +68,10 @@ pub(super) fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    run(conn, "SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")?;
+            run(conn, "RELEASE job")?;
             Ok(value)
         }
         Err(e) => {
@@ -81,6 +81,12 @@ pub(super) fn in_savepoint<T>(
             Err(e)
         }
     }
+}
+
+/// Runs one statement that takes no parameters, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// The handle to the writer thread.
@@ -166,8 +172,7 @@ impl Writer {
 
 /// One group commit.
 fn run_group(conn: &Connection, hasher: &ChainHasher, mut group: Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = StoreError::from(e);
+    if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
         for job in group {
             job.finish(Err(&e));
         }
@@ -187,7 +192,7 @@ fn run_group(conn: &Connection, hasher: &ChainHasher, mut group: Vec<Box<dyn Job
             message: "the transaction was rolled back".to_owned(),
         })
     } else {
-        conn.execute_batch("COMMIT").map_err(StoreError::from)
+        run(conn, "COMMIT")
     };
     if committed.is_err()
         && !conn.is_autocommit()
