@@ -5,8 +5,9 @@
 //! commit): concurrent requests share one transaction and one disk sync. A call that changed
 //! state waits until its record is durable before the client gets its answer, so an
 //! acknowledged change is always in the trail, even after a crash. Read-only and refused calls
-//! do not wait, as CloudTrail itself delivers events after the fact: a crash can lose the last
-//! few milliseconds of their records, never a record of a change. On shutdown the writer
+//! do not wait, as CloudTrail itself delivers events after the fact: their records gather for
+//! up to a few milliseconds so that one commit serves many, and a crash can lose those last
+//! few milliseconds of them, never a record of a change. On shutdown the writer
 //! drains the channel before the store closes.
 
 use std::net::IpAddr;
@@ -27,6 +28,8 @@ use crate::route::{Service, is_read_only};
 
 /// How many records one store transaction takes at most.
 const MAX_BATCH: usize = 1_024;
+/// How long records that nobody waits for may gather before they are committed.
+const LINGER: Duration = Duration::from_millis(5);
 /// How many records may wait for the writer before callers wait for room.
 const QUEUE: usize = 4_096;
 /// CloudTrail's placeholder for parameters it does not record.
@@ -134,6 +137,32 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shut
             match rx.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
+            }
+        }
+        // Nobody waits for these records (reads, refusals): gather more for a while, so that
+        // one commit and one disk sync serve many of them. A record someone waits for, a flush
+        // or shutdown ends the wait at once.
+        if !stopping && batch.iter().all(|p| p.durable.is_none()) {
+            let linger = tokio::time::sleep(LINGER);
+            tokio::pin!(linger);
+            while batch.len() < MAX_BATCH {
+                tokio::select! {
+                    next = rx.recv() => match next {
+                        Some(p) => {
+                            let waited_for = p.durable.is_some();
+                            batch.push(p);
+                            if waited_for {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    () = &mut linger => break,
+                    () = shutdown.notified() => {
+                        stopping = true;
+                        break;
+                    }
+                }
             }
         }
         if batch.is_empty() {
