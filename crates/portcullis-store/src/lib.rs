@@ -382,9 +382,26 @@ pub async fn open(
     location: &StoreLocation,
     audit_key: Secret<Vec<u8>>,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    open_as(location, audit_key, false).await
+}
+
+/// [`open`] for the server, the store's one writer: an SQLite file is claimed for this
+/// process (a second server on it is refused) and items read from it are kept in memory.
+pub async fn open_owned(
+    location: &StoreLocation,
+    audit_key: Secret<Vec<u8>>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    open_as(location, audit_key, true).await
+}
+
+async fn open_as(
+    location: &StoreLocation,
+    audit_key: Secret<Vec<u8>>,
+    owned: bool,
+) -> Result<Arc<dyn Store>, StoreError> {
     match location {
         StoreLocation::Sqlite { path } => {
-            let store = sqlite::SqliteStore::open_file(path, audit_key).await?;
+            let store = sqlite::SqliteStore::open_file(path, audit_key, owned).await?;
             Ok(Arc::new(store))
         }
         StoreLocation::SqliteInMemory => {

@@ -215,11 +215,50 @@ suite!(
     reset_keeps_audit,
     concurrent_writers_lose_no_updates,
     concurrent_batches_succeed_or_fail_alone,
+    reads_see_the_latest_write_while_others_read,
     concurrent_appenders_keep_one_chain,
     health_close_and_reopen,
     migrations_run_once_and_refuse_a_newer_schema,
     sealed_secrets_are_not_in_the_data_files,
 );
+
+/// The server owns its SQLite file: a second owner is refused while it runs (a plain opener,
+/// such as `portcullis audit`, is not), the owner's cached reads follow its writes, and the
+/// claim ends with the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_sqlite_file_has_one_owner_whose_reads_follow_its_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = StoreLocation::Sqlite {
+        path: dir.path().join("store.db"),
+    };
+    let owner = portcullis_store::open_owned(&location, audit_key())
+        .await
+        .unwrap();
+    let refused = portcullis_store::open_owned(&location, audit_key()).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("in use by another Portcullis server"),
+        "{message}"
+    );
+    let tool = portcullis_store::open(&location, audit_key())
+        .await
+        .unwrap();
+    tool.close().await.unwrap();
+    drop(tool);
+
+    reads_see_the_latest_write_while_others_read(Fixture {
+        store: owner.clone(),
+        location: location.clone(),
+        _dir: None,
+    })
+    .await;
+    owner.close().await.unwrap();
+    drop(owner);
+    let again = portcullis_store::open_owned(&location, audit_key())
+        .await
+        .unwrap();
+    again.close().await.unwrap();
+}
 
 fn put(id: &str, value: serde_json::Value, precondition: Precondition) -> WriteOp {
     WriteOp::put("test.thing", ACCOUNT, id, value, precondition)
@@ -400,6 +439,56 @@ async fn concurrent_batches_succeed_or_fail_alone(f: Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!((taken.value, taken.version), (json!(0), 1));
+}
+
+/// A read that follows a write sees it, however many reads run meanwhile (and may fill a cache
+/// with what they read before the write).
+async fn reads_see_the_latest_write_while_others_read(f: Fixture) {
+    let s = f.store.clone();
+    s.write(vec![put("hot", json!(0), Precondition::Absent)])
+        .await
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, stop) = (s.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.get("test.thing", ACCOUNT, "hot").await.unwrap();
+                    s.get("test.thing", ACCOUNT, "cold").await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for i in 1..=150 {
+        s.write(vec![put("hot", json!(i), Precondition::Any)])
+            .await
+            .unwrap();
+        let hot = s.get("test.thing", ACCOUNT, "hot").await.unwrap().unwrap();
+        assert_eq!(
+            (hot.value, hot.version),
+            (json!(i), i + 1),
+            "after write {i}"
+        );
+        if i % 50 == 0 {
+            s.write(vec![put("cold", json!(i), Precondition::Any)])
+                .await
+                .unwrap();
+            let cold = s.get("test.thing", ACCOUNT, "cold").await.unwrap();
+            assert_eq!(cold.map(|c| c.value), Some(json!(i)));
+            s.write(vec![delete("cold", Precondition::Any)])
+                .await
+                .unwrap();
+            assert_eq!(s.get("test.thing", ACCOUNT, "cold").await.unwrap(), None);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    s.reset().await.unwrap();
+    assert_eq!(s.get("test.thing", ACCOUNT, "hot").await.unwrap(), None);
 }
 
 async fn batch_sees_its_own_earlier_ops(f: Fixture) {

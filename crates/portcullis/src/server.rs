@@ -101,7 +101,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         create_private_dir(&settings.data_dir)?;
     }
     let master = Arc::new(master_key(&settings.master_key)?);
-    let store = portcullis_store::open(&settings.store, master.derive("audit-chain")).await?;
+    let store = portcullis_store::open_owned(&settings.store, master.derive("audit-chain")).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let mode = if settings.dev {

@@ -8,9 +8,10 @@
 //!
 //! An in-memory database (dev mode) has only the writer connection, which then serves reads too.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::{
     AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
     Store, StoreError, WriteOp, precondition_holds,
 };
-use writer::{Writer, in_savepoint};
+use writer::{OnCommit, Writer, in_savepoint};
 
 /// How many reader connections a file database keeps.
 const READERS: usize = 4;
@@ -85,6 +86,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Writer,
+    cache: Arc<ItemCache>,
+    /// The lock file held while this store owns the database.
+    _owner: Option<fs::File>,
     readers: Option<Arc<ReaderPool>>,
     checkpointer: Option<Checkpointer>,
     hasher: Arc<ChainHasher>,
@@ -121,6 +125,76 @@ impl ReaderPool {
         }
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
+        }
+    }
+}
+
+/// How many items (or absences) the item cache holds before it starts over.
+const CACHED_ITEMS: usize = 20_000;
+
+/// Items as last read, by key. Every write to the database goes through this store's writer
+/// thread, which drops the written keys from the cache after their commit and before the
+/// writer's caller is answered, so a read that follows a write sees it. A read that raced a
+/// write does not fill the cache: each fill names the generation it started in, and every
+/// invalidation starts a new one.
+#[derive(Default)]
+struct ItemCache {
+    /// Off unless this store owns the database (see [`SqliteStore::open_file`]).
+    enabled: bool,
+    items: Mutex<HashMap<ItemKey, Option<Item>>>,
+    generation: AtomicU64,
+}
+
+type ItemKey = (String, String, String);
+
+impl ItemCache {
+    /// `Some(found)` on a hit (`found` is `None` for a known absence).
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+
+    fn get(&self, key: &ItemKey) -> Option<Option<Item>> {
+        if !self.enabled {
+            return None;
+        }
+        self.items.lock().ok()?.get(key).cloned()
+    }
+
+    /// The generation a read starts in, to pass to [`ItemCache::fill`].
+    fn start_read(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn fill(&self, key: ItemKey, found: Option<Item>, started: u64) {
+        if !self.enabled {
+            return;
+        }
+        if let Ok(mut items) = self.items.lock()
+            && self.generation.load(Ordering::Acquire) == started
+        {
+            if items.len() >= CACHED_ITEMS {
+                items.clear();
+            }
+            items.insert(key, found);
+        }
+    }
+
+    fn invalidate(&self, keys: &[ItemKey]) {
+        if let Ok(mut items) = self.items.lock() {
+            for key in keys {
+                items.remove(key);
+            }
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut items) = self.items.lock() {
+            items.clear();
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -194,13 +268,23 @@ impl Drop for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating with mode 0600 and migrating as needed) the database file at `path`.
-    pub async fn open_file(path: &Path, audit_key: Secret<Vec<u8>>) -> Result<Self, StoreError> {
+    ///
+    /// `owned`: this store is the database's only writer (the server). It holds an exclusive
+    /// lock on `PATH.lock` while open, so a second owner is refused, and it keeps the items it
+    /// reads in memory, which is right only because nothing else writes them. Other openers
+    /// (`portcullis audit`, tools) read the database as it is on disk.
+    pub async fn open_file(
+        path: &Path,
+        audit_key: Secret<Vec<u8>>,
+        owned: bool,
+    ) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let hasher = Arc::new(ChainHasher::new(audit_key.expose()));
-        let (writer, path, checkpointer) = run_blocking({
+        let (writer, path, checkpointer, owner) = run_blocking({
             let hasher = Arc::clone(&hasher);
             move || {
                 create_private_file(&path)?;
+                let owner = if owned { Some(claim(&path)?) } else { None };
                 let mut conn = Connection::open(&path)?;
                 configure(&conn, false)?;
                 let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -214,13 +298,15 @@ impl SqliteStore {
                 migrate(&mut conn)?;
                 let checkpointer = Checkpointer::start(&path)?;
                 let writer = Writer::start(conn, hasher, Some(Arc::clone(&checkpointer.dirty)))?;
-                Ok((writer, path, checkpointer))
+                Ok((writer, path, checkpointer, owner))
             }
         })
         .await?;
         tracing::debug!(path = %path.display(), "opened SQLite store");
         Ok(Self {
             writer,
+            cache: Arc::new(ItemCache::new(owner.is_some())),
+            _owner: owner,
             readers: Some(Arc::new(ReaderPool {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -248,6 +334,9 @@ impl SqliteStore {
         .await?;
         Ok(Self {
             writer,
+            // A private database: every write to it is this store's.
+            cache: Arc::new(ItemCache::new(true)),
+            _owner: None,
             readers: None,
             checkpointer: None,
             hasher,
@@ -271,7 +360,18 @@ impl SqliteStore {
         F: FnOnce(&Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
     {
         self.check_open()?;
-        self.writer.run(f).await
+        self.writer.run(f, None).await
+    }
+
+    /// [`SqliteStore::with_writer`] for work that changes items: `on_commit` updates the item
+    /// cache once the change is durable.
+    async fn with_writer_then<T, F>(&self, f: F, on_commit: OnCommit) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.check_open()?;
+        self.writer.run(f, Some(on_commit)).await
     }
 
     /// Runs `f` on a reader connection (the writer for an in-memory database).
@@ -308,27 +408,40 @@ impl Store for SqliteStore {
         account: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Item>, StoreError>> {
-        let (kind, account, id) = (kind.to_owned(), account.to_owned(), id.to_owned());
-        Box::pin(self.with_reader(move |conn, _| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT value, version FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
-                )?
-                .query_row(params![kind, account, id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        let key: ItemKey = (kind.to_owned(), account.to_owned(), id.to_owned());
+        Box::pin(async move {
+            if let Some(hit) = self.cache.get(&key) {
+                self.check_open()?;
+                return Ok(hit);
+            }
+            let started = self.cache.start_read();
+            let (kind, account, id) = key.clone();
+            let found = self
+                .with_reader(move |conn, _| {
+                    let row = conn
+                        .prepare_cached(
+                            "SELECT value, version FROM items
+                             WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                        )?
+                        .query_row(params![kind, account, id], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                        })
+                        .optional()?;
+                    row.map(|(value, version)| {
+                        Ok(Item {
+                            value: parse_value(&value)?,
+                            kind,
+                            account,
+                            id,
+                            version,
+                        })
+                    })
+                    .transpose()
                 })
-                .optional()?;
-            row.map(|(value, version)| {
-                Ok(Item {
-                    value: parse_value(&value)?,
-                    kind,
-                    account,
-                    id,
-                    version,
-                })
-            })
-            .transpose()
-        }))
+                .await?;
+            self.cache.fill(key, found.clone(), started);
+            Ok(found)
+        })
     }
 
     fn list<'a>(&'a self, query: ListQuery<'a>) -> BoxFuture<'a, Result<Page, StoreError>> {
@@ -372,56 +485,68 @@ impl Store for SqliteStore {
     }
 
     fn write<'a>(&'a self, ops: Vec<WriteOp>) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.with_writer(move |tx, _| {
-            for (index, op) in ops.iter().enumerate() {
+        let written: Vec<ItemKey> = ops
+            .iter()
+            .map(|op| {
                 let (kind, account, id) = op.key();
-                let found: Option<i64> = tx
+                (kind.to_owned(), account.to_owned(), id.to_owned())
+            })
+            .collect();
+        let cache = Arc::clone(&self.cache);
+        let on_commit: OnCommit = Box::new(move || cache.invalidate(&written));
+        Box::pin(self.with_writer_then(
+            move |tx, _| {
+                for (index, op) in ops.iter().enumerate() {
+                    let (kind, account, id) = op.key();
+                    let found: Option<i64> = tx
                     .prepare_cached(
                         "SELECT version FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
                     )?
                     .query_row(params![kind, account, id], |r| r.get(0))
                     .optional()?;
-                if !precondition_holds(op.precondition(), found) {
-                    // The writer rolls back the ops applied so far.
-                    return Err(op.conflict(index, found));
-                }
-                match (op, found) {
-                    (WriteOp::Put { value, .. }, None) => {
-                        tx.prepare_cached(
-                            "INSERT INTO items (kind, account, id, value, version)
+                    if !precondition_holds(op.precondition(), found) {
+                        // The writer rolls back the ops applied so far.
+                        return Err(op.conflict(index, found));
+                    }
+                    match (op, found) {
+                        (WriteOp::Put { value, .. }, None) => {
+                            tx.prepare_cached(
+                                "INSERT INTO items (kind, account, id, value, version)
                              VALUES (?1, ?2, ?3, ?4, 1)",
-                        )?
-                        .execute(params![
-                            kind,
-                            account,
-                            id,
-                            crate::value_text(value)?
-                        ])?;
-                    }
-                    (WriteOp::Put { value, .. }, Some(version)) => {
-                        tx.prepare_cached(
-                            "UPDATE items SET value = ?4, version = ?5
+                            )?
+                            .execute(params![
+                                kind,
+                                account,
+                                id,
+                                crate::value_text(value)?
+                            ])?;
+                        }
+                        (WriteOp::Put { value, .. }, Some(version)) => {
+                            tx.prepare_cached(
+                                "UPDATE items SET value = ?4, version = ?5
                              WHERE kind = ?1 AND account = ?2 AND id = ?3",
-                        )?
-                        .execute(params![
-                            kind,
-                            account,
-                            id,
-                            crate::value_text(value)?,
-                            version.saturating_add(1)
-                        ])?;
+                            )?
+                            .execute(params![
+                                kind,
+                                account,
+                                id,
+                                crate::value_text(value)?,
+                                version.saturating_add(1)
+                            ])?;
+                        }
+                        (WriteOp::Delete { .. }, Some(_)) => {
+                            tx.prepare_cached(
+                                "DELETE FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
+                            )?
+                            .execute(params![kind, account, id])?;
+                        }
+                        (WriteOp::Delete { .. }, None) => {}
                     }
-                    (WriteOp::Delete { .. }, Some(_)) => {
-                        tx.prepare_cached(
-                            "DELETE FROM items WHERE kind = ?1 AND account = ?2 AND id = ?3",
-                        )?
-                        .execute(params![kind, account, id])?;
-                    }
-                    (WriteOp::Delete { .. }, None) => {}
                 }
-            }
-            Ok(())
-        }))
+                Ok(())
+            },
+            on_commit,
+        ))
     }
 
     fn append_audit<'a>(
@@ -517,10 +642,14 @@ impl Store for SqliteStore {
     }
 
     fn reset<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.with_writer(|conn, _| {
-            conn.execute("DELETE FROM items", [])?;
-            Ok(())
-        }))
+        let cache = Arc::clone(&self.cache);
+        Box::pin(self.with_writer_then(
+            |conn, _| {
+                conn.execute("DELETE FROM items", [])?;
+                Ok(())
+            },
+            Box::new(move || cache.clear()),
+        ))
     }
 
     fn close<'a>(&'a self) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -607,6 +736,38 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     configure(&conn, true)?;
     Ok(conn)
+}
+
+/// Takes the exclusive lock that marks `path`'s owner, or says who has it.
+fn claim(path: &Path) -> Result<fs::File, StoreError> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path).map_err(|e| StoreError::Backend {
+        backend: "sqlite",
+        message: format!("{}: {e}", lock_path.display()),
+    })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Backend {
+            backend: "sqlite",
+            message: format!(
+                "{} is in use by another Portcullis server (it holds {}); \
+                 one server owns an SQLite store, use PostgreSQL for several",
+                path.display(),
+                lock_path.display()
+            ),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(StoreError::Backend {
+            backend: "sqlite",
+            message: format!("{}: {e}", lock_path.display()),
+        }),
+    }
 }
 
 /// Creates the database file with mode 0600 if it does not exist, so that the data (and the

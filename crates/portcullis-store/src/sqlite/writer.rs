@@ -30,9 +30,13 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
 }
 
+/// What runs on the writer thread once a job's work is durable, before its caller hears of it.
+pub(super) type OnCommit = Box<dyn FnOnce() + Send>;
+
 struct Pending<T, F> {
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
+    on_commit: Option<OnCommit>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
@@ -51,7 +55,12 @@ where
         let outcome = match (self.result, committed) {
             // The work failed and was rolled back: its own error, whatever the group did.
             (Some(Err(e)), _) => Err(e),
-            (Some(Ok(value)), Ok(())) => Ok(value),
+            (Some(Ok(value)), Ok(())) => {
+                if let Some(on_commit) = self.on_commit {
+                    on_commit();
+                }
+                Ok(value)
+            }
             (Some(Ok(_)) | None, Err(e)) => Err(StoreError::Backend {
                 backend: "sqlite",
                 message: format!("the commit failed: {e}"),
@@ -133,7 +142,9 @@ impl Writer {
 
     /// Runs `f` on the writer connection, inside a transaction, and returns its result once the
     /// transaction is durable.
-    pub(super) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// `on_commit`, if any, runs on the writer thread once that transaction committed (in
+    /// commit order, before the caller is answered).
+    pub(super) async fn run<T, F>(&self, f: F, on_commit: Option<OnCommit>) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &ChainHasher) -> Result<T, StoreError> + Send + 'static,
@@ -142,6 +153,7 @@ impl Writer {
         let job = Box::new(Pending {
             work: Some(f),
             result: None,
+            on_commit,
             reply,
         });
         let sent = self
