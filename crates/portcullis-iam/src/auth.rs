@@ -614,6 +614,20 @@ mod tests {
         (method, uri, headers, body)
     }
 
+    /// A GetSessionToken session of `principal` for 15 minutes.
+    fn token_session(principal: Principal) -> NewSession {
+        NewSession {
+            principal,
+            kind: SessionKind::SessionToken,
+            policy: None,
+            policy_arns: vec![],
+            tags: BTreeMap::new(),
+            transitive_tag_keys: vec![],
+            source_identity: None,
+            duration: Duration::from_secs(900),
+        }
+    }
+
     async fn authenticate(
         auth: &Authenticator,
         creds: &IssuedCredentials,
@@ -642,21 +656,7 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let mut principal = Principal::root(account(), String::new());
         principal.mfa_authenticated = true;
-        let (creds, _) = crate::sessions::issue(
-            &master,
-            NewSession {
-                principal,
-                kind: SessionKind::SessionToken,
-                policy: None,
-                policy_arns: vec![],
-                tags: BTreeMap::new(),
-                transitive_tag_keys: vec![],
-                source_identity: None,
-                duration: Duration::from_secs(900),
-            },
-            t0,
-        )
-        .unwrap();
+        let (creds, _) = crate::sessions::issue(&master, token_session(principal), t0).unwrap();
         let token = creds.session_token.expose().clone();
 
         let ok = authenticate(&auth, &creds, Some(&token), t0 + Duration::from_secs(10))
@@ -697,16 +697,7 @@ mod tests {
         assert_eq!(ok.principal.access_key_id, creds.access_key_id);
         let (second, _) = crate::sessions::issue(
             &master,
-            NewSession {
-                principal: Principal::root(account(), String::new()),
-                kind: SessionKind::SessionToken,
-                policy: None,
-                policy_arns: vec![],
-                tags: BTreeMap::new(),
-                transitive_tag_keys: vec![],
-                source_identity: None,
-                duration: Duration::from_secs(900),
-            },
+            token_session(Principal::root(account(), String::new())),
             t0,
         )
         .unwrap();
@@ -757,16 +748,7 @@ mod tests {
         let now = SystemTime::now();
         let (creds, _) = crate::sessions::issue(
             &master,
-            NewSession {
-                principal: Principal::root(account(), String::new()),
-                kind: SessionKind::SessionToken,
-                policy: None,
-                policy_arns: vec![],
-                tags: BTreeMap::new(),
-                transitive_tag_keys: vec![],
-                source_identity: None,
-                duration: Duration::from_secs(900),
-            },
+            token_session(Principal::root(account(), String::new())),
             now,
         )
         .unwrap();
