@@ -489,13 +489,16 @@ pub(crate) fn base64_len(s: &str) -> Option<usize> {
         return None;
     }
     let body = bytes.get(..bytes.len() - pad)?;
-    if !body
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-    {
-        return None;
-    }
-    Some(bytes.len() / 4 * 3 - pad)
+    // Branch-free over every byte (no early exit), which the compiler vectorises: blobs are the
+    // largest members requests carry (4 KiB of KMS plaintext is 5.5 KiB here).
+    let valid = body.iter().fold(true, |ok, &b| {
+        ok & ((b.wrapping_sub(b'A') < 26)
+            | (b.wrapping_sub(b'a') < 26)
+            | (b.wrapping_sub(b'0') < 10)
+            | (b == b'+')
+            | (b == b'/'))
+    });
+    valid.then(|| bytes.len() / 4 * 3 - pad)
 }
 
 /// A value as AWS echoes it in messages (Java's `toString` of the deserialised value):
