@@ -695,3 +695,54 @@ fn postgres_store_serves_the_same() {
     );
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
 }
+
+/// One server owns an SQLite data directory: a second one is refused with a clear error while
+/// the first runs (which keeps serving), and the claim ends with the first server, even killed.
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &[]);
+    let creds = first.root_credentials();
+    let mut second = Command::new(support::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            second.kill().unwrap();
+            panic!("a second server on the same data dir kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("in use by another Portcullis server"),
+        "{stderr}"
+    );
+    json_ok(&first.aws(&creds, &["sts", "get-caller-identity"]));
+    // `portcullis audit` reads the trail beside the running server.
+    let verify = portcullis(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(verify.status.success(), "{verify:?}");
+
+    first.kill();
+    let again = Server::start(dir.path(), &[]);
+    json_ok(&again.aws(&creds, &["sts", "get-caller-identity"]));
+}
