@@ -540,7 +540,6 @@ impl Authenticator {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use aws_lc_rs::digest;
@@ -616,16 +615,11 @@ mod tests {
 
     /// A GetSessionToken session of `principal` for 15 minutes.
     fn token_session(principal: Principal) -> NewSession {
-        NewSession {
+        NewSession::new(
             principal,
-            kind: SessionKind::SessionToken,
-            policy: None,
-            policy_arns: vec![],
-            tags: BTreeMap::new(),
-            transitive_tag_keys: vec![],
-            source_identity: None,
-            duration: Duration::from_secs(900),
-        }
+            SessionKind::SessionToken,
+            Duration::from_secs(900),
+        )
     }
 
     async fn authenticate(

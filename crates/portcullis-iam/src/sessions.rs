@@ -150,6 +150,23 @@ pub struct NewSession {
     pub duration: Duration,
 }
 
+impl NewSession {
+    /// A session of `principal` for `duration` whose permissions derive from `kind`, with no
+    /// session policies, tags or source identity (set those fields to add them).
+    pub fn new(principal: Principal, kind: SessionKind, duration: Duration) -> Self {
+        Self {
+            principal,
+            kind,
+            policy: None,
+            policy_arns: Vec::new(),
+            tags: BTreeMap::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            duration,
+        }
+    }
+}
+
 /// Issues credentials for `session`. Nothing is stored: the token carries the session.
 pub fn issue(
     master: &MasterKey,

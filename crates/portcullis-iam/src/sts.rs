@@ -431,16 +431,14 @@ async fn assume_root(
     let (creds, _) = sessions::issue(
         authz.master(),
         NewSession {
-            principal,
-            kind: SessionKind::Root {
-                caller_arn: caller.arn.as_str().to_owned(),
-            },
-            policy: None,
             policy_arns: vec![task],
-            tags: BTreeMap::new(),
-            transitive_tag_keys: Vec::new(),
-            source_identity: None,
-            duration: Duration::from_secs(duration),
+            ..NewSession::new(
+                principal,
+                SessionKind::Root {
+                    caller_arn: caller.arn.as_str().to_owned(),
+                },
+                Duration::from_secs(duration),
+            )
         },
         now,
     )
@@ -490,16 +488,11 @@ async fn get_session_token(
     principal.mfa_authenticated_at = mfa.then_some(now);
     let (creds, _) = sessions::issue(
         authz.master(),
-        NewSession {
+        NewSession::new(
             principal,
-            kind: SessionKind::SessionToken,
-            policy: None,
-            policy_arns: Vec::new(),
-            tags: BTreeMap::new(),
-            transitive_tag_keys: Vec::new(),
-            source_identity: None,
-            duration: Duration::from_secs(duration),
-        },
+            SessionKind::SessionToken,
+            Duration::from_secs(duration),
+        ),
         now,
     )
     .map_err(internal)?;
@@ -561,17 +554,17 @@ async fn get_federation_token(
     let (creds, _) = sessions::issue(
         authz.master(),
         NewSession {
-            principal,
-            kind: SessionKind::Federated {
-                user_name: caller.user_name().map(str::to_owned),
-                name: name.clone(),
-            },
             policy,
             policy_arns,
             tags,
-            transitive_tag_keys: Vec::new(),
-            source_identity: None,
-            duration: Duration::from_secs(duration),
+            ..NewSession::new(
+                principal,
+                SessionKind::Federated {
+                    user_name: caller.user_name().map(str::to_owned),
+                    name: name.clone(),
+                },
+                Duration::from_secs(duration),
+            )
         },
         authz.clock().now(),
     )
@@ -799,20 +792,19 @@ async fn assume_role_with_web_identity(
     let (creds, _) = sessions::issue(
         authz.master(),
         NewSession {
-            principal,
-            kind: SessionKind::Role {
-                role_arn: role.arn.clone(),
-                role_name: role.role_name.clone(),
-                role_id: role.role_id.clone(),
-                session_name: session_name.clone(),
-                chained: false,
-            },
             policy,
             policy_arns,
-            tags: BTreeMap::new(),
-            transitive_tag_keys: Vec::new(),
-            source_identity: None,
-            duration: Duration::from_secs(duration),
+            ..NewSession::new(
+                principal,
+                SessionKind::Role {
+                    role_arn: role.arn.clone(),
+                    role_name: role.role_name.clone(),
+                    role_id: role.role_id.clone(),
+                    session_name: session_name.clone(),
+                    chained: false,
+                },
+                Duration::from_secs(duration),
+            )
         },
         authz.clock().now(),
     )
