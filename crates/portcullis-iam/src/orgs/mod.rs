@@ -498,10 +498,7 @@ impl Organizations {
 
     async fn list_ous_for_parent(&self, c: &Caller<'_>, input: &Value) -> Out {
         let org = self.read(c).await?;
-        let parent = req(input, "ParentId")?;
-        if !matches!(org.target(parent), Some(Target::Root | Target::Ou)) {
-            return Err(parent_not_found());
-        }
+        let parent = parent_of(&org, input)?;
         let items = org
             .child_ous(parent)
             .iter()
@@ -512,10 +509,7 @@ impl Organizations {
 
     async fn list_children(&self, c: &Caller<'_>, input: &Value) -> Out {
         let org = self.read(c).await?;
-        let parent = req(input, "ParentId")?;
-        if !matches!(org.target(parent), Some(Target::Root | Target::Ou)) {
-            return Err(parent_not_found());
-        }
+        let parent = parent_of(&org, input)?;
         let ty = req(input, "ChildType")?;
         let ids = if ty == "ACCOUNT" {
             org.child_accounts(parent)
@@ -633,10 +627,7 @@ impl Organizations {
 
     async fn list_accounts_for_parent(&self, c: &Caller<'_>, input: &Value) -> Out {
         let org = self.read(c).await?;
-        let parent = req(input, "ParentId")?;
-        if !matches!(org.target(parent), Some(Target::Root | Target::Ou)) {
-            return Err(parent_not_found());
-        }
+        let parent = parent_of(&org, input)?;
         let items = org
             .child_accounts(parent)
             .iter()
@@ -2032,6 +2023,16 @@ fn concurrent() -> AwsError {
         "ConcurrentModificationException",
         "The target of the operation is currently being modified by a different request. Try again later.",
     )
+}
+
+/// The `ParentId` of `input`, which must name the root or an OU of `org`.
+fn parent_of<'a>(org: &OrgDoc, input: &'a Value) -> Result<&'a str, AwsError> {
+    let parent = req(input, "ParentId")?;
+    if matches!(org.target(parent), Some(Target::Root | Target::Ou)) {
+        Ok(parent)
+    } else {
+        Err(parent_not_found())
+    }
 }
 
 fn parent_not_found() -> AwsError {
