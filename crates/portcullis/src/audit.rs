@@ -4,11 +4,12 @@
 //! Records go through a channel to one writer task that commits them in batches (group
 //! commit): concurrent requests share one transaction and one disk sync. A call that changed
 //! state waits until its record is durable before the client gets its answer, so an
-//! acknowledged change is always in the trail, even after a crash. Read-only and refused calls
-//! do not wait, as CloudTrail itself delivers events after the fact: their records gather for
-//! up to a few milliseconds so that one commit serves many, and a crash can lose those last
-//! few milliseconds of them, never a record of a change. On shutdown the writer
-//! drains the channel before the store closes.
+//! acknowledged change is always in the trail, even after a crash. Read-only calls (including
+//! STS's issuing of temporary credentials, read-only in CloudTrail) and refused calls do not
+//! wait, as CloudTrail itself delivers events after the fact: their records gather for up to a
+//! few milliseconds so that one commit serves many, and a crash can lose those last few
+//! milliseconds of them, never a record of a change. `--audit-durability all` makes every
+//! call wait. On shutdown the writer drains the channel before the store closes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use portcullis_core::{Principal, PrincipalKind, iso8601};
 use portcullis_model::{ShapeKind, ShapeRef};
 use portcullis_store::{NewAuditRecord, Store};
 
+use crate::config::AuditDurability;
 use crate::route::{Service, is_read_only};
 
 /// How many records one store transaction takes at most.
@@ -58,25 +60,30 @@ struct Pending {
 /// The sending side of the audit trail.
 pub struct AuditSink {
     tx: mpsc::Sender<Pending>,
+    durability: AuditDurability,
     shutdown: Arc<Notify>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl AuditSink {
-    /// Starts the writer task over `store`.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer task over `store`; `durability` says which calls wait for their
+    /// record.
+    pub fn start(store: Arc<dyn Store>, durability: AuditDurability) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shutdown = Arc::new(Notify::new());
         let writer = tokio::spawn(write_loop(store, rx, shutdown.clone()));
         Self {
             tx,
+            durability,
             shutdown,
             writer: std::sync::Mutex::new(Some(writer)),
         }
     }
 
-    /// Appends `record`; with `wait_durable`, returns only once it is committed.
-    pub async fn record(&self, record: NewAuditRecord, wait_durable: bool) {
+    /// Appends the record of a call that `changed_state` (succeeded and is not read-only);
+    /// returns only once the record is committed if the sink's durability asks for it.
+    pub async fn record(&self, record: NewAuditRecord, changed_state: bool) {
+        let wait_durable = changed_state || self.durability == AuditDurability::All;
         let (durable, done) = if wait_durable {
             let (tx, rx) = oneshot::channel();
             (Some(tx), Some(rx))

@@ -33,6 +33,21 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which calls are answered only once their audit record is on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditDurability {
+    /// Calls that changed state: an acknowledged change is always in the trail. Records of
+    /// reads, of issued temporary credentials and of refusals are committed within a few
+    /// milliseconds after the answer, as CloudTrail delivers events after the fact; a crash can
+    /// lose those last milliseconds of them.
+    #[default]
+    Changes,
+    /// Every call, reads and refusals included: no answered call is ever missing from the
+    /// trail, at the cost of a disk sync (shared by the calls of the moment) in every answer.
+    All,
+}
+
 /// `portcullis serve` flags. Every flag also reads `PORTCULLIS_<NAME>` from the environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -72,6 +87,9 @@ pub struct ServeArgs {
     /// File holding the master key [default: DATA_DIR/master.key, created on first start]
     #[arg(long, env = "PORTCULLIS_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Which calls wait for their audit record to be on disk before they are answered [default: changes]
+    #[arg(long, env = "PORTCULLIS_AUDIT_DURABILITY", value_enum)]
+    pub audit_durability: Option<AuditDurability>,
 }
 
 /// The same settings as read from a TOML file.
@@ -89,6 +107,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     master_key_file: Option<PathBuf>,
+    audit_durability: Option<AuditDurability>,
     iam: Option<IamConfig>,
 }
 
@@ -135,6 +154,8 @@ pub struct Settings {
     pub master_key: MasterKeySource,
     /// IAM's quotas (`[iam.quotas]`; AWS's defaults otherwise).
     pub iam_quotas: Quotas,
+    /// Which calls wait for their audit record to be durable.
+    pub audit_durability: AuditDurability,
 }
 
 /// Why settings could not be resolved.
@@ -240,6 +261,10 @@ impl Settings {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             master_key,
             iam_quotas: file.iam.map(|iam| iam.quotas).unwrap_or_default(),
+            audit_durability: args
+                .audit_durability
+                .or(file.audit_durability)
+                .unwrap_or_default(),
         })
     }
 }
@@ -331,6 +356,33 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.data_dir, PathBuf::from("/tmp/a"));
         assert_eq!(s.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn audit_durability_defaults_to_changes_and_the_flag_wins() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.audit_durability, AuditDurability::Changes);
+        let file = write_config("audit-durability = \"all\"\n");
+        let from_file = ServeArgs {
+            config: Some(file.path().to_owned()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(from_file.clone()).unwrap();
+        assert_eq!(s.audit_durability, AuditDurability::All);
+        let s = Settings::resolve(ServeArgs {
+            audit_durability: Some(AuditDurability::Changes),
+            ..from_file
+        })
+        .unwrap();
+        assert_eq!(s.audit_durability, AuditDurability::Changes);
+        let bad = write_config("audit-durability = \"some\"\n");
+        assert!(
+            Settings::resolve(ServeArgs {
+                config: Some(bad.path().to_owned()),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 
     #[test]

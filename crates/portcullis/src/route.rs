@@ -142,8 +142,12 @@ impl Service {
     }
 }
 
-/// Whether CloudTrail records an operation as read-only: AWS's reading verbs, and KMS's
-/// cryptographic operations, which use a key without changing it.
+/// Whether CloudTrail records an operation as read-only: AWS's reading verbs, KMS's
+/// cryptographic operations, which use a key without changing it, and STS's issuing of
+/// temporary credentials (AssumeRole, AssumeRoleWithSAML, AssumeRoleWithWebIdentity,
+/// AssumeRoot; GetSessionToken and GetFederationToken by their verb), which changes no
+/// resource: CloudTrail marks these `readOnly: true`, and here the session lives in its token,
+/// not in the store.
 pub fn is_read_only(operation: &str) -> bool {
     const READING_VERBS: [&str; 6] = ["Get", "List", "Describe", "Lookup", "Simulate", "Decode"];
     const KMS_CRYPTO: [&str; 9] = [
@@ -160,6 +164,8 @@ pub fn is_read_only(operation: &str) -> bool {
     READING_VERBS.iter().any(|verb| operation.starts_with(verb))
         || KMS_CRYPTO.iter().any(|op| operation.starts_with(op))
         || operation == "DeriveSharedSecret"
+        || operation.starts_with("AssumeRole")
+        || operation == "AssumeRoot"
 }
 
 #[cfg(test)]
@@ -185,5 +191,16 @@ mod tests {
         assert!(!is_read_only("CreateUser"));
         assert!(is_read_only("GenerateDataKeyPairWithoutPlaintext"));
         assert!(!is_read_only("ScheduleKeyDeletion"));
+        for issuing in [
+            "AssumeRole",
+            "AssumeRoleWithSAML",
+            "AssumeRoleWithWebIdentity",
+            "AssumeRoot",
+            "GetSessionToken",
+            "GetFederationToken",
+        ] {
+            assert!(is_read_only(issuing), "{issuing}");
+        }
+        assert!(!is_read_only("UpdateAssumeRolePolicy"));
     }
 }

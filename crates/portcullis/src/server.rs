@@ -123,7 +123,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         Mode::Secure
     };
 
-    let audit = AuditSink::start(store.clone());
+    let audit = AuditSink::start(store.clone(), settings.audit_durability);
     let auth = Arc::new(Authenticator::new(store.clone(), master.clone(), mode));
     let authz = Arc::new(
         portcullis_iam::Authorizer::new(store.clone(), master.clone(), auth.clone(), clock.clone())

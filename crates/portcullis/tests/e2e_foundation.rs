@@ -389,18 +389,19 @@ fn secrets_are_not_at_rest_or_in_logs() {
     }
 }
 
-#[test]
-fn every_acknowledged_write_survives_sigkill() {
-    if !clients_available() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    let creds = server.root_credentials();
+/// Runs `tests/py/calls_until_killed.py` with `kind` of call against `server` for four
+/// seconds, kills the server with SIGKILL in the middle of the stream, and returns what the
+/// client saw acknowledged: (id, request id) per call.
+fn acknowledged_until_killed(
+    server: Server,
+    creds: &Credentials,
+    kind: &str,
+) -> Vec<(String, String)> {
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/create_keys_loop.py");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/calls_until_killed.py");
     let mut client = Command::new("python3")
         .arg(script)
+        .env("PORTCULLIS_LOOP", kind)
         .env("PORTCULLIS_ENDPOINT", &server.endpoint)
         .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
@@ -418,7 +419,6 @@ fn every_acknowledged_write_survives_sigkill() {
             .map_while(Result::ok)
             .collect::<Vec<String>>()
     });
-    // Let a stream of writes (KMS CreateKey) run, then kill the server in the middle of it.
     std::thread::sleep(std::time::Duration::from_secs(4));
     server.kill();
     let _ = client.wait();
@@ -427,25 +427,32 @@ fn every_acknowledged_write_survives_sigkill() {
         .unwrap()
         .iter()
         .map(|line| {
-            let (key, request) = line.split_once(' ').unwrap();
-            (key.to_owned(), request.to_owned())
+            let (id, request) = line.split_once(' ').unwrap();
+            (id.to_owned(), request.to_owned())
         })
         .collect();
     assert!(
         acknowledged.len() > 10,
-        "too few writes before the kill: {}",
+        "too few calls before the kill: {}",
         acknowledged.len()
     );
+    acknowledged
+}
 
-    // Every acknowledged change is in the audit trail, and the trail is intact.
-    let data_dir = dir.path().to_str().unwrap();
+/// Asserts that the trail in `data_dir` holds a record of every acknowledged `event_name` call
+/// and that its chain verifies.
+fn assert_every_acknowledged_call_recorded(
+    data_dir: &str,
+    event_name: &str,
+    acknowledged: &[(String, String)],
+) {
     let query = portcullis(&[
         "audit",
         "query",
         "--data-dir",
         data_dir,
         "--event-name",
-        "CreateKey",
+        event_name,
         "--limit",
         "0",
     ]);
@@ -470,7 +477,7 @@ fn every_acknowledged_write_survives_sigkill() {
     assert_eq!(
         missing,
         0,
-        "{missing} of {} acknowledged writes missing from the trail",
+        "{missing} of {} acknowledged {event_name} calls missing from the trail",
         acknowledged.len()
     );
     assert!(
@@ -478,6 +485,21 @@ fn every_acknowledged_write_survives_sigkill() {
             .status
             .success()
     );
+}
+
+#[test]
+fn every_acknowledged_write_survives_sigkill() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let creds = server.root_credentials();
+    // A stream of writes (KMS CreateKey), killed in the middle.
+    let acknowledged = acknowledged_until_killed(server, &creds, "create-key");
+    // Every acknowledged change is in the audit trail, and the trail is intact.
+    let data_dir = dir.path().to_str().unwrap();
+    assert_every_acknowledged_call_recorded(data_dir, "CreateKey", &acknowledged);
 
     // Every acknowledged key is there after a restart.
     let server = Server::start(dir.path(), &[]);
@@ -499,6 +521,20 @@ fn every_acknowledged_write_survives_sigkill() {
         lost.len(),
         acknowledged.len()
     );
+}
+
+#[test]
+fn with_audit_durability_all_every_answered_read_survives_sigkill() {
+    if !clients_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--audit-durability", "all"]);
+    let creds = server.root_credentials();
+    // Reads are not waited for by default; with `all` each answer means its record is on disk.
+    let acknowledged = acknowledged_until_killed(server, &creds, "caller-identity");
+    let data_dir = dir.path().to_str().unwrap();
+    assert_every_acknowledged_call_recorded(data_dir, "GetCallerIdentity", &acknowledged);
 }
 
 #[test]
