@@ -1,23 +1,43 @@
 //! The ciphertext blob of symmetric KMS keys: what Encrypt, GenerateDataKey and ReEncrypt
 //! return and Decrypt reads back without being told the key.
 //!
-//! Format, version 1 (all integers big-endian):
+//! Format, version 2, the one written (all integers big-endian):
+//!
+//! | offset | length | field |
+//! |---|---|---|
+//! | 0  | 1  | format version, `0x02` |
+//! | 1  | 12 | the key's account, ASCII digits |
+//! | 13 | 16 | the key id (a UUID) as 16 bytes |
+//! | 29 | 4  | the key material version (1 for the first material, +1 per rotation) |
+//! | 33 | 24 | random nonce *N* (192 bits) |
+//! | 57 | n  | AES-256-GCM ciphertext of the plaintext |
+//! | 57+n | 16 | GCM tag |
+//!
+//! The body is XAES-256-GCM ([C2SP](https://c2sp.org/XAES-256-GCM)) under the key
+//! `HMAC-SHA256(material, "portcullis-kms-v2 XAES-256-GCM key")`, with nonce *N*: each message
+//! gets its own AES-256-GCM key *Kx*, derived from that key and the first 96 bits of *N* with
+//! the AES block cipher (NIST SP 800-108r1 counter-mode KDF over CMAC-AES-256, two AES
+//! blocks), and the last 96 bits of *N* as GCM nonce. So the GCM nonce-reuse bound of one key
+//! never comes near, however many messages one key version encrypts (XAES-256-GCM: 2^80
+//! messages with a collision risk of 2^-32), as with version 1; the derivation costs two AES
+//! blocks instead of an HMAC-SHA256.
+//!
+//! Format, version 1, still read (blobs written before version 2):
 //!
 //! | offset | length | field |
 //! |---|---|---|
 //! | 0  | 1  | format version, `0x01` |
-//! | 1  | 12 | the key's account, ASCII digits |
-//! | 13 | 16 | the key id (a UUID) as 16 bytes |
-//! | 29 | 4  | the key material version (1 for the first material, +1 per rotation) |
+//! | 1  | 32 | account, key id and material version, as in version 2 |
 //! | 33 | 16 | random salt |
 //! | 49 | 12 | random nonce |
 //! | 61 | n  | AES-256-GCM ciphertext of the plaintext |
 //! | 61+n | 16 | GCM tag |
 //!
-//! Each message gets its own AES-256 key, `HMAC-SHA256(material, "portcullis-kms-v1" || salt)`,
-//! so the GCM nonce-reuse bound of one key never comes near, however many messages one key
-//! version encrypts. The additional authenticated data is the whole 61-byte header followed by
-//! the canonical encryption context ([`context_aad`]), so changing any byte of the blob, or
+//! Each message's AES-256 key is `HMAC-SHA256(material, "portcullis-kms-v1" || salt)`, and the
+//! nonce the GCM nonce.
+//!
+//! In both versions the additional authenticated data is the whole header followed by the
+//! canonical encryption context ([`context_aad`]), so changing any byte of the blob, or
 //! decrypting with another context, fails authentication: the blob cannot be re-pointed at
 //! another key, account or version, and the encryption context must match exactly, as AWS
 //! requires.
@@ -25,18 +45,25 @@
 use std::collections::BTreeMap;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{AES_256, EncryptingKey, UnboundCipherKey};
 use aws_lc_rs::hmac;
 use portcullis_core::Secret;
 use zeroize::Zeroize;
 
 use crate::KmsError;
 
-/// First byte of a version-1 blob.
+/// First byte of a version-1 blob (read, no longer written).
 pub const VERSION_1: u8 = 1;
-/// Length of the header (everything before the ciphertext).
-pub const HEADER_LEN: usize = 61;
-/// Bytes a blob adds to its plaintext.
+/// First byte of a version-2 blob, the version written.
+pub const VERSION_2: u8 = 2;
+/// Length of the header of a version-2 blob (everything before the ciphertext).
+pub const HEADER_LEN: usize = 57;
+/// Length of the header of a version-1 blob.
+pub const HEADER_LEN_V1: usize = 61;
+/// Bytes a version-2 blob adds to its plaintext.
 pub const OVERHEAD: usize = HEADER_LEN + 16;
+/// Length of the random nonce of a version-2 blob.
+const NONCE_LEN: usize = 24;
 
 /// What the header of a blob says. Kept as the blob's bytes, so reading it allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,30 +90,37 @@ impl BlobHeader {
 
 /// The 16 bytes of a UUID in its 8-4-4-4-12 text form; `None` if it is not one.
 pub fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    /// Where each byte's two hex digits start in the text.
+    const DIGITS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     let text: &[u8; 36] = text.as_bytes().try_into().ok()?;
-    if [8, 13, 18, 23].iter().any(|&i| text.get(i) != Some(&b'-')) {
+    let dashes = [8, 13, 18, 23].map(|i| text.get(i) == Some(&b'-'));
+    if dashes.contains(&false) {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut at = 0;
-    for slot in &mut out {
-        if matches!(at, 8 | 13 | 18 | 23) {
-            at += 1;
-        }
-        let hi = hex_value(*text.get(at)?)?;
-        let lo = hex_value(*text.get(at + 1)?)?;
-        *slot = hi << 4 | lo;
-        at += 2;
+    // Every digit is decoded and checked once at the end: the common, valid id takes no
+    // branch per character (this runs on every call that names a key and every blob written).
+    let mut bad = 0u8;
+    for (slot, at) in out.iter_mut().zip(DIGITS) {
+        let hi = hex_value(text.get(at).copied().unwrap_or(0));
+        let lo = hex_value(text.get(at + 1).copied().unwrap_or(0));
+        bad |= hi | lo;
+        *slot = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// The value of a hex digit, or 0x80 for any other byte (written to compile to selects, not
+/// branches).
+fn hex_value(b: u8) -> u8 {
+    let digit = b.wrapping_sub(b'0');
+    let letter = (b | 0x20).wrapping_sub(b'a');
+    if digit < 10 {
+        digit
+    } else if letter < 6 {
+        letter + 10
+    } else {
+        0x80
     }
 }
 
@@ -112,25 +146,51 @@ fn uuid_text(bytes: &[u8; 16]) -> [u8; 36] {
 /// length-prefixed, in byte order of the keys (a `BTreeMap` iterates so), so that equal
 /// contexts, and only they, encode alike. Appended to `out`.
 pub fn context_aad(context: &BTreeMap<String, String>, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(context.len() as u32).to_be_bytes());
+    encode_context(context, |part| out.extend_from_slice(part));
+}
+
+/// [`context_aad`]'s encoding, handed to `push` piece by piece.
+fn encode_context(context: &BTreeMap<String, String>, mut push: impl FnMut(&[u8])) {
+    push(&(context.len() as u32).to_be_bytes());
     for (k, v) in context {
         for part in [k, v] {
-            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            out.extend_from_slice(part.as_bytes());
+            push(&(part.len() as u32).to_be_bytes());
+            push(part.as_bytes());
         }
     }
 }
 
-/// The additional authenticated data: the header, then the encoded context.
-fn aad(header: &[u8], context: &BTreeMap<String, String>) -> Vec<u8> {
-    let len = context
-        .iter()
-        .map(|(k, v)| 8 + k.len() + v.len())
-        .sum::<usize>();
-    let mut aad = Vec::with_capacity(header.len() + 4 + len);
-    aad.extend_from_slice(header);
-    context_aad(context, &mut aad);
-    aad
+/// Additional authenticated data up to this many bytes is built on the stack: a header and a
+/// few short context pairs, the common case, cost no allocation.
+const STACK_AAD: usize = 256;
+
+/// Calls `f` with the additional authenticated data: the header, then the encoded context.
+fn with_aad<R>(header: &[u8], context: &BTreeMap<String, String>, f: impl FnOnce(&[u8]) -> R) -> R {
+    let len = header.len()
+        + 4
+        + context
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>();
+    if len > STACK_AAD {
+        let mut aad = Vec::with_capacity(len);
+        aad.extend_from_slice(header);
+        context_aad(context, &mut aad);
+        return f(&aad);
+    }
+    let mut buf = [0u8; STACK_AAD];
+    let mut at = 0;
+    let mut push = |part: &[u8]| {
+        // INVARIANT: `len` counted every part, so each fits; a miss would only leave `at`
+        // short and the AAD (and so authentication) wrong, never read out of bounds.
+        if let Some(slot) = buf.get_mut(at..at + part.len()) {
+            slot.copy_from_slice(part);
+            at += part.len();
+        }
+    };
+    push(header);
+    encode_context(context, &mut push);
+    f(buf.get(..at).unwrap_or_default())
 }
 
 /// Plaintext bytes, to keep in a [`Secret`]: wiped with one bulk fill that the compiler may not
@@ -166,18 +226,30 @@ impl Zeroize for PlainBytes {
     }
 }
 
-/// What derives the per-message keys of one key material version: HMAC-SHA256 keyed with the
-/// material, set up once (aws-lc clears it when dropped).
-pub struct MessageKeys(hmac::Key);
+/// What derives the per-message keys of one key material version, set up once: HMAC-SHA256
+/// keyed with the material (version 1; aws-lc clears it when dropped) and the XAES-256-GCM
+/// key derivation (version 2).
+pub struct MessageKeys {
+    v1: hmac::Key,
+    // INVARIANT: `Some` unless aws-lc refused a 32-byte AES-256 key; sealing and opening a
+    // version-2 blob answer an error then.
+    v2: Option<Xaes>,
+}
 
 impl MessageKeys {
-    /// Sets up the derivation for `material`.
+    /// Sets up the derivations for `material`.
     pub fn new(material: &[u8]) -> Self {
-        Self(hmac::Key::new(hmac::HMAC_SHA256, material))
+        let v1 = hmac::Key::new(hmac::HMAC_SHA256, material);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(hmac::sign(&v1, b"portcullis-kms-v2 XAES-256-GCM key").as_ref());
+        let v2 = Xaes::new(&key).ok();
+        key.zeroize();
+        Self { v1, v2 }
     }
 
-    fn for_salt(&self, salt: &[u8]) -> Result<LessSafeKey, KmsError> {
-        let mut ctx = hmac::Context::with_key(&self.0);
+    /// The AES-256-GCM key of a version-1 blob with `salt`.
+    fn v1_key(&self, salt: &[u8]) -> Result<LessSafeKey, KmsError> {
+        let mut ctx = hmac::Context::with_key(&self.v1);
         ctx.update(b"portcullis-kms-v1");
         ctx.update(salt);
         let tag = ctx.sign();
@@ -185,16 +257,84 @@ impl MessageKeys {
             .map_err(|_| KmsError::Crypto("AES-256-GCM key setup"))?;
         Ok(LessSafeKey::new(key))
     }
+
+    /// The AES-256-GCM key and nonce of a version-2 blob with nonce `nonce`.
+    fn v2_key(&self, nonce: &[u8; NONCE_LEN]) -> Result<(LessSafeKey, Nonce), KmsError> {
+        let xaes = self
+            .v2
+            .as_ref()
+            .ok_or(KmsError::Crypto("XAES-256-GCM key setup"))?;
+        let mut kx = [0u8; 32];
+        let key = xaes.derive(nonce, &mut kx).and_then(|()| {
+            UnboundKey::new(&AES_256_GCM, &kx)
+                .map_err(|_| KmsError::Crypto("AES-256-GCM key setup"))
+        });
+        kx.zeroize();
+        let (_, nx) = nonce
+            .split_last_chunk::<12>()
+            .ok_or(KmsError::Crypto("nonce"))?;
+        Ok((LessSafeKey::new(key?), Nonce::assume_unique_for_key(*nx)))
+    }
 }
 
-/// Random bytes for one blob's salt and nonce. They are public (written in the blob) and need
+/// The key derivation of XAES-256-GCM (C2SP, "Detailed key derivation algorithm") for one
+/// input key *K*: the AES-256 block cipher under *K* and the CMAC subkey *K1*, both computed
+/// once per key.
+struct Xaes {
+    aes: EncryptingKey,
+    k1: u128,
+}
+
+impl Xaes {
+    fn new(key: &[u8; 32]) -> Result<Self, KmsError> {
+        let setup = |_| KmsError::Crypto("XAES-256-GCM key setup");
+        let aes = EncryptingKey::ecb(UnboundCipherKey::new(&AES_256, key).map_err(setup)?)
+            .map_err(setup)?;
+        // L = AES-256_K(0^128); K1 = L << 1, xor 0x87 into the last byte if L's top bit was
+        // set (NIST SP 800-38B, 6.1), computed without branching on that secret bit.
+        let mut l = [0u8; 16];
+        aes.encrypt(&mut l).map_err(setup)?;
+        let doubled = u128::from_be_bytes(l);
+        let k1 = (doubled << 1) ^ ((doubled >> 127) * 0x87);
+        l.zeroize();
+        Ok(Self { aes, k1 })
+    }
+
+    /// Kx = AES-256_K(M1 xor K1) || AES-256_K(M2 xor K1), where Mi = 0x00 || i || "X" || 0x00
+    /// || N[:12]: written to `kx`.
+    fn derive(&self, nonce: &[u8; NONCE_LEN], kx: &mut [u8; 32]) -> Result<(), KmsError> {
+        // N[:12] as the low 96 bits of a block; Mi puts 0x00 || i || "X" || 0x00 above them.
+        let mut head = [0u8; 16];
+        if let (Some(low), Some(n)) = (head.last_chunk_mut::<12>(), nonce.first_chunk::<12>()) {
+            *low = *n;
+        }
+        let head = u128::from_be_bytes(head);
+        let m1 = (0x0001_5800_u128 << 96) | head;
+        let m2 = (0x0002_5800_u128 << 96) | head;
+        for (block, m) in kx.chunks_exact_mut(16).zip([m1, m2]) {
+            block.copy_from_slice(&(m ^ self.k1).to_be_bytes());
+        }
+        self.aes
+            .encrypt(kx)
+            .map(|_| ())
+            .map_err(|_| KmsError::Crypto("XAES-256-GCM key derivation"))
+    }
+}
+
+impl Drop for Xaes {
+    fn drop(&mut self) {
+        self.k1.zeroize();
+    }
+}
+
+/// Random bytes for one blob's nonce (in version 1, its salt and nonce). They are public (written in the blob) and need
 /// only be unpredictable and unique, so they are drawn from a per-thread pool filled from
 /// aws-lc's DRBG 4 KiB at a time: one DRBG call (with its prediction-resistance RDRAND) costs
 /// about as much as the AES-GCM of a 4 KiB message, and per message it would be most of
 /// Encrypt's overhead. Secrets (data keys, key material) never come from the pool. The pool
 /// is not fork-safe: a process that forks must not encrypt with the same pool in both
 /// processes (Portcullis never forks).
-fn salt_and_nonce() -> Result<[u8; 28], KmsError> {
+fn salt_and_nonce() -> Result<[u8; NONCE_LEN], KmsError> {
     const POOL: usize = 4096;
     struct Pool {
         bytes: [u8; POOL],
@@ -208,26 +348,32 @@ fn salt_and_nonce() -> Result<[u8; 28], KmsError> {
         let mut pool = pool
             .try_borrow_mut()
             .map_err(|_| KmsError::Crypto("random pool"))?;
-        if pool.used + 28 > POOL {
+        if pool.used + NONCE_LEN > POOL {
             aws_lc_rs::rand::fill(&mut pool.bytes)
                 .map_err(|_| KmsError::Crypto("random source"))?;
             pool.used = 0;
         }
-        let mut out = [0u8; 28];
+        let mut out = [0u8; NONCE_LEN];
         let start = pool.used;
         out.copy_from_slice(
             pool.bytes
-                .get(start..start + 28)
+                .get(start..start + NONCE_LEN)
                 .ok_or(KmsError::Crypto("random pool"))?,
         );
-        pool.used += 28;
+        pool.used += NONCE_LEN;
         Ok(out)
     })
 }
 
-/// Reads the header of a blob; anything that is not a version-1 blob is an invalid ciphertext.
+/// Reads the header of a blob; anything that is not a version-1 or version-2 blob is an
+/// invalid ciphertext.
 pub fn parse_header(blob: &[u8]) -> Result<BlobHeader, KmsError> {
-    if blob.len() < OVERHEAD || blob.first() != Some(&VERSION_1) {
+    let header_len = match blob.first() {
+        Some(&VERSION_2) => HEADER_LEN,
+        Some(&VERSION_1) => HEADER_LEN_V1,
+        _ => return Err(KmsError::invalid_ciphertext()),
+    };
+    if blob.len() < header_len + 16 {
         return Err(KmsError::invalid_ciphertext());
     }
     let mut account = [0u8; 12];
@@ -260,22 +406,20 @@ pub fn seal(
     }
     let random = salt_and_nonce()?;
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
-    out.push(VERSION_1);
+    out.push(VERSION_2);
     out.extend_from_slice(account.as_bytes());
     out.extend_from_slice(&key_bytes);
     out.extend_from_slice(&material.to_be_bytes());
     out.extend_from_slice(&random);
-    let (salt, nonce) = random.split_at(16);
-    let key = keys.for_salt(salt)?;
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::Crypto("nonce"))?;
-    let aad = aad(&out, context);
+    let (key, nonce) = keys.v2_key(&random)?;
     out.extend_from_slice(plaintext);
-    let body = out
-        .get_mut(HEADER_LEN..)
+    let (header, body) = out
+        .split_at_mut_checked(HEADER_LEN)
         .ok_or(KmsError::Crypto("blob header"))?;
-    let tag = key
-        .seal_in_place_separate_tag(nonce, Aad::from(&aad), body)
-        .map_err(|_| KmsError::Crypto("AES-256-GCM seal"))?;
+    let tag = with_aad(header, context, |aad| {
+        key.seal_in_place_separate_tag(nonce, Aad::from(aad), body)
+    })
+    .map_err(|_| KmsError::Crypto("AES-256-GCM seal"))?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
@@ -287,25 +431,34 @@ pub fn open(
     keys: &MessageKeys,
     context: &BTreeMap<String, String>,
 ) -> Result<Secret<PlainBytes>, KmsError> {
-    let header = blob
-        .get(..HEADER_LEN)
+    let (header_len, (key, nonce)) = match blob.first() {
+        Some(&VERSION_2) => {
+            let random = blob
+                .get(33..HEADER_LEN)
+                .and_then(|n| n.try_into().ok())
+                .ok_or_else(KmsError::invalid_ciphertext)?;
+            (HEADER_LEN, keys.v2_key(random)?)
+        }
+        Some(&VERSION_1) => {
+            let salt = blob.get(33..49).ok_or_else(KmsError::invalid_ciphertext)?;
+            let nonce = blob
+                .get(49..HEADER_LEN_V1)
+                .and_then(|n| Nonce::try_assume_unique_for_key(n).ok())
+                .ok_or_else(KmsError::invalid_ciphertext)?;
+            (HEADER_LEN_V1, (keys.v1_key(salt)?, nonce))
+        }
+        _ => return Err(KmsError::invalid_ciphertext()),
+    };
+    let (header, body) = blob
+        .split_at_checked(header_len)
         .ok_or_else(KmsError::invalid_ciphertext)?;
-    let body = blob
-        .get(HEADER_LEN..)
-        .ok_or_else(KmsError::invalid_ciphertext)?;
-    let salt = header
-        .get(33..49)
-        .ok_or_else(KmsError::invalid_ciphertext)?;
-    let nonce = header
-        .get(49..61)
-        .ok_or_else(KmsError::invalid_ciphertext)?;
-    let key = keys.for_salt(salt)?;
-    let nonce =
-        Nonce::try_assume_unique_for_key(nonce).map_err(|_| KmsError::invalid_ciphertext())?;
-    let aad = aad(header, context);
     let mut in_out = PlainBytes(body.to_vec());
-    let len = match key.open_in_place(nonce, Aad::from(&aad), &mut in_out.0) {
-        Ok(plain) => plain.len(),
+    let opened = with_aad(header, context, |aad| {
+        key.open_in_place(nonce, Aad::from(aad), &mut in_out.0)
+            .map(|plain| plain.len())
+    });
+    let len = match opened {
+        Ok(len) => len,
         Err(_) => {
             in_out.zeroize();
             return Err(KmsError::invalid_ciphertext());
@@ -324,6 +477,87 @@ mod tests {
 
     fn keys(byte: u8) -> MessageKeys {
         MessageKeys::new(&[byte; 32])
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Written by the version-1 `seal` (as of commit 9f256b1) with `keys(9)`, and checked
+    /// against an independent implementation of the version-1 format: blobs from before
+    /// version 2 must still decrypt.
+    const V1_BLOB: &str = "013131313132323232333333331234abcd12ab34cd56ef1234567890ab0000000303a2b280f41b465f95cd5999fd3d983ea3ef71b8392a1cd955922dda816685d6632e7171aee6df50793d59f2a90ef263e6c241bb720356a849067667c4376b946cf75d446edc84";
+
+    #[test]
+    fn a_version_1_blob_still_opens() {
+        let blob = unhex(V1_BLOB);
+        assert_eq!(blob[0], VERSION_1);
+        let header = parse_header(&blob).unwrap();
+        assert_eq!(
+            (header.account(), header.key_id(), header.material),
+            (ACCOUNT, KEY, 3)
+        );
+        let ctx = BTreeMap::from([("purpose".to_owned(), "v1 fixture".to_owned())]);
+        assert_eq!(
+            open(&blob, &keys(9), &ctx).unwrap().expose().as_slice(),
+            b"written as a version-1 blob"
+        );
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
+            bad[i] ^= 0x01;
+            assert!(open(&bad, &keys(9), &ctx).is_err(), "byte {i}");
+        }
+        assert!(open(&blob, &keys(8), &ctx).is_err());
+        assert!(open(&blob, &keys(9), &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn blobs_are_written_as_version_2() {
+        let blob = seal((ACCOUNT, KEY, 3), &keys(9), b"hello", &BTreeMap::new()).unwrap();
+        assert_eq!(blob[0], VERSION_2);
+        assert_eq!(blob.len(), HEADER_LEN + 5 + 16);
+        // The same material and nonce never give a version-1 and a version-2 blob one key:
+        // the bytes relabelled as version 1 do not open.
+        let mut relabelled = blob.clone();
+        relabelled[0] = VERSION_1;
+        assert!(open(&relabelled, &keys(9), &BTreeMap::new()).is_err());
+    }
+
+    /// The test vectors of the XAES-256-GCM specification (c2sp.org/XAES-256-GCM).
+    #[test]
+    fn xaes_256_gcm_specification_vectors() {
+        let nonce: &[u8; 24] = b"ABCDEFGHIJKLMNOPQRSTUVWX";
+        for (key, kx, aad, ciphertext) in [
+            (
+                [0x01; 32],
+                "c8612c9ed53fe43e8e005b828a1631a0bbcb6ab2f46514ec4f439fcfd0fa969b",
+                &b""[..],
+                "ce546ef63c9cc60765923609b33a9a1974e96e52daf2fcf7075e2271",
+            ),
+            (
+                [0x03; 32],
+                "e9c621d4cdd9b11b00a6427ad7e559aeedd66b3857646677748f8ca796cb3fd8",
+                &b"c2sp.org/XAES-256-GCM"[..],
+                "986ec1832593df5443a179437fd083bf3fdb41abd740a21f71eb769d",
+            ),
+        ] {
+            let xaes = Xaes::new(&key).unwrap();
+            let mut derived = [0u8; 32];
+            xaes.derive(nonce, &mut derived).unwrap();
+            assert_eq!(derived.to_vec(), unhex(kx));
+            let keys = MessageKeys {
+                v1: hmac::Key::new(hmac::HMAC_SHA256, &key),
+                v2: Some(xaes),
+            };
+            let (gcm, nx) = keys.v2_key(nonce).unwrap();
+            let mut in_out = b"XAES-256-GCM".to_vec();
+            gcm.seal_in_place_append_tag(nx, Aad::from(aad), &mut in_out)
+                .unwrap();
+            assert_eq!(in_out, unhex(ciphertext));
+        }
     }
 
     #[test]
@@ -384,6 +618,21 @@ mod tests {
         assert!(uuid_bytes("1234abcd-12ab-34cd-56ef-1234567890zz").is_none());
         assert!(uuid_bytes("1234abcd-12ab-34cd-56ef+1234567890ab").is_none());
         assert!(uuid_bytes("1234abcd012ab-34cd-56ef-1234567890ab").is_none());
+    }
+
+    #[test]
+    fn uuid_digits_are_exactly_the_hex_digits() {
+        let id = |c: char| format!("1234abcd-12ab-34cd-56ef-1234567890a{c}");
+        for c in "0123456789abcdefABCDEF".chars() {
+            assert!(uuid_bytes(&id(c)).is_some(), "{c}");
+        }
+        for c in "gG@`/:[{ \0é".chars().filter(|c| c.len_utf8() == 1) {
+            assert!(uuid_bytes(&id(c)).is_none(), "{c:?}");
+        }
+        assert_eq!(
+            uuid_bytes("1234ABCD-12AB-34CD-56EF-1234567890AB"),
+            uuid_bytes("1234abcd-12ab-34cd-56ef-1234567890ab")
+        );
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! key's state and usage, and then calls the [`crate::backend`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use portcullis_core::Secret;
 use serde_json::{Value, json};
 
 use crate::backend::{self, KeySpec, KeyUsage, MessageType};
 use crate::blob::{self, PlainBytes};
-use crate::record::{self, Input};
+use crate::record::{self, Input, KeyRecord};
 use crate::{Caller, Extra, Kms, KmsError, Resolved, Scope, check_usable, check_usage, usage_str};
 
 const SYMMETRIC: &str = "SYMMETRIC_DEFAULT";
@@ -51,7 +52,7 @@ pub struct EncryptResponse {
     /// The ciphertext blob.
     pub ciphertext_blob: Vec<u8>,
     /// The key's ARN.
-    pub key_id: String,
+    pub key_id: KeyArn,
 }
 
 /// Decrypt's input, typed.
@@ -75,7 +76,7 @@ pub struct DecryptResponse {
     /// The plaintext (zeroized on drop).
     pub plaintext: Secret<PlainBytes>,
     /// The key's ARN.
-    pub key_id: String,
+    pub key_id: KeyArn,
 }
 
 /// GenerateDataKey's input, typed (`KeySpec` AES_256 is 32 bytes, AES_128 16).
@@ -99,7 +100,57 @@ pub struct GenerateDataKeyResponse {
     /// The data key encrypted under the KMS key.
     pub ciphertext_blob: Vec<u8>,
     /// The key's ARN.
-    pub key_id: String,
+    pub key_id: KeyArn,
+}
+
+/// The ARN of the key a response names, shared with the key record the call used rather than
+/// copied into a new string.
+#[derive(Clone)]
+pub struct KeyArn(Arc<KeyRecord>);
+
+impl KeyArn {
+    /// The key ARN, `arn:aws:kms:region:account:key/id`.
+    pub fn as_str(&self) -> &str {
+        &self.0.arn
+    }
+}
+
+impl std::ops::Deref for KeyArn {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for KeyArn {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for KeyArn {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for KeyArn {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Debug for KeyArn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for KeyArn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn no_recipient(i: &Input<'_>) -> Result<(), KmsError> {
@@ -324,7 +375,7 @@ impl Kms {
         check_dry_run(req.dry_run)?;
         Ok(EncryptResponse {
             ciphertext_blob,
-            key_id: r.key.arn.clone(),
+            key_id: KeyArn(r.key),
         })
     }
 
@@ -351,7 +402,7 @@ impl Kms {
             .await?;
         Ok(json!({
             "CiphertextBlob": record::b64(&out.ciphertext_blob),
-            "KeyId": out.key_id,
+            "KeyId": out.key_id.as_str(),
             "EncryptionAlgorithm": algorithm,
         }))
     }
@@ -376,7 +427,7 @@ impl Kms {
         check_dry_run(req.dry_run)?;
         Ok(DecryptResponse {
             plaintext,
-            key_id: r.key.arn.clone(),
+            key_id: KeyArn(r.key),
         })
     }
 
@@ -403,7 +454,7 @@ impl Kms {
             )
             .await?;
         Ok(json!({
-            "KeyId": out.key_id,
+            "KeyId": out.key_id.as_str(),
             "Plaintext": record::b64(out.plaintext.expose().as_slice()),
             "EncryptionAlgorithm": algorithm,
         }))
@@ -525,7 +576,7 @@ impl Kms {
         Ok(GenerateDataKeyResponse {
             plaintext,
             ciphertext_blob,
-            key_id: r.key.arn.clone(),
+            key_id: KeyArn(r.key),
         })
     }
 
@@ -565,8 +616,7 @@ impl Kms {
             "GenerateDataKeyWithoutPlaintext"
         };
         let out = self.data_key(ctx, &req, op).await?;
-        let mut json =
-            json!({"CiphertextBlob": record::b64(&out.ciphertext_blob), "KeyId": out.key_id});
+        let mut json = json!({"CiphertextBlob": record::b64(&out.ciphertext_blob), "KeyId": out.key_id.as_str()});
         if with_plaintext {
             record::set(
                 &mut json,

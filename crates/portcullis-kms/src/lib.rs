@@ -41,7 +41,7 @@ pub use access::{AccessRequest, AccountOnlyAccess, KeyAccess, access_denied};
 use cache::{AliasMap, KeyCache, OpenMaterial};
 pub use crypto::{
     DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
-    GenerateDataKeyResponse,
+    GenerateDataKeyResponse, KeyArn,
 };
 pub use error::KmsError;
 use record::{DUE, KEY, KeyRecord, KeyState};
