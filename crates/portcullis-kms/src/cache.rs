@@ -11,12 +11,19 @@
 //!   material it came from, kept at most [`MATERIAL_TTL`], and bounded; the material is
 //!   zeroized when the last user drops it (and aws-lc clears its HMAC and key structures).
 //!
+//! - the opened material a cached key record last used, on that record itself
+//!   ([`OpenedMemo`]): a cryptographic call finds its material without a second lookup. A
+//!   record in memory never changes (a change is made to a clone, which starts without it),
+//!   so the memo always matches the sealed material of its record; it is used only within
+//!   [`MATERIAL_TTL`] of the unsealing, as the material map is, and not at all when the TTL is
+//!   zero.
+//!
 //! Lookups borrow: maps are keyed by key id (UUIDs are unique across accounts; the account is
 //! checked on the entry) or by account, so a hit allocates nothing. A full map starts over
 //! rather than grow without bound.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use portcullis_core::Secret;
@@ -39,6 +46,41 @@ pub struct OpenMaterial {
     pub message_keys: Option<MessageKeys>,
     /// The parsed private key of a signing key.
     pub signer: Option<backend::Signer>,
+    /// When it was unsealed: it is used for at most [`MATERIAL_TTL`] after.
+    pub opened_at: Instant,
+}
+
+/// See the module documentation: one material version opened, remembered on the in-memory key
+/// record it was opened for.
+#[derive(Default)]
+pub struct OpenedMemo(OnceLock<(u32, Arc<OpenMaterial>)>);
+
+impl OpenedMemo {
+    /// The remembered material if it is version `version` and still fresh at `now`.
+    pub fn get(&self, version: u32, now: Instant) -> Option<Arc<OpenMaterial>> {
+        let (v, open) = self.0.get()?;
+        (*v == version && fresh(open.opened_at, now, MATERIAL_TTL)).then(|| Arc::clone(open))
+    }
+
+    /// Remembers `open` as version `version`, unless something is remembered already.
+    pub fn set(&self, version: u32, open: &Arc<OpenMaterial>) {
+        // A record keeps the first material it remembered (OnceLock); a later one is found
+        // through the material map instead, so ignoring the refusal is correct.
+        let _ = self.0.set((version, Arc::clone(open)));
+    }
+}
+
+/// A copy of a record is made to change it: it must not carry the original's material.
+impl Clone for OpenedMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for OpenedMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenedMemo")
+    }
 }
 
 /// An account's aliases in one Region, both ways.
@@ -210,4 +252,46 @@ impl KeyCache {
 /// lookup of a call).
 fn fresh(at: Instant, now: Instant, ttl: Duration) -> bool {
     now.saturating_duration_since(at) < ttl
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{KeySpec, KeyUsage};
+
+    fn opened(at: Instant) -> Arc<OpenMaterial> {
+        Arc::new(OpenMaterial {
+            material: Secret::new(vec![7; 32]),
+            message_keys: None,
+            signer: None,
+            opened_at: at,
+        })
+    }
+
+    #[test]
+    fn the_memo_serves_its_version_while_fresh_and_is_not_cloned() {
+        let key = KeyRecord::new(
+            "111122223333",
+            "us-east-1",
+            0,
+            (
+                KeySpec::SYMMETRIC_DEFAULT,
+                KeyUsage::ENCRYPT_DECRYPT,
+                "AWS_KMS",
+            ),
+            String::new(),
+        );
+        let now = Instant::now();
+        assert!(key.opened.get(1, now).is_none());
+        let first = opened(now);
+        key.opened.set(1, &first);
+        assert!(Arc::ptr_eq(&key.opened.get(1, now).unwrap(), &first));
+        assert!(key.opened.get(2, now).is_none());
+        assert!(key.opened.get(1, now + MATERIAL_TTL).is_none());
+        // The first material stays: a second set changes nothing.
+        key.opened.set(2, &opened(now));
+        assert!(key.opened.get(2, now).is_none());
+        let changed = key.clone();
+        assert!(changed.opened.get(1, now).is_none());
+    }
 }

@@ -417,11 +417,18 @@ impl Kms {
         version: u32,
         now: Instant,
     ) -> Result<Arc<OpenMaterial>, KmsError> {
+        let memo = !self.cache.ttl.is_zero();
+        if memo && let Some(open) = key.opened.get(version, now) {
+            return Ok(open);
+        }
         let sealed = &key
             .material(version)
             .ok_or_else(KmsError::invalid_ciphertext)?
             .sealed;
         if let Some(open) = self.cache.material(&key.key_id, version, sealed, now) {
+            if memo {
+                key.opened.set(version, &open);
+            }
             return Ok(open);
         }
         let material = self.material(key, version)?;
@@ -436,9 +443,13 @@ impl Kms {
             material,
             message_keys,
             signer,
+            opened_at: now,
         });
         self.cache
             .put_material(&key.key_id, version, sealed, Arc::clone(&open));
+        if memo {
+            key.opened.set(version, &open);
+        }
         Ok(open)
     }
 

@@ -145,6 +145,10 @@ pub struct KeyRecord {
     /// On-demand rotations done so far (AWS allows 10 per key).
     #[serde(default)]
     pub on_demand_rotations: u32,
+    /// The material a call on this in-memory record last opened (see [`crate::cache`]):
+    /// never stored, and not carried over to a clone.
+    #[serde(skip)]
+    pub(crate) opened: crate::cache::OpenedMemo,
 }
 
 impl KeyRecord {
@@ -186,6 +190,7 @@ impl KeyRecord {
             material_fingerprint: None,
             import: None,
             on_demand_rotations: 0,
+            opened: crate::cache::OpenedMemo::default(),
         }
     }
 
