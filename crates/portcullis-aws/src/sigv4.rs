@@ -527,7 +527,8 @@ pub fn verify_with_signing_key(
             sig.scope.date, date_part, sig.amz_date
         )));
     }
-    let body_hash = hex::encode(digest::digest(&digest::SHA256, req.body));
+    let body_hash =
+        portcullis_core::id::lower_hex(digest::digest(&digest::SHA256, req.body).as_ref());
     if let Some(claimed) = req.headers.get("x-amz-content-sha256")
         && claimed.as_bytes() != body_hash.as_bytes()
     {
@@ -559,7 +560,7 @@ fn signature_matches(
 ) -> Result<bool, SigV4Error> {
     let canonical = canonical_request(req, sig, payload_hash, options)?;
     let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
-    let expected = hex::encode(hmac::sign(key, sts.as_bytes()));
+    let expected = portcullis_core::id::lower_hex(hmac::sign(key, sts.as_bytes()).as_ref());
     Ok(ct_eq(expected.as_bytes(), sig.signature.as_bytes()))
 }
 
@@ -619,7 +620,7 @@ pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, canonical_request
     format!(
         "{ALGORITHM}\n{amz_date}\n{}\n{}",
         scope.scope_string(),
-        hex::encode(digest::digest(&digest::SHA256, canonical_request))
+        portcullis_core::id::lower_hex(digest::digest(&digest::SHA256, canonical_request).as_ref())
     )
 }
 
@@ -633,10 +634,9 @@ pub fn sign(
 ) -> Result<String, SigV4Error> {
     let canonical = canonical_request(req, sig, payload_hash, CanonicalOptions::default())?;
     let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
-    Ok(hex::encode(hmac::sign(
-        &signing_key(secret_access_key, &sig.scope),
-        sts.as_bytes(),
-    )))
+    Ok(portcullis_core::id::lower_hex(
+        hmac::sign(&signing_key(secret_access_key, &sig.scope), sts.as_bytes()).as_ref(),
+    ))
 }
 
 /// The canonical request of `req` for the claims in `sig`. A signed header that the request

@@ -40,6 +40,46 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// `N` random bytes for values that are public once made (request and event ids), which need
+/// only be unique and unpredictable: taken from a per-thread pool filled from the operating
+/// system's CSPRNG 4 KiB at a time, so that an id does not cost a system call. Secrets (keys,
+/// passwords) never come from the pool: they use [`random_bytes`]. The pool is not fork-safe:
+/// a process that forks must not make ids from the same pool in both (Portcullis never forks).
+pub fn public_random_bytes<const N: usize>() -> [u8; N] {
+    const POOL: usize = 4096;
+    struct Pool {
+        bytes: [u8; POOL],
+        used: usize,
+    }
+    thread_local! {
+        static PUBLIC: std::cell::RefCell<Pool> =
+            const { std::cell::RefCell::new(Pool { bytes: [0; POOL], used: POOL }) };
+    }
+    let mut out = [0u8; N];
+    let taken = PUBLIC.with(|pool| {
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            return false;
+        };
+        if N > POOL {
+            return false;
+        }
+        if pool.used + N > POOL {
+            if getrandom::fill(&mut pool.bytes).is_err() {
+                return false;
+            }
+            pool.used = 0;
+        }
+        let start = pool.used;
+        let Some(chunk) = pool.bytes.get(start..start + N) else {
+            return false;
+        };
+        out.copy_from_slice(chunk);
+        pool.used += N;
+        true
+    });
+    if taken { out } else { random_bytes::<N>() }
+}
+
 fn random_from(alphabet: &[u8], len: usize) -> String {
     // Rejection-free because both alphabets have a power-of-two size (32 and 64).
     let mask = alphabet.len() - 1;
@@ -106,7 +146,7 @@ pub fn secret_access_key() -> String {
 
 /// A request id in the 8-4-4-4-12 hexadecimal form AWS uses (a random UUID, version 4).
 pub fn request_id() -> String {
-    uuid_text(with_version(random_bytes::<16>(), 4))
+    uuid_text(with_version(public_random_bytes::<16>(), 4))
 }
 
 /// An event id in the same form, ordered by time: its first 48 bits are the milliseconds since
@@ -117,7 +157,7 @@ pub fn time_ordered_id(time: SystemTime) -> String {
     let millis = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let mut bytes = random_bytes::<16>();
+    let mut bytes = public_random_bytes::<16>();
     for (byte, stamp) in bytes.iter_mut().zip(millis.to_be_bytes().iter().skip(2)) {
         *byte = *stamp;
     }
@@ -141,11 +181,26 @@ fn uuid_text(bytes: [u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        for nibble in [byte >> 4, byte & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
+        push_hex(&mut out, *byte);
     }
     out
+}
+
+/// `bytes` in lower-case hexadecimal (digests and signatures, as SigV4 and the audit chain
+/// write them).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        push_hex(&mut out, *byte);
+    }
+    out
+}
+
+fn push_hex(out: &mut String, byte: u8) {
+    for nibble in [byte >> 4, byte & 0x0f] {
+        // '0'..'9', then 'a'..'f' (39 = 'a' - '0' - 10), without a table or a branch.
+        out.push(char::from(b'0' + nibble + u8::from(nibble > 9) * 39));
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +239,33 @@ mod tests {
             Some('8' | '9' | 'a' | 'b')
         ));
         assert_ne!(id, request_id());
+    }
+
+    #[test]
+    fn lower_hex_matches_the_plain_definition() {
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(lower_hex(&all), expected);
+        assert_eq!(lower_hex(&[]), "");
+    }
+
+    #[test]
+    fn public_ids_stay_distinct_across_pool_refills_and_threads() {
+        // 16 bytes an id: 2,000 ids on each of four threads drain each thread's 4 KiB pool
+        // about eight times.
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| request_id()).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            for id in t.join().unwrap() {
+                assert!(all.insert(id), "an id came twice");
+            }
+        }
+        assert_eq!(all.len(), 8_000);
+        // Not a constant pool: two draws differ, and the pool is not all zeros.
+        assert_ne!(public_random_bytes::<32>(), public_random_bytes::<32>());
+        assert_ne!(public_random_bytes::<32>(), [0u8; 32]);
     }
 
     #[test]

@@ -306,13 +306,13 @@ pub(crate) fn chain_batch(
         rows.push(ChainedRow {
             seq,
             event_time_micros: micros,
-            hash: hex::encode(prev),
+            hash: portcullis_core::id::lower_hex(&prev),
         });
     }
     Ok(ChainedBatch {
         rows,
         head_seq: seq,
-        head_hash: hex::encode(prev),
+        head_hash: portcullis_core::id::lower_hex(&prev),
     })
 }
 

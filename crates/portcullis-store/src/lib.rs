@@ -315,10 +315,11 @@ pub trait Store: Send + Sync + 'static {
     /// `synchronous=FULL`; PostgreSQL commit).
     fn write<'a>(&'a self, ops: Vec<WriteOp>) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Appends audit records in one transaction, hash-chained (see [`audit`]).
+    /// Appends audit records in one transaction, hash-chained (see [`audit`]). The records
+    /// are shared so that a caller may retry the same batch without copying it.
     fn append_audit<'a>(
         &'a self,
-        records: Vec<NewAuditRecord>,
+        records: Arc<[NewAuditRecord]>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Audit records matching the query, newest first.

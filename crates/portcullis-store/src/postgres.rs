@@ -20,8 +20,8 @@
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_core::Secret;
@@ -334,7 +334,7 @@ impl Store for PostgresStore {
 
     fn append_audit<'a>(
         &'a self,
-        records: Vec<NewAuditRecord>,
+        records: Arc<[NewAuditRecord]>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             if records.is_empty() {

@@ -71,19 +71,22 @@ async fn durability_child_writer() {
         writeln!(out, "ACK item {n} {count}").unwrap();
         out.flush().unwrap();
         store
-            .append_audit(vec![NewAuditRecord {
-                event_id: event_id(n),
-                event_time: SystemTime::now(),
-                account: ACCOUNT.to_owned(),
-                event_source: "iam.amazonaws.com".to_owned(),
-                event_name: "CreateUser".to_owned(),
-                read_only: false,
-                principal_arn: None,
-                username: None,
-                access_key_id: None,
-                error_code: None,
-                body: format!("{{\"n\":{n}}}"),
-            }])
+            .append_audit(
+                vec![NewAuditRecord {
+                    event_id: event_id(n),
+                    event_time: SystemTime::now(),
+                    account: ACCOUNT.to_owned(),
+                    event_source: "iam.amazonaws.com".to_owned(),
+                    event_name: "CreateUser".to_owned(),
+                    read_only: false,
+                    principal_arn: None,
+                    username: None,
+                    access_key_id: None,
+                    error_code: None,
+                    body: format!("{{\"n\":{n}}}"),
+                }]
+                .into(),
+            )
             .await
             .unwrap();
         writeln!(out, "ACK audit {n}").unwrap();

@@ -690,16 +690,19 @@ fn seqs(records: &[portcullis_store::AuditRecord]) -> Vec<i64> {
 
 async fn append_standard(s: &dyn Store) {
     // seq n holds record n.
-    s.append_audit(vec![
-        record(1, ACCOUNT, "CreateUser"),
-        record(2, ACCOUNT, "GetCallerIdentity"),
-    ])
+    s.append_audit(
+        vec![
+            record(1, ACCOUNT, "CreateUser"),
+            record(2, ACCOUNT, "GetCallerIdentity"),
+        ]
+        .into(),
+    )
     .await
     .unwrap();
-    s.append_audit(vec![record(3, OTHER, "CreateUser")])
+    s.append_audit(vec![record(3, OTHER, "CreateUser")].into())
         .await
         .unwrap();
-    s.append_audit(vec![]).await.unwrap();
+    s.append_audit(vec![].into()).await.unwrap();
     s.append_audit((4..=6).map(|n| record(n, ACCOUNT, "ListUsers")).collect())
         .await
         .unwrap();
@@ -1005,7 +1008,7 @@ async fn reset_keeps_audit(f: Fixture) {
     s.write(vec![put("a", json!(2), Precondition::Absent)])
         .await
         .unwrap();
-    s.append_audit(vec![record(7, ACCOUNT, "CreateUser")])
+    s.append_audit(vec![record(7, ACCOUNT, "CreateUser")].into())
         .await
         .unwrap();
     assert_eq!(
@@ -1115,7 +1118,7 @@ async fn concurrent_appenders_keep_one_chain(f: Fixture) {
                 } else {
                     vec![record(n, ACCOUNT, "CreateUser")]
                 };
-                store.append_audit(batch).await.unwrap();
+                store.append_audit(batch.into()).await.unwrap();
             }
         }));
     }
@@ -1142,7 +1145,7 @@ async fn health_close_and_reopen(f: Fixture) {
     s.write(vec![put("kept", json!({"k": true}), Precondition::Absent)])
         .await
         .unwrap();
-    s.append_audit(vec![record(1, ACCOUNT, "CreateUser")])
+    s.append_audit(vec![record(1, ACCOUNT, "CreateUser")].into())
         .await
         .unwrap();
     s.close().await.unwrap();

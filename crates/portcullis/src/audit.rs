@@ -61,6 +61,9 @@ struct Pending {
 pub struct AuditSink {
     tx: mpsc::Sender<Pending>,
     durability: AuditDurability,
+    /// Told when a record someone waits for (or a flush) is queued, or the queue fills: it
+    /// ends the writer's gathering at once.
+    urgent: Arc<Notify>,
     shutdown: Arc<Notify>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -71,10 +74,12 @@ impl AuditSink {
     pub fn start(store: Arc<dyn Store>, durability: AuditDurability) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let shutdown = Arc::new(Notify::new());
-        let writer = tokio::spawn(write_loop(store, rx, shutdown.clone()));
+        let urgent = Arc::new(Notify::new());
+        let writer = tokio::spawn(write_loop(store, rx, urgent.clone(), shutdown.clone()));
         Self {
             tx,
             durability,
+            urgent,
             shutdown,
             writer: std::sync::Mutex::new(Some(writer)),
         }
@@ -95,6 +100,9 @@ impl AuditSink {
             tracing::error!("audit writer has stopped; an audit record was not written");
             return;
         }
+        if done.is_some() || self.tx.capacity() < QUEUE / 2 {
+            self.urgent.notify_one();
+        }
         if let Some(done) = done
             && done.await.is_err()
         {
@@ -111,6 +119,7 @@ impl AuditSink {
             durable: Some(durable),
         };
         if self.tx.send(flush).await.is_ok() {
+            self.urgent.notify_one();
             let _ = done.await;
         }
     }
@@ -127,7 +136,12 @@ impl AuditSink {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shutdown: Arc<Notify>) {
+async fn write_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Pending>,
+    urgent: Arc<Notify>,
+    shutdown: Arc<Notify>,
+) {
     let mut stopping = false;
     loop {
         let mut batch = Vec::new();
@@ -146,29 +160,21 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shut
                 Err(_) => break,
             }
         }
-        // Nobody waits for these records (reads, refusals): gather more for a while, so that
-        // one commit and one disk sync serve many of them. A record someone waits for, a flush
-        // or shutdown ends the wait at once.
-        if !stopping && batch.iter().all(|p| p.durable.is_none()) {
-            let linger = tokio::time::sleep(LINGER);
-            tokio::pin!(linger);
+        // Nobody waits for these records (reads, refusals): let more gather for a while, so
+        // that one commit and one disk sync serve many of them. The writer does not watch the
+        // queue meanwhile (a task woken for every record would cost a thread wake-up per
+        // request): a record someone waits for, a flush, a queue half full or shutdown ends
+        // the wait at once, through `urgent`.
+        if !stopping && batch.len() < MAX_BATCH && batch.iter().all(|p| p.durable.is_none()) {
+            tokio::select! {
+                () = tokio::time::sleep(LINGER) => {}
+                () = urgent.notified() => {}
+                () = shutdown.notified() => stopping = true,
+            }
             while batch.len() < MAX_BATCH {
-                tokio::select! {
-                    next = rx.recv() => match next {
-                        Some(p) => {
-                            let waited_for = p.durable.is_some();
-                            batch.push(p);
-                            if waited_for {
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    () = &mut linger => break,
-                    () = shutdown.notified() => {
-                        stopping = true;
-                        break;
-                    }
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
                 }
             }
         }
@@ -185,7 +191,7 @@ async fn write_loop(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, shut
 async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
     let (records, waiters): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|p| (p.record, p.durable)).unzip();
-    let records: Vec<NewAuditRecord> = records.into_iter().flatten().collect();
+    let records: Arc<[NewAuditRecord]> = records.into_iter().flatten().collect();
     if records.is_empty() {
         for waiter in waiters.into_iter().flatten() {
             let _ = waiter.send(());
@@ -194,7 +200,7 @@ async fn write_batch(store: &dyn Store, batch: Vec<Pending>) {
     }
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=20 {
-        match store.append_audit(records.clone()).await {
+        match store.append_audit(Arc::clone(&records)).await {
             Ok(()) => {
                 for waiter in waiters.into_iter().flatten() {
                     let _ = waiter.send(());
@@ -292,11 +298,16 @@ impl CallFacts<'_> {
                 tls_version: "TLSv1.3",
             }),
         };
-        let body = serde_json::to_string(&body).unwrap_or_else(|e| {
-            // Strings, numbers, booleans and JSON values only: not reachable.
-            tracing::error!(error = %e, "cannot serialise an audit record");
-            String::from("{}")
-        });
+        // Written into room for a typical record at once, rather than grown step by step.
+        let mut text = Vec::with_capacity(1024);
+        let body = serde_json::to_writer(&mut text, &body)
+            .map_err(|e| e.to_string())
+            .and_then(|()| String::from_utf8(text).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| {
+                // Strings, numbers, booleans and JSON values only: not reachable.
+                tracing::error!(error = %e, "cannot serialise an audit record");
+                String::from("{}")
+            });
         NewAuditRecord {
             event_time: self.time,
             account: account.to_owned(),

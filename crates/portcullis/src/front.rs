@@ -6,11 +6,10 @@
 //! AWS-shaped error in the service's protocol; nothing here panics on input.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::request::Parts;
@@ -67,9 +66,8 @@ enum Output {
 }
 
 /// Serves one AWS API request.
-pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+pub async fn handle(app: &App, conn: Option<ConnInfo>, request: Request) -> Response {
     let started = Instant::now();
-    let conn = request.extensions().get::<ConnInfo>().copied();
     let (parts, body) = request.into_parts();
     let mut call = Call {
         request_id: id::request_id(),
@@ -89,7 +87,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         failed_account: None,
         request_parameters: None,
     };
-    let outcome = serve(&app, &parts, body, &mut call).await;
+    let outcome = serve(app, &parts, body, &mut call).await;
     let protocol = call.protocol;
     let (response, error) = match outcome {
         Ok(Output::Query(response)) => (response, None),
@@ -215,9 +213,14 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
             return Err(failure.to_aws_error(service.protocol()));
         }
     };
-    if !anonymous {
-        call.principal = Some(principal.clone());
-    }
+    // The audit record names the principal even when the call fails from here on; the
+    // anonymous caller of AssumeRoleWithWebIdentity is named by its token instead.
+    let (principal, anonymous) = if anonymous {
+        (Some(principal), true)
+    } else {
+        call.principal = Some(principal);
+        (None, false)
+    };
 
     let model = service.model().ok_or_else(AwsError::internal_failure)?;
     let protocol = service.protocol();
@@ -243,19 +246,33 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         return Err(validation_error(model, &violations));
     }
 
+    // The context borrows nothing from `call`: its strings and principal move in for the
+    // call and move back for the audit record, rather than being copied.
     let ctx = RequestContext {
-        request_id: call.request_id.clone(),
-        principal,
-        region: call.region.clone(),
+        request_id: std::mem::take(&mut call.request_id),
+        principal: principal
+            .or_else(|| call.principal.take())
+            .ok_or_else(AwsError::internal_failure)?,
+        region: std::mem::take(&mut call.region),
         source_ip: call.source_ip,
-        user_agent: call.user_agent.clone(),
+        user_agent: std::mem::take(&mut call.user_agent),
         secure_transport: call.tls,
         received_at: call.received_at,
     };
-    app.authz
-        .authorize(&ctx, service.name(), operation.name(), &input)
-        .await?;
-    dispatch(app, service, &ctx, operation.name(), input).await
+    let outcome = async {
+        app.authz
+            .authorize(&ctx, service.name(), operation.name(), &input)
+            .await?;
+        dispatch(app, service, &ctx, operation.name(), input).await
+    }
+    .await;
+    call.request_id = ctx.request_id;
+    call.region = ctx.region;
+    call.user_agent = ctx.user_agent;
+    if !anonymous {
+        call.principal = Some(ctx.principal);
+    }
+    outcome
 }
 
 /// Runs the handler of `operation`, or says plainly that it is not built yet.

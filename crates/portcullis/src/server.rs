@@ -5,16 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use http::{StatusCode, header};
+use http::{Method, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tower::ServiceExt as _;
 
 use portcullis_core::{Clock, Secret, SystemClock};
 use portcullis_iam::{Accounts, Authenticator, Mode};
@@ -155,7 +152,6 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         max_body_bytes: settings.max_body_bytes,
         dev: settings.dev,
     });
-    let router = router(app.clone());
     let tls = match &settings.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
@@ -173,7 +169,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
 
     let due_work = tokio::spawn(run_due_work(app.clone()));
     let usage_writer = tokio::spawn(write_usage(app.clone()));
-    serve(listener, router, tls).await;
+    serve(listener, app.clone(), tls).await;
     due_work.abort();
     usage_writer.abort();
     if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
@@ -282,21 +278,25 @@ fn announce_root_key(
     Ok(())
 }
 
-fn router(app: Arc<App>) -> Router {
-    let mut router = Router::new()
-        .route("/health", get(health))
-        .route("/_localstack/health", get(health))
-        .route("/metrics", get(metrics));
-    if app.dev {
-        router = router
-            .route("/_localstack/state/reset", post(reset))
-            .route("/moto-api/reset", post(reset))
-            .route("/_portcullis/reset", post(reset));
+/// Where a request goes: the operational endpoints by path and method (the reset endpoints
+/// only in dev mode), every other request to the API front. A plain match rather than a
+/// router: the front serves nearly every request, and it costs nothing to reach.
+async fn route(app: Arc<App>, conn: ConnInfo, request: Request) -> Response {
+    let method = request.method();
+    let reads = method == Method::GET || method == Method::HEAD;
+    match request.uri().path() {
+        "/health" | "/_localstack/health" if reads => health(&app).await,
+        "/metrics" if reads => metrics(&app),
+        "/_localstack/state/reset" | "/moto-api/reset" | "/_portcullis/reset"
+            if app.dev && method == Method::POST =>
+        {
+            reset(&app).await
+        }
+        _ => front::handle(&app, Some(conn), request).await,
     }
-    router.fallback(any(front::handle)).with_state(app)
 }
 
-async fn health(State(app): State<Arc<App>>) -> Response {
+async fn health(app: &App) -> Response {
     match app.store.health().await {
         Ok(()) => (
             StatusCode::OK,
@@ -316,7 +316,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+fn metrics(app: &App) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
@@ -325,7 +325,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Dev mode: forget all state, as moto's and LocalStack's reset endpoints do.
-async fn reset(State(app): State<Arc<App>>) -> Response {
+async fn reset(app: &App) -> Response {
     match app.store.reset().await {
         Ok(()) => {
             app.auth.forget_all();
@@ -362,7 +362,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
 }
 
 /// Accepts connections until a shutdown signal, then lets in-flight requests finish.
-async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::TlsAcceptor>) {
+async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     let shutdown = shutdown_signal();
@@ -384,12 +384,14 @@ async fn serve(listener: TcpListener, router: Router, tls: Option<tokio_rustls::
             remote,
             tls: tls.is_some(),
         };
-        let router = router.clone();
-        let service =
-            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(conn);
-                router.clone().oneshot(request.map(axum::body::Body::new))
-            });
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                let response = route(app, conn, request.map(axum::body::Body::new)).await;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {

@@ -856,7 +856,7 @@ impl Store for Counting {
     }
     fn append_audit<'a>(
         &'a self,
-        records: Vec<portcullis_store::NewAuditRecord>,
+        records: std::sync::Arc<[portcullis_store::NewAuditRecord]>,
     ) -> StoreResult<'a, ()> {
         self.inner.append_audit(records)
     }

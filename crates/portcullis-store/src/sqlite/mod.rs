@@ -551,7 +551,7 @@ impl Store for SqliteStore {
 
     fn append_audit<'a>(
         &'a self,
-        records: Vec<NewAuditRecord>,
+        records: Arc<[NewAuditRecord]>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.with_writer(move |tx, hasher| {
             if records.is_empty() {
