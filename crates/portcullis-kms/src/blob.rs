@@ -265,19 +265,19 @@ impl MessageKeys {
 
     /// The AES-256-GCM key and nonce of a version-2 blob with nonce `nonce`.
     fn v2_key(&self, nonce: &[u8; NONCE_LEN]) -> Result<(LessSafeKey, Nonce), KmsError> {
-        let xaes = self
-            .v2
-            .as_ref()
-            .ok_or(KmsError::Crypto("XAES-256-GCM key setup"))?;
+        // let-else rather than `ok_or(error)`: the hot path then builds (and drops) no error.
+        let Some(xaes) = self.v2.as_ref() else {
+            return Err(KmsError::Crypto("XAES-256-GCM key setup"));
+        };
         let mut kx = [0u8; 32];
         let key = xaes.derive(nonce, &mut kx).and_then(|()| {
             UnboundKey::new(&AES_256_GCM, &kx)
                 .map_err(|_| KmsError::Crypto("AES-256-GCM key setup"))
         });
         kx.zeroize();
-        let (_, nx) = nonce
-            .split_last_chunk::<12>()
-            .ok_or(KmsError::Crypto("nonce"))?;
+        let Some((_, nx)) = nonce.split_last_chunk::<12>() else {
+            return Err(KmsError::Crypto("nonce"));
+        };
         Ok((LessSafeKey::new(key?), Nonce::assume_unique_for_key(*nx)))
     }
 }
@@ -405,7 +405,9 @@ pub fn seal(
     plaintext: &[u8],
     context: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, KmsError> {
-    let key_bytes = uuid_bytes(key_id).ok_or(KmsError::Crypto("key id is not a UUID"))?;
+    let Some(key_bytes) = uuid_bytes(key_id) else {
+        return Err(KmsError::Crypto("key id is not a UUID"));
+    };
     if account.len() != 12 {
         return Err(KmsError::Crypto("account is not 12 digits"));
     }
@@ -418,9 +420,9 @@ pub fn seal(
     out.extend_from_slice(&random);
     let (key, nonce) = keys.v2_key(&random)?;
     out.extend_from_slice(plaintext);
-    let (header, body) = out
-        .split_at_mut_checked(HEADER_LEN)
-        .ok_or(KmsError::Crypto("blob header"))?;
+    let Some((header, body)) = out.split_at_mut_checked(HEADER_LEN) else {
+        return Err(KmsError::Crypto("blob header"));
+    };
     let tag = with_aad(header, context, |aad| {
         key.seal_in_place_separate_tag(nonce, Aad::from(aad), body)
     })

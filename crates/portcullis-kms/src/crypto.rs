@@ -227,10 +227,9 @@ impl Kms {
         check_encryption_algorithm(key, algorithm)?;
         if algorithm == SYMMETRIC {
             let (version, open) = self.current_material_at(key, now)?;
-            let keys = open
-                .message_keys
-                .as_ref()
-                .ok_or(KmsError::Crypto("symmetric key without message keys"))?;
+            let Some(keys) = open.message_keys.as_ref() else {
+                return Err(KmsError::Crypto("symmetric key without message keys"));
+            };
             return blob::seal(
                 (&key.account, &key.key_id, version),
                 keys,
@@ -336,10 +335,9 @@ impl Kms {
         check_usable(&r.key)?;
         check_usage(&r.key, KeyUsage::ENCRYPT_DECRYPT, "Decrypt")?;
         let open = self.opened(&r.key, header.material, r.read_at)?;
-        let keys = open
-            .message_keys
-            .as_ref()
-            .ok_or(KmsError::Crypto("symmetric key without message keys"))?;
+        let Some(keys) = open.message_keys.as_ref() else {
+            return Err(KmsError::Crypto("symmetric key without message keys"));
+        };
         let plain = blob::open(ciphertext, keys, context)?;
         Ok((r, plain))
     }
