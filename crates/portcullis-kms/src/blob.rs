@@ -36,6 +36,10 @@
 //! Each message's AES-256 key is `HMAC-SHA256(material, "portcullis-kms-v1" || salt)`, and the
 //! nonce the GCM nonce.
 //!
+//! A node built before version 2 answers InvalidCiphertextException for a version-2 blob: nodes
+//! sharing one store should all run a version-2 build before any of them encrypts (there is no
+//! switch to keep writing version 1).
+//!
 //! In both versions the additional authenticated data is the whole header followed by the
 //! canonical encryption context ([`context_aad`]), so changing any byte of the blob, or
 //! decrypting with another context, fails authentication: the blob cannot be re-pointed at
