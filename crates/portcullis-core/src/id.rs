@@ -164,6 +164,23 @@ pub fn time_ordered_id(time: SystemTime) -> String {
     uuid_text(with_version(bytes, 7))
 }
 
+/// The milliseconds since the Unix epoch that [`time_ordered_id`] put in `id`; `None` if `id`
+/// is not a version-7 UUID in its text form.
+pub fn millis_of_time_ordered_id(id: &str) -> Option<u64> {
+    let text = id.as_bytes();
+    if text.len() != 36 || text.get(14) != Some(&b'7') || text.get(8) != Some(&b'-') {
+        return None;
+    }
+    // The first 48 bits: 8 hex digits, the dash, 4 more.
+    text.get(..8)?
+        .iter()
+        .chain(text.get(9..13)?)
+        .try_fold(0u64, |acc, &c| {
+            let digit = char::from(c).to_digit(16)?;
+            Some(acc << 4 | u64::from(digit))
+        })
+}
+
 /// Sets the version nibble and the RFC 9562 variant bits.
 fn with_version(mut bytes: [u8; 16], version: u8) -> [u8; 16] {
     if let Some(x) = bytes.get_mut(6) {
@@ -189,18 +206,21 @@ fn uuid_text(bytes: [u8; 16]) -> String {
 /// `bytes` in lower-case hexadecimal (digests and signatures, as SigV4 and the audit chain
 /// write them).
 pub fn lower_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        push_hex(&mut out, *byte);
-    }
-    out
+    let digits: Vec<u8> = bytes
+        .iter()
+        .flat_map(|&b| [hex_digit(b >> 4), hex_digit(b & 0x0f)])
+        .collect();
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 fn push_hex(out: &mut String, byte: u8) {
-    for nibble in [byte >> 4, byte & 0x0f] {
-        // '0'..'9', then 'a'..'f' (39 = 'a' - '0' - 10), without a table or a branch.
-        out.push(char::from(b'0' + nibble + u8::from(nibble > 9) * 39));
-    }
+    out.push(char::from(hex_digit(byte >> 4)));
+    out.push(char::from(hex_digit(byte & 0x0f)));
+}
+
+/// '0'..'9', then 'a'..'f' (39 = 'a' - '0' - 10), without a table or a branch.
+fn hex_digit(nibble: u8) -> u8 {
+    b'0' + nibble + u8::from(nibble > 9) * 39
 }
 
 #[cfg(test)]
@@ -239,6 +259,25 @@ mod tests {
             Some('8' | '9' | 'a' | 'b')
         ));
         assert_ne!(id, request_id());
+    }
+
+    #[test]
+    fn time_ordered_ids_give_back_their_millisecond() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_795_915_640_724_936);
+        assert_eq!(
+            millis_of_time_ordered_id(&time_ordered_id(at)),
+            Some(1_795_915_640_724)
+        );
+        assert_eq!(
+            millis_of_time_ordered_id(&time_ordered_id(UNIX_EPOCH)),
+            Some(0)
+        );
+        assert_eq!(millis_of_time_ordered_id(&request_id()), None, "version 4");
+        assert_eq!(millis_of_time_ordered_id("e-1"), None);
+        assert_eq!(
+            millis_of_time_ordered_id("zzzzzzzz-ef94-7875-b44b-e006936568df"),
+            None
+        );
     }
 
     #[test]

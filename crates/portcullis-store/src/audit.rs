@@ -457,6 +457,19 @@ pub(crate) fn audit_select(
             "(principal_arn = {p} OR username = {p} OR access_key_id = {p})"
         ));
     }
+    // A time-ordered event id names its millisecond: the event-time index finds it (there
+    // is no index of ids). Other ids (older records) are looked for without that help.
+    if let Some(millis) = query
+        .event_id
+        .as_deref()
+        .and_then(portcullis_core::id::millis_of_time_ordered_id)
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(|ms| ms.checked_mul(1000))
+    {
+        let from = bind(&mut params, Param::Int(millis));
+        let to = bind(&mut params, Param::Int(millis.saturating_add(999)));
+        conditions.push(format!("event_time BETWEEN {from} AND {to}"));
+    }
     for (column, value) in [
         ("event_name", &query.event_name),
         ("event_source", &query.event_source),

@@ -50,10 +50,11 @@ const VERIFY_BATCH: i64 = 1000;
 const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
 
 /// Versioned schema; each entry runs once, in order, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "items and audit log",
-    r#"CREATE TABLE items (
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "items and audit log",
+        r#"CREATE TABLE items (
         kind TEXT COLLATE "C" NOT NULL,
         account TEXT COLLATE "C" NOT NULL,
         id TEXT COLLATE "C" NOT NULL,
@@ -86,7 +87,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         hash TEXT NOT NULL
     );
     INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');"#,
-)];
+    ),
+    (
+        2,
+        "audit event ids found through their time",
+        // Event ids are time-ordered (UUID v7, their first 48 bits the event time's
+        // milliseconds), so a lookup by id reads the event-time index over that millisecond
+        // (see `audit::audit_select`); a separate index of 36-character ids cost every
+        // appended record a string-keyed insert.
+        "DROP INDEX audit_log_event_id;",
+    ),
+];
 
 /// The PostgreSQL store.
 pub struct PostgresStore {

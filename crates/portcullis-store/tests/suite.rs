@@ -208,6 +208,7 @@ suite!(
     list_order_prefix_and_paging,
     audit_append_and_query,
     audit_pagination,
+    audit_lookup_by_time_ordered_event_id,
     verify_intact,
     verify_catches_edited_body,
     verify_catches_deleted_record,
@@ -830,6 +831,50 @@ async fn audit_append_and_query(f: Fixture) {
     );
 }
 
+/// Time-ordered event ids (what the server writes) are found through their millisecond:
+/// records of the same millisecond, of the next one, and at its last microsecond are each found
+/// alone; an id of another millisecond finds nothing.
+async fn audit_lookup_by_time_ordered_event_id(f: Fixture) {
+    let s = f.store.as_ref();
+    let base = at(0);
+    let times = [
+        base,
+        base + Duration::from_micros(1),
+        base + Duration::from_micros(999),
+        base + Duration::from_micros(1_000),
+        base + Duration::from_micros(2_500),
+    ];
+    let records: Vec<NewAuditRecord> = times
+        .iter()
+        .enumerate()
+        .map(|(n, &time)| NewAuditRecord {
+            event_id: portcullis_core::id::time_ordered_id(time),
+            event_time: time,
+            ..record(n as u64 + 1, ACCOUNT, "ListUsers")
+        })
+        .collect();
+    s.append_audit(records.clone().into()).await.unwrap();
+    for (n, r) in records.iter().enumerate() {
+        let found = s
+            .query_audit(AuditQuery {
+                event_id: Some(r.event_id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(seqs(&found), vec![n as i64 + 1], "{}", r.event_id);
+    }
+    let elsewhere = portcullis_core::id::time_ordered_id(base + Duration::from_secs(60));
+    let found = s
+        .query_audit(AuditQuery {
+            event_id: Some(elsewhere),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+}
+
 async fn audit_pagination(f: Fixture) {
     let s = &*f.store;
     s.append_audit((1..=25).map(|n| record(n, ACCOUNT, "ListUsers")).collect())
@@ -1177,11 +1222,11 @@ async fn migrations_run_once_and_refuse_a_newer_schema(f: Fixture) {
     let Some(before) = f.query_i64(count).await else {
         return;
     };
-    assert_eq!(before, 1);
+    assert_eq!(before, 2);
     assert_eq!(
         f.query_i64("SELECT CAST(max(version) AS BIGINT) FROM schema_migrations")
             .await,
-        Some(1)
+        Some(2)
     );
     let again = f.reopen().await.unwrap();
     again.close().await.unwrap();

@@ -45,10 +45,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Versioned schema; each entry runs once, in order, recorded in `schema_migrations`.
 /// `TEXT` compares with `BINARY` (bytewise), the order ids are listed in.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "items and audit log",
-    "CREATE TABLE items (
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "items and audit log",
+        "CREATE TABLE items (
         kind TEXT NOT NULL,
         account TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -81,7 +82,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
         hash TEXT NOT NULL
     );
     INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');",
-)];
+    ),
+    (
+        2,
+        "audit event ids found through their time",
+        // Event ids are time-ordered (UUID v7, their first 48 bits the event time's
+        // milliseconds), so a lookup by id reads the event-time index over that millisecond
+        // (see `audit::audit_select`); a separate index of 36-character ids cost every
+        // appended record a string-keyed insert.
+        "DROP INDEX audit_log_event_id;",
+    ),
+];
 
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
