@@ -439,9 +439,24 @@ pub(crate) fn audit_select(
         params.push(p);
         placeholder(params.len())
     };
+    // A time-ordered event id names its millisecond: the event-time index finds it (there
+    // is no index of ids). Other ids (older records) are looked for without that help.
+    let id_millis = query
+        .event_id
+        .as_deref()
+        .and_then(portcullis_core::id::millis_of_time_ordered_id)
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(|ms| ms.checked_mul(1000));
     if let Some(account) = &query.account {
         let p = bind(&mut params, Param::Text(account.clone()));
-        conditions.push(format!("account = {p}"));
+        // With an id's millisecond to search, the account must not steer the planner to the
+        // account index (every record of the account, newest first): `|| ''` keeps the
+        // condition and leaves the index alone, in SQLite and PostgreSQL alike.
+        if id_millis.is_some() {
+            conditions.push(format!("account || '' = {p}"));
+        } else {
+            conditions.push(format!("account = {p}"));
+        }
     }
     if let Some(start) = query.start {
         let p = bind(&mut params, Param::Int(crate::to_micros(start)?));
@@ -457,15 +472,7 @@ pub(crate) fn audit_select(
             "(principal_arn = {p} OR username = {p} OR access_key_id = {p})"
         ));
     }
-    // A time-ordered event id names its millisecond: the event-time index finds it (there
-    // is no index of ids). Other ids (older records) are looked for without that help.
-    if let Some(millis) = query
-        .event_id
-        .as_deref()
-        .and_then(portcullis_core::id::millis_of_time_ordered_id)
-        .and_then(|ms| i64::try_from(ms).ok())
-        .and_then(|ms| ms.checked_mul(1000))
-    {
+    if let Some(millis) = id_millis {
         let from = bind(&mut params, Param::Int(millis));
         let to = bind(&mut params, Param::Int(millis.saturating_add(999)));
         conditions.push(format!("event_time BETWEEN {from} AND {to}"));

@@ -863,6 +863,18 @@ async fn audit_lookup_by_time_ordered_event_id(f: Fixture) {
             .await
             .unwrap();
         assert_eq!(seqs(&found), vec![n as i64 + 1], "{}", r.event_id);
+        // As LookupEvents asks: within the caller's account; another account finds nothing.
+        for (account, expected) in [(ACCOUNT, vec![n as i64 + 1]), (OTHER, vec![])] {
+            let found = s
+                .query_audit(AuditQuery {
+                    account: Some(account.into()),
+                    event_id: Some(r.event_id.clone()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(seqs(&found), expected, "{account} {}", r.event_id);
+        }
     }
     let elsewhere = portcullis_core::id::time_ordered_id(base + Duration::from_secs(60));
     let found = s
