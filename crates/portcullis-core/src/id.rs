@@ -40,7 +40,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// `N` random bytes for values that are public once made (request and event ids), which need
+/// `N` random bytes for values that are public once made (request and event ids, KMS blob
+/// nonces), which need
 /// only be unique and unpredictable: taken from a per-thread pool filled from the operating
 /// system's CSPRNG 4 KiB at a time, so that an id does not cost a system call. Secrets (keys,
 /// passwords) never come from the pool: they use [`random_bytes`]. The pool is not fork-safe:

@@ -12,6 +12,7 @@ pub mod context;
 pub mod id;
 pub mod principal;
 pub mod secret;
+pub mod xml;
 
 pub use account::{AccountId, InvalidAccountId};
 pub use arn::{Arn, InvalidArn};

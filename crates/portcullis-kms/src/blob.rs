@@ -336,42 +336,13 @@ impl Drop for Xaes {
     }
 }
 
-/// Random bytes for one blob's nonce (in version 1, its salt and nonce). They are public (written in the blob) and need
-/// only be unpredictable and unique, so they are drawn from a per-thread pool filled from
-/// aws-lc's DRBG 4 KiB at a time: one DRBG call (with its prediction-resistance RDRAND) costs
-/// about as much as the AES-GCM of a 4 KiB message, and per message it would be most of
-/// Encrypt's overhead. Secrets (data keys, key material) never come from the pool. The pool
-/// is not fork-safe: a process that forks must not encrypt with the same pool in both
-/// processes (Portcullis never forks).
+/// Random bytes for one blob's nonce (in version 1, its salt and nonce). They are public
+/// (written in the blob) and need only be unpredictable and unique, so they come from the
+/// per-thread pool of public random bytes ([`portcullis_core::id::public_random_bytes`]):
+/// a random-source call per message would be most of Encrypt's overhead. Secrets (data keys,
+/// key material) never come from the pool.
 fn salt_and_nonce() -> Result<[u8; NONCE_LEN], KmsError> {
-    const POOL: usize = 4096;
-    struct Pool {
-        bytes: [u8; POOL],
-        used: usize,
-    }
-    thread_local! {
-        static RANDOM: std::cell::RefCell<Pool> =
-            const { std::cell::RefCell::new(Pool { bytes: [0; POOL], used: POOL }) };
-    }
-    RANDOM.with(|pool| {
-        let mut pool = pool
-            .try_borrow_mut()
-            .map_err(|_| KmsError::Crypto("random pool"))?;
-        if pool.used + NONCE_LEN > POOL {
-            aws_lc_rs::rand::fill(&mut pool.bytes)
-                .map_err(|_| KmsError::Crypto("random source"))?;
-            pool.used = 0;
-        }
-        let mut out = [0u8; NONCE_LEN];
-        let start = pool.used;
-        out.copy_from_slice(
-            pool.bytes
-                .get(start..start + NONCE_LEN)
-                .ok_or(KmsError::Crypto("random pool"))?,
-        );
-        pool.used += NONCE_LEN;
-        Ok(out)
-    })
+    Ok(portcullis_core::id::public_random_bytes::<NONCE_LEN>())
 }
 
 /// Reads the header of a blob; anything that is not a version-1 or version-2 blob is an

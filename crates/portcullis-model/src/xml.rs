@@ -219,23 +219,7 @@ fn text_element(out: &mut String, name: &str, text: &str) {
     close(out, name);
 }
 
-/// XML 1.0 text escaping. Characters XML cannot carry at all become U+FFFD; `\r` is written
-/// as a reference so that parsers do not normalise it away.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#xD;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-}
+use portcullis_core::xml::escape_into;
 
 #[cfg(test)]
 mod tests {
