@@ -114,7 +114,9 @@ pub fn access_key_id(prefix: &str) -> String {
 /// a 12-digit account id) and whose last 40 bits are random: `prefix` and 16 base-32
 /// characters, 8 for each half.
 pub fn access_key_id_with_number(prefix: &str, number: u64) -> String {
-    let random = random_bytes::<5>()
+    // A key id is public (it names the key in every request), so its random half may come
+    // from the pool of public random bytes; the key's secret never does.
+    let random = public_random_bytes::<5>()
         .iter()
         .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     let halves = [number & 0xff_ffff_ffff, random];

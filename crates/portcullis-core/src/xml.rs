@@ -9,6 +9,22 @@
 /// end on character boundaries.
 pub fn escape_into(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
+    // Most text (ids, ARNs, names, base64 tokens) has nothing to replace: find that out in
+    // one pass without an early exit, which the compiler turns into vector compares, and
+    // copy it whole. Tab, newline and bytes of characters from U+F000 up take the careful way.
+    let anything = bytes.iter().fold(false, |seen, &b| {
+        seen | (b < 0x20)
+            | (b == b'&')
+            | (b == b'<')
+            | (b == b'>')
+            | (b == b'"')
+            | (b == b'\'')
+            | (b == 0xef)
+    });
+    if !anything {
+        out.push_str(text);
+        return;
+    }
     let mut run = 0;
     let mut at = 0;
     while let Some(&byte) = bytes.get(at) {

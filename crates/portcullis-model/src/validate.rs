@@ -194,13 +194,14 @@ fn check(shape: ShapeRef<'_>, value: &Value, path: &str, out: &mut Vec<Violation
                 return;
             };
             for member in members {
-                let child_path = join(path, member.name);
+                // The path is written only where it may be needed: most optional members of a
+                // request are absent, and their paths would be made for nothing.
                 let child = obj.get(member.key()).filter(|v| !v.is_null());
                 let Some(child) = child else {
                     if member.is_required() {
                         out.push(Violation::new(
                             ViolationKind::Missing,
-                            child_path,
+                            join(path, member.name),
                             None,
                             false,
                             "Member must not be null".to_owned(),
@@ -209,7 +210,7 @@ fn check(shape: ShapeRef<'_>, value: &Value, path: &str, out: &mut Vec<Violation
                     continue;
                 };
                 if let Some(child_shape) = shape.member_shape(member) {
-                    check(child_shape, child, &child_path, out, depth + 1);
+                    check(child_shape, child, &join(path, member.name), out, depth + 1);
                 }
             }
         }
