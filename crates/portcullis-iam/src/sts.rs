@@ -182,8 +182,13 @@ async fn assume_role(
     };
     let mfa = mfa_now || caller.mfa_authenticated;
 
-    let resource = trust_policy(&role_arn, &role.assume_role_policy_document, &role_account)
-        .ok_or_else(denied)?;
+    let resource = trust_policy(
+        authz,
+        &role_arn,
+        &role.assume_role_policy_document,
+        &role_account,
+    )
+    .ok_or_else(denied)?;
     let mut extra: Vec<(String, ContextValue)> = Vec::new();
     for (key, member) in [
         ("sts:ExternalId", "ExternalId"),
@@ -576,9 +581,16 @@ async fn get_federation_token(
 }
 
 /// A role's trust policy as the resource policy of `sts:AssumeRole*` on it (`None` when the
-/// stored document does not parse).
-fn trust_policy(role_arn: &str, document: &str, owner: &AccountId) -> Option<ResourcePolicies> {
-    let trust = Policy::parse(role_arn, document, PolicyType::Trust).ok()?;
+/// stored document does not parse), parsed once for as long as it does not change.
+fn trust_policy(
+    authz: &Authorizer,
+    role_arn: &str,
+    document: &str,
+    owner: &AccountId,
+) -> Option<ResourcePolicies> {
+    let trust = authz
+        .resource_policy(role_arn, document, PolicyType::Trust)
+        .ok()?;
     Some(ResourcePolicies {
         owner_account: owner.as_str().to_owned(),
         policy: Some(trust),
@@ -713,8 +725,13 @@ async fn assume_role_with_web_identity(
     let packed = packed_size(policy.as_deref(), &policy_arns, &BTreeMap::new())?;
 
     // The trust policy alone decides: a web identity has no identity-based policies.
-    let resource =
-        trust_policy(&role_arn, &role.assume_role_policy_document, &account).ok_or_else(denied)?;
+    let resource = trust_policy(
+        authz,
+        &role_arn,
+        &role.assume_role_policy_document,
+        &account,
+    )
+    .ok_or_else(denied)?;
     let principal = portcullis_policy::RequestPrincipal {
         arn: provider.arn.clone(),
         account: account.as_str().to_owned(),

@@ -9,6 +9,7 @@
 //! as their text, blobs kept as their base64 text. Parameters that name no member (such as
 //! `Action` and `Version`) are ignored, as AWS ignores them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Number, Value};
@@ -43,6 +44,15 @@ struct Decoder<'p> {
 }
 
 impl Decoder<'_> {
+    /// Whether a parameter is `name` itself or lies under `name.`: the parameters that start
+    /// with `name` are together in the index, from `name` on.
+    fn mentions(&self, name: &str) -> bool {
+        self.params
+            .range(name..)
+            .take_while(|(k, _)| k.starts_with(name))
+            .any(|(k, _)| k.len() == name.len() || k.as_bytes().get(name.len()) == Some(&b'.'))
+    }
+
     /// Whether any parameter lies under `prefix.`.
     fn has_children(&self, prefix: &str) -> bool {
         let dotted = format!("{prefix}.");
@@ -81,11 +91,15 @@ impl Decoder<'_> {
     ) -> Result<(), Violation> {
         for member in shape.members() {
             let key = member.key();
-            let name = if prefix.is_empty() {
-                key.to_owned()
+            let name: Cow<'_, str> = if prefix.is_empty() {
+                Cow::Borrowed(key)
             } else {
-                format!("{prefix}.{key}")
+                Cow::Owned(format!("{prefix}.{key}"))
             };
+            // Most members of an input are absent: skip them before making their paths.
+            if !self.mentions(&name) {
+                continue;
+            }
             let Some(member_shape) = shape.member_shape(member) else {
                 continue;
             };

@@ -35,6 +35,55 @@ const MAX_DEPTH: usize = 64;
 pub struct Regex {
     main: Program,
     looks: Vec<Program>,
+    /// Set when the whole pattern is one character class, repeated (`[\w+=,.@-]+`,
+    /// `[\u0020-\u007E]{1,64}`, ...), as most AWS patterns are: matched by checking each
+    /// character, without the VM.
+    class_run: Option<ClassRun>,
+}
+
+/// A pattern that is one character class between `min` and `max` times.
+#[derive(Debug, Clone)]
+struct ClassRun {
+    class: Class,
+    min: u32,
+    max: Option<u32>,
+}
+
+impl ClassRun {
+    fn of(node: &Node) -> Option<Self> {
+        match node {
+            Node::Concat(items) if items.len() == 1 => Self::of(items.first()?),
+            Node::Class(class) => Some(Self {
+                class: class.clone(),
+                min: 1,
+                max: Some(1),
+            }),
+            Node::Repeat { node, min, max } => match Self::of(node)? {
+                Self {
+                    class,
+                    min: 1,
+                    max: Some(1),
+                } => Some(Self {
+                    class,
+                    min: *min,
+                    max: *max,
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn is_full_match(&self, text: &str) -> bool {
+        let mut count: u64 = 0;
+        for c in text.chars() {
+            if !self.class.matches(c) {
+                return false;
+            }
+            count += 1;
+        }
+        count >= u64::from(self.min) && self.max.is_none_or(|max| count <= u64::from(max))
+    }
 }
 
 impl Regex {
@@ -59,12 +108,21 @@ impl Regex {
         Ok(Self {
             main,
             looks: c.looks,
+            class_run: ClassRun::of(&ast),
         })
     }
 
     /// Whether the whole of `text` matches, as Java's `Pattern.matches`.
     #[must_use]
     pub fn is_full_match(&self, text: &str) -> bool {
+        match &self.class_run {
+            Some(run) => run.is_full_match(text),
+            None => self.is_full_match_by_vm(text),
+        }
+    }
+
+    /// The VM's answer alone (the fast path's oracle in tests).
+    pub(crate) fn is_full_match_by_vm(&self, text: &str) -> bool {
         let input: Vec<char> = text.chars().collect();
         self.run(&self.main, &input, 0, true)
     }

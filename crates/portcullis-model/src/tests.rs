@@ -152,6 +152,28 @@ fn iam_create_user_from_query_params() {
 }
 
 #[test]
+fn parameters_that_only_begin_like_a_member_do_not_fill_it() {
+    // `Path` must not be taken from `PathX` or `Path2.x`; `Tags` is filled from its items
+    // alone and from `Tags=` (an empty list) alone.
+    let op = op("iam", "CreateUser");
+    let params = [
+        ("UserName", "alice"),
+        ("PathX", "/x/"),
+        ("Path2.x", "/y/"),
+        ("TagsX.member.1.Key", "k"),
+    ];
+    assert_eq!(
+        query_input(&op, &params).unwrap(),
+        json!({"UserName": "alice"})
+    );
+    let empty = [("UserName", "alice"), ("Tags", "")];
+    assert_eq!(
+        query_input(&op, &empty).unwrap(),
+        json!({"UserName": "alice", "Tags": []})
+    );
+}
+
+#[test]
 fn iam_create_user_violations_read_as_aws_writes_them() {
     let op = op("iam", "CreateUser");
     let input = query_input(&op, &[("Action", "CreateUser")]).unwrap();
@@ -486,6 +508,22 @@ proptest! {
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         if let Ok(value) = query_input(op, &pairs) {
             let _ = validate(op, &value);
+        }
+    }
+
+    #[test]
+    fn a_pattern_matched_without_the_vm_agrees_with_the_vm(
+        s in "([a-zA-Z0-9_+=,.@/:*-]|\\PC|[ \t\r\n\u{85}\u{a0}\u{fffd}\u{10000}]){0,70}"
+    ) {
+        for service in SERVICES {
+            for p in service.patterns {
+                let re = regex::Regex::new(p).unwrap();
+                prop_assert_eq!(
+                    re.is_full_match(&s),
+                    re.is_full_match_by_vm(&s),
+                    "{} {:?} {:?}", service.name, p, s
+                );
+            }
         }
     }
 

@@ -423,8 +423,14 @@ impl Authorizer {
         Ok(())
     }
 
-    /// `text`, the resource policy of `arn`, parsed (once for as long as it does not change).
-    fn resource_policy(&self, arn: &str, text: &str, kind: PolicyType) -> Result<Policy, AwsError> {
+    /// `text`, the resource policy of `arn` (a key policy, a role's trust policy), parsed
+    /// (once for as long as it does not change).
+    pub(crate) fn resource_policy(
+        &self,
+        arn: &str,
+        text: &str,
+        kind: PolicyType,
+    ) -> Result<Policy, AwsError> {
         let cached = self.resource_policies.read().ok().and_then(|cache| {
             cache
                 .get(arn)
