@@ -527,10 +527,9 @@ pub fn verify_with_signing_key(
             sig.scope.date, date_part, sig.amz_date
         )));
     }
-    let body_hash =
-        portcullis_core::id::lower_hex(digest::digest(&digest::SHA256, req.body).as_ref());
+    let body_hash = sha256_hex(req.body);
     if let Some(claimed) = req.headers.get("x-amz-content-sha256")
-        && claimed.as_bytes() != body_hash.as_bytes()
+        && claimed.as_bytes() != body_hash.as_slice()
     {
         return Err(SigV4Error::SignatureDoesNotMatch(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
@@ -544,7 +543,7 @@ pub fn verify_with_signing_key(
     // request without a body the two say the same thing.
     if matches!(sig.location, SignatureLocation::Query { .. })
         && req.body.is_empty()
-        && signature_matches(req, sig, key, UNSIGNED_PAYLOAD, options)?
+        && signature_matches(req, sig, key, UNSIGNED_PAYLOAD.as_bytes(), options)?
     {
         return Ok(());
     }
@@ -555,13 +554,59 @@ fn signature_matches(
     req: &HttpRequestParts<'_>,
     sig: &ParsedSignature,
     key: &hmac::Key,
-    payload_hash: &str,
+    payload_hash: &[u8],
     options: CanonicalOptions,
 ) -> Result<bool, SigV4Error> {
-    let canonical = canonical_request(req, sig, payload_hash, options)?;
-    let sts = string_to_sign(&sig.amz_date, &sig.scope, &canonical);
-    let expected = portcullis_core::id::lower_hex(hmac::sign(key, sts.as_bytes()).as_ref());
-    Ok(ct_eq(expected.as_bytes(), sig.signature.as_bytes()))
+    let mut canonical = Vec::with_capacity(512);
+    canonical_request_into(req, sig, payload_hash, options, &mut canonical)?;
+    let expected = signature_hex(key, &sig.amz_date, &sig.scope, &canonical);
+    Ok(ct_eq(&expected, sig.signature.as_bytes()))
+}
+
+/// The signature over the [`string_to_sign`] of `canonical_request`, in hex, without writing
+/// the string to sign out: its parts go straight into the HMAC.
+fn signature_hex(
+    key: &hmac::Key,
+    amz_date: &str,
+    scope: &CredentialScope,
+    canonical_request: &[u8],
+) -> [u8; 64] {
+    let canonical_hash = sha256_hex(canonical_request);
+    let mut ctx = hmac::Context::with_key(key);
+    for part in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        amz_date.as_bytes(),
+        b"\n",
+        scope.date.as_bytes(),
+        b"/",
+        scope.region.as_bytes(),
+        b"/",
+        scope.service.as_bytes(),
+        b"/",
+        TERMINATOR.as_bytes(),
+        b"\n",
+        &canonical_hash,
+    ] {
+        ctx.update(part);
+    }
+    portcullis_core::id::digest_hex(&digest_bytes(ctx.sign().as_ref()))
+}
+
+/// The hex SHA-256 of `data`, on the stack.
+fn sha256_hex(data: &[u8]) -> [u8; 64] {
+    portcullis_core::id::digest_hex(&digest_bytes(
+        digest::digest(&digest::SHA256, data).as_ref(),
+    ))
+}
+
+/// A SHA-256 digest or HMAC-SHA256 tag (always 32 bytes) as an array.
+fn digest_bytes(tag: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (o, t) in out.iter_mut().zip(tag) {
+        *o = *t;
+    }
+    out
 }
 
 fn check_time(sig: &ParsedSignature, now: SystemTime) -> Result<(), SigV4Error> {
@@ -617,10 +662,11 @@ pub fn signing_key(secret_access_key: &Secret<String>, scope: &CredentialScope) 
 
 /// The string to sign: algorithm, time, scope and the hash of the canonical request.
 pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, canonical_request: &[u8]) -> String {
+    let canonical_hash = sha256_hex(canonical_request);
     format!(
         "{ALGORITHM}\n{amz_date}\n{}\n{}",
         scope.scope_string(),
-        portcullis_core::id::lower_hex(digest::digest(&digest::SHA256, canonical_request).as_ref())
+        String::from_utf8_lossy(&canonical_hash)
     )
 }
 
@@ -648,12 +694,29 @@ pub fn canonical_request(
     options: CanonicalOptions,
 ) -> Result<Vec<u8>, SigV4Error> {
     let mut out = Vec::with_capacity(512);
+    canonical_request_into(req, sig, payload_hash.as_bytes(), options, &mut out)?;
+    Ok(out)
+}
+
+fn canonical_request_into(
+    req: &HttpRequestParts<'_>,
+    sig: &ParsedSignature,
+    payload_hash: &[u8],
+    options: CanonicalOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), SigV4Error> {
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(canonical_uri(req.uri.path(), options).as_bytes());
+    match req.uri.path() {
+        // The path of every query- and JSON-protocol request: nothing to normalise or encode.
+        "/" | "" => out.push(b'/'),
+        path => out.extend_from_slice(canonical_uri(path, options).as_bytes()),
+    }
     out.push(b'\n');
     let exclude_signature = matches!(sig.location, SignatureLocation::Query { .. });
-    out.extend_from_slice(canonical_query(req.uri.query(), exclude_signature).as_bytes());
+    if req.uri.query().is_some_and(|q| !q.is_empty()) {
+        out.extend_from_slice(canonical_query(req.uri.query(), exclude_signature).as_bytes());
+    }
     out.push(b'\n');
     for name in &sig.signed_headers {
         out.extend_from_slice(name.as_bytes());
@@ -676,7 +739,7 @@ pub fn canonical_request(
                 out.push(b',');
             }
             first = false;
-            fold_header_value(value.as_bytes(), &mut out);
+            fold_header_value(value.as_bytes(), out);
         }
         out.push(b'\n');
     }
@@ -688,8 +751,8 @@ pub fn canonical_request(
         out.extend_from_slice(name.as_bytes());
     }
     out.push(b'\n');
-    out.extend_from_slice(payload_hash.as_bytes());
-    Ok(out)
+    out.extend_from_slice(payload_hash);
+    Ok(())
 }
 
 /// Trims a header value and folds every inner run of whitespace into one space.
@@ -786,6 +849,24 @@ fn reencode(raw: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_signature_is_the_hmac_of_the_string_to_sign() {
+        let scope = CredentialScope {
+            access_key_id: "AKIDEXAMPLE".to_owned(),
+            date: "20150830".to_owned(),
+            region: "us-east-1".to_owned(),
+            service: "iam".to_owned(),
+        };
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"signing key");
+        for canonical in [&b""[..], b"GET\n/\nAction=ListUsers\n", &[0xffu8; 300]] {
+            let plain = string_to_sign("20150830T123600Z", &scope, canonical);
+            let expected =
+                portcullis_core::id::lower_hex(hmac::sign(&key, plain.as_bytes()).as_ref());
+            let streamed = signature_hex(&key, "20150830T123600Z", &scope, canonical);
+            assert_eq!(streamed.as_slice(), expected.as_bytes());
+        }
+    }
 
     #[test]
     fn path_normalisation() {

@@ -216,13 +216,26 @@ pub fn lower_hex(bytes: &[u8]) -> String {
     String::from_utf8(digits).unwrap_or_default()
 }
 
+/// A SHA-256 digest or HMAC-SHA256 tag in lower-case hexadecimal, on the stack (the request
+/// path writes several a request).
+pub fn digest_hex(digest: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(digest) {
+        if let [high, low] = pair {
+            *high = hex_digit(byte >> 4);
+            *low = hex_digit(byte & 0x0f);
+        }
+    }
+    out
+}
+
 fn push_hex(out: &mut String, byte: u8) {
     out.push(char::from(hex_digit(byte >> 4)));
     out.push(char::from(hex_digit(byte & 0x0f)));
 }
 
 /// '0'..'9', then 'a'..'f' (39 = 'a' - '0' - 10), without a table or a branch.
-fn hex_digit(nibble: u8) -> u8 {
+pub(crate) fn hex_digit(nibble: u8) -> u8 {
     b'0' + nibble + u8::from(nibble > 9) * 39
 }
 
@@ -289,6 +302,11 @@ mod tests {
         let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(lower_hex(&all), expected);
         assert_eq!(lower_hex(&[]), "");
+        let digest: [u8; 32] = std::array::from_fn(|i| (i * 37 + 5) as u8);
+        assert_eq!(
+            digest_hex(&digest).as_slice(),
+            lower_hex(&digest).as_bytes()
+        );
     }
 
     #[test]

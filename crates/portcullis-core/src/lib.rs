@@ -10,6 +10,7 @@ pub mod arn;
 pub mod clock;
 pub mod context;
 pub mod id;
+pub mod json;
 pub mod principal;
 pub mod secret;
 pub mod xml;

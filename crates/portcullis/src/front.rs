@@ -263,7 +263,11 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         app.authz
             .authorize(&ctx, service.name(), operation.name(), &input)
             .await?;
-        dispatch(app, service, &ctx, operation.name(), input).await
+        // Boxed: the services' futures are large (KMS's and IAM's most of all) and an
+        // awaited future is held in each enclosing future, so every request would otherwise
+        // copy several times their size as the request future is built and handed to hyper
+        // (24 KB a request; 6 KB with the box).
+        Box::pin(dispatch(app, service, &ctx, operation.name(), input)).await
     }
     .await;
     call.request_id = ctx.request_id;
