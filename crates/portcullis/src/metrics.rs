@@ -36,11 +36,16 @@ impl Metrics {
         if let Ok(mut requests) = self.requests.lock() {
             *requests.entry((service, operation, status)).or_insert(0) += 1;
         }
+        // One count in the first bucket the request fits (none past the last bound); the
+        // cumulative counts Prometheus expects are summed when rendered, so a request touches
+        // one shared counter rather than every bucket above its latency.
         let secs = elapsed.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some((_, bucket)) = BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .find(|(bound, _)| secs <= **bound)
+        {
+            bucket.fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -71,11 +76,12 @@ impl Metrics {
         }
         out.push_str("# HELP portcullis_request_duration_seconds Time from request received to response ready.\n");
         out.push_str("# TYPE portcullis_request_duration_seconds histogram\n");
+        let mut cumulative = 0u64;
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative = cumulative.saturating_add(bucket.load(Ordering::Relaxed));
             let _ = writeln!(
                 out,
-                "portcullis_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
+                "portcullis_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
@@ -116,12 +122,16 @@ mod tests {
         let m = Metrics::default();
         m.record("sts", "GetCallerIdentity", 200, Duration::from_micros(300));
         m.record("sts", "GetCallerIdentity", 200, Duration::from_millis(30));
+        m.record("sts", "GetCallerIdentity", 200, Duration::from_secs(5));
         m.auth_failure("signature");
         let text = m.render();
-        assert!(text.contains("portcullis_requests_total{service=\"sts\",operation=\"GetCallerIdentity\",status=\"200\"} 2"));
+        assert!(text.contains("portcullis_requests_total{service=\"sts\",operation=\"GetCallerIdentity\",status=\"200\"} 3"));
         assert!(text.contains("portcullis_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("portcullis_request_duration_seconds_bucket{le=\"0.025\"} 1"));
         assert!(text.contains("portcullis_request_duration_seconds_bucket{le=\"0.05\"} 2"));
-        assert!(text.contains("portcullis_request_duration_seconds_count 2"));
+        assert!(text.contains("portcullis_request_duration_seconds_bucket{le=\"2.5\"} 2"));
+        assert!(text.contains("portcullis_request_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("portcullis_request_duration_seconds_count 3"));
         assert!(text.contains("portcullis_authentication_failures_total{reason=\"signature\"} 1"));
     }
 }
