@@ -14,13 +14,12 @@
 //! newest records and rewinding the head row together is not detectable from inside the
 //! database; an external anchor (a copy of the head kept elsewhere) closes that gap.
 //!
-//! This module is pure: the backends feed it rows.
+//! This module is pure: the backends feed it records, which they store in segments (one row per
+//! append, see [`crate::segment`]).
 
 use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
-
-use crate::StoreError;
 
 /// A CloudTrail record to append. Its `seq` and `hash` are assigned by the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,56 +264,8 @@ pub(crate) fn decode_hash(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// One new record's place in the chain.
-#[derive(Debug)]
-pub(crate) struct ChainedRow {
-    pub(crate) seq: i64,
-    pub(crate) event_time_micros: i64,
-    pub(crate) hash: String,
-}
-
-/// A batch of new records chained after the head, and the new head.
-#[derive(Debug)]
-pub(crate) struct ChainedBatch {
-    /// One per record, in order.
-    pub(crate) rows: Vec<ChainedRow>,
-    pub(crate) head_seq: i64,
-    pub(crate) head_hash: String,
-}
-
-/// Assigns `seq` and `hash` to a batch of new records following the chain head `(seq, hash)`.
-pub(crate) fn chain_batch(
-    hasher: &ChainHasher,
-    head_seq: i64,
-    head_hash: &str,
-    records: &[NewAuditRecord],
-) -> Result<ChainedBatch, StoreError> {
-    let mut prev = if head_seq == 0 {
-        GENESIS_HASH
-    } else {
-        decode_hash(head_hash)
-            .ok_or_else(|| StoreError::Corrupt("audit chain head hash is not hex".to_owned()))?
-    };
-    let mut seq = head_seq;
-    let mut rows = Vec::with_capacity(records.len());
-    for record in records {
-        seq = seq
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Corrupt("audit sequence exhausted".to_owned()))?;
-        let micros = crate::to_micros(record.event_time)?;
-        prev = hasher.hash(&prev, seq, record.fields(), micros);
-        rows.push(ChainedRow {
-            seq,
-            event_time_micros: micros,
-            hash: portcullis_core::id::lower_hex(&prev),
-        });
-    }
-    Ok(ChainedBatch {
-        rows,
-        head_seq: seq,
-        head_hash: portcullis_core::id::lower_hex(&prev),
-    })
-}
+const MISMATCH: &str =
+    "hash does not match the record's contents and its link to the previous record";
 
 /// Walks stored records in ascending `seq` order; stops at the first wrong one.
 #[derive(Debug)]
@@ -340,48 +291,65 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks the next record; returns `false` once the chain is found broken.
     pub fn push(&mut self, record: &AuditRecord) -> bool {
+        if !self.expect(record.seq) {
+            return false;
+        }
+        let Ok(micros) = crate::to_micros(record.event_time) else {
+            self.fail(record.seq, "event time is out of range".to_owned());
+            return false;
+        };
+        let Some(stored) = decode_hash(&record.hash) else {
+            self.fail(record.seq, MISMATCH.to_owned());
+            return false;
+        };
+        self.push_fields(record.seq, record.fields(), micros, &stored)
+    }
+
+    /// Checks that the next record is `seq` (a gap is a missing record); `false` if it is not.
+    pub(crate) fn expect(&mut self, seq: i64) -> bool {
         if self.broken.is_some() {
             return false;
         }
         let expected_seq = self.last_seq.saturating_add(1);
-        if record.seq != expected_seq {
-            let reason = if record.seq > expected_seq {
-                format!(
-                    "record {expected_seq} is missing (next record found is {})",
-                    record.seq
-                )
+        if seq != expected_seq {
+            let reason = if seq > expected_seq {
+                format!("record {expected_seq} is missing (next record found is {seq})")
             } else {
-                format!(
-                    "record {} is out of order after {}",
-                    record.seq, self.last_seq
-                )
+                format!("record {seq} is out of order after {}", self.last_seq)
             };
-            self.broken = Some((expected_seq.min(record.seq), reason));
+            self.fail(expected_seq.min(seq), reason);
             return false;
         }
-        let micros = match crate::to_micros(record.event_time) {
-            Ok(m) => m,
-            Err(_) => {
-                self.broken = Some((record.seq, "event time is out of range".to_owned()));
-                return false;
-            }
-        };
-        let computed = self
-            .hasher
-            .hash(&self.prev, record.seq, record.fields(), micros);
-        let stored = decode_hash(&record.hash);
-        if stored.is_none_or(|s| !portcullis_core::secret::ct_eq(&s, &computed)) {
-            self.broken = Some((
-                record.seq,
-                "hash does not match the record's contents and its link to the previous record"
-                    .to_owned(),
-            ));
+        true
+    }
+
+    /// Checks the next record, given as its fields, event time and stored hash.
+    pub(crate) fn push_fields(
+        &mut self,
+        seq: i64,
+        fields: RecordFields<'_>,
+        event_time_micros: i64,
+        stored: &[u8; 32],
+    ) -> bool {
+        if !self.expect(seq) {
+            return false;
+        }
+        let computed = self.hasher.hash(&self.prev, seq, fields, event_time_micros);
+        if !portcullis_core::secret::ct_eq(stored, &computed) {
+            self.fail(seq, MISMATCH.to_owned());
             return false;
         }
         self.prev = computed;
-        self.last_seq = record.seq;
+        self.last_seq = seq;
         self.records += 1;
         true
+    }
+
+    /// Records the chain as broken at `seq` (unless it already is, earlier).
+    pub(crate) fn fail(&mut self, seq: i64, reason: String) {
+        if self.broken.is_none() {
+            self.broken = Some((seq, reason));
+        }
     }
 
     /// The last `seq` accepted so far (0 before the first).
@@ -394,14 +362,21 @@ impl<'k> ChainVerifier<'k> {
         if let Some((seq, reason)) = self.broken {
             return AuditVerification::Broken { seq, reason };
         }
-        if head_seq != self.last_seq {
+        if head_seq > self.last_seq {
             let seq = self.last_seq.saturating_add(1);
-            let reason = if head_seq > self.last_seq {
-                format!("records {seq}..={head_seq} are missing (the chain head says {head_seq})")
-            } else {
-                format!("record {seq} is beyond the chain head ({head_seq})")
+            return AuditVerification::Broken {
+                seq,
+                reason: format!(
+                    "records {seq}..={head_seq} are missing (the chain head says {head_seq})"
+                ),
             };
-            return AuditVerification::Broken { seq, reason };
+        }
+        if head_seq < self.last_seq {
+            let seq = head_seq.saturating_add(1);
+            return AuditVerification::Broken {
+                seq,
+                reason: format!("record {seq} is beyond the chain head ({head_seq})"),
+            };
         }
         if head_seq > 0 && decode_hash(head_hash) != Some(self.prev) {
             return AuditVerification::Broken {
@@ -413,99 +388,6 @@ impl<'k> ChainVerifier<'k> {
             records: self.records,
         }
     }
-}
-
-/// A bind value for the audit filters, independent of the driver.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Param {
-    Text(String),
-    Int(i64),
-    Bool(bool),
-}
-
-/// The columns of `audit_log`, in the order the backends read them.
-pub(crate) const AUDIT_COLUMNS: &str = "seq, event_id, event_time, account, event_source, \
-    event_name, read_only, principal_arn, username, access_key_id, error_code, body, hash";
-
-/// The `SELECT` for an [`AuditQuery`], newest first, with `placeholder(n)` naming the n-th
-/// (1-based) bind parameter in the backend's syntax.
-pub(crate) fn audit_select(
-    query: &AuditQuery,
-    placeholder: fn(usize) -> String,
-) -> Result<(String, Vec<Param>), StoreError> {
-    let mut conditions: Vec<String> = Vec::new();
-    let mut params: Vec<Param> = Vec::new();
-    let bind = |params: &mut Vec<Param>, p: Param| {
-        params.push(p);
-        placeholder(params.len())
-    };
-    // A time-ordered event id names its millisecond: the event-time index finds it (there
-    // is no index of ids). Other ids (older records) are looked for without that help.
-    let id_millis = query
-        .event_id
-        .as_deref()
-        .and_then(portcullis_core::id::millis_of_time_ordered_id)
-        .and_then(|ms| i64::try_from(ms).ok())
-        .and_then(|ms| ms.checked_mul(1000));
-    if let Some(account) = &query.account {
-        let p = bind(&mut params, Param::Text(account.clone()));
-        // With an id's millisecond to search, the account must not steer the planner to the
-        // account index (every record of the account, newest first): `|| ''` keeps the
-        // condition and leaves the index alone, in SQLite and PostgreSQL alike.
-        if id_millis.is_some() {
-            conditions.push(format!("account || '' = {p}"));
-        } else {
-            conditions.push(format!("account = {p}"));
-        }
-    }
-    if let Some(start) = query.start {
-        let p = bind(&mut params, Param::Int(crate::to_micros(start)?));
-        conditions.push(format!("event_time >= {p}"));
-    }
-    if let Some(end) = query.end {
-        let p = bind(&mut params, Param::Int(crate::to_micros(end)?));
-        conditions.push(format!("event_time <= {p}"));
-    }
-    if let Some(principal) = &query.principal {
-        let p = bind(&mut params, Param::Text(principal.clone()));
-        conditions.push(format!(
-            "(principal_arn = {p} OR username = {p} OR access_key_id = {p})"
-        ));
-    }
-    if let Some(millis) = id_millis {
-        let from = bind(&mut params, Param::Int(millis));
-        let to = bind(&mut params, Param::Int(millis.saturating_add(999)));
-        conditions.push(format!("event_time BETWEEN {from} AND {to}"));
-    }
-    for (column, value) in [
-        ("event_name", &query.event_name),
-        ("event_source", &query.event_source),
-        ("event_id", &query.event_id),
-        ("error_code", &query.error_code),
-    ] {
-        if let Some(value) = value {
-            let p = bind(&mut params, Param::Text(value.clone()));
-            conditions.push(format!("{column} = {p}"));
-        }
-    }
-    if let Some(read_only) = query.read_only {
-        let p = bind(&mut params, Param::Bool(read_only));
-        conditions.push(format!("read_only = {p}"));
-    }
-    if let Some(before) = query.before_seq {
-        let p = bind(&mut params, Param::Int(before));
-        conditions.push(format!("seq < {p}"));
-    }
-    let limit = bind(&mut params, Param::Int(crate::effective_limit(query.limit)));
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    Ok((
-        format!("SELECT {AUDIT_COLUMNS} FROM audit_log{filter} ORDER BY seq DESC LIMIT {limit}"),
-        params,
-    ))
 }
 
 #[cfg(test)]
@@ -530,24 +412,11 @@ mod tests {
 
     fn stored(hasher: &ChainHasher, n: usize) -> Vec<AuditRecord> {
         let news: Vec<_> = (0..n as u32).map(record).collect();
-        let batch = chain_batch(hasher, 0, "", &news).unwrap();
-        news.into_iter()
-            .zip(batch.rows)
-            .map(|(r, row)| AuditRecord {
-                seq: row.seq,
-                event_id: r.event_id,
-                event_time: r.event_time,
-                account: r.account,
-                event_source: r.event_source,
-                event_name: r.event_name,
-                read_only: r.read_only,
-                principal_arn: r.principal_arn,
-                username: r.username,
-                access_key_id: r.access_key_id,
-                error_code: r.error_code,
-                body: r.body,
-                hash: row.hash,
-            })
+        let chained = crate::segment::chain_segments(hasher, 0, "", &news).unwrap();
+        chained
+            .segments
+            .iter()
+            .flat_map(|s| crate::segment::decode_segment(s.first_seq, &s.records).unwrap())
             .collect()
     }
 

@@ -8,7 +8,7 @@
 //!   [`postgres`]), each with versioned migrations in a `schema_migrations` table;
 //! - the audit log: CloudTrail records appended in a hash chain keyed with an HMAC key
 //!   ([`audit`]), so that an edited, deleted or inserted record is found by
-//!   [`Store::verify_audit`];
+//!   [`Store::verify_audit`], stored one row per append ([`segment`]);
 //! - secrets at rest: the [`MasterKey`] that seals secret access keys, KMS key material and TOTP
 //!   seeds with AES-256-GCM ([`key`]).
 //!
@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod key;
 pub mod postgres;
+pub mod segment;
 pub mod sqlite;
 
 use std::future::Future;

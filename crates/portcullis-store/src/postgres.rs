@@ -27,10 +27,12 @@ use std::time::Duration;
 use portcullis_core::Secret;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
 
-use crate::audit::{self, AUDIT_COLUMNS, ChainHasher, ChainVerifier, Param};
+use crate::audit::ChainHasher;
+use crate::segment::{
+    self, EncodedSegment, LogConverter, SegmentQuery, SegmentSummary, SegmentVerifier,
+};
 use crate::{
     AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
     Store, StoreError, WriteOp, precondition_holds,
@@ -43,8 +45,18 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 /// tried again before the error is returned.
 const RETRIES: usize = 5;
 
-/// How many audit rows [`Store::verify_audit`] reads per round trip.
-const VERIFY_BATCH: i64 = 1000;
+/// How many audit segments [`Store::verify_audit`] reads per round trip (a segment holds at
+/// most about 1 MiB of records).
+const VERIFY_SEGMENTS: i64 = 16;
+
+/// How many segment summaries a query reads per round trip.
+const SUMMARY_PAGE: i64 = 256;
+
+/// How many `audit_log` rows migration 3 reads per round trip.
+const CONVERT_BATCH: i64 = 1000;
+
+const INSERT_SEGMENT: &str = "INSERT INTO audit_segment
+    (first_seq, last_seq, min_time, max_time, filter, records) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The key of the advisory lock held while migrating (any constant unique to Portcullis).
 const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
@@ -97,7 +109,75 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         // appended record a string-keyed insert.
         "DROP INDEX audit_log_event_id;",
     ),
+    (
+        3,
+        "audit records stored one segment per append",
+        // See `crate::segment`; the rows of `audit_log` are converted by `convert_audit_log`
+        // in the same transaction, which then drops it.
+        "CREATE TABLE audit_segment (
+        first_seq BIGINT PRIMARY KEY,
+        last_seq BIGINT NOT NULL,
+        min_time BIGINT NOT NULL,
+        max_time BIGINT NOT NULL,
+        filter BYTEA NOT NULL,
+        records BYTEA NOT NULL
+    );
+    CREATE INDEX audit_segment_max_time ON audit_segment (max_time, first_seq);
+    CREATE INDEX audit_segment_min_time ON audit_segment (min_time, last_seq);",
+    ),
 ];
+
+/// The version whose SQL is followed by [`convert_audit_log`].
+const SEGMENTS_VERSION: i64 = 3;
+
+/// Migration 3's step: the `audit_log` rows become segments, then the table goes.
+async fn convert_audit_log(tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let select = tx
+        .prepare(
+            "SELECT seq, event_id, event_time, account, event_source, event_name, read_only,
+                principal_arn, username, access_key_id, error_code, body, hash
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .await?;
+    let insert = tx.prepare(INSERT_SEGMENT).await?;
+    let put = |s: EncodedSegment| {
+        let insert = &insert;
+        async move {
+            tx.execute(
+                insert,
+                &[
+                    &s.first_seq,
+                    &s.last_seq,
+                    &s.min_time,
+                    &s.max_time,
+                    &s.filter,
+                    &s.records,
+                ],
+            )
+            .await
+        }
+    };
+    let mut converter = LogConverter::default();
+    let mut after = i64::MIN;
+    loop {
+        let rows = tx.query(&select, &[&after, &CONVERT_BATCH]).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let record = log_row(row)?;
+            after = record.seq;
+            if let Some(segment) = converter.push(record)? {
+                put(segment).await?;
+            }
+        }
+    }
+    if let Some(segment) = converter.flush()? {
+        put(segment).await?;
+    }
+    tx.batch_execute("DROP TABLE audit_log").await?;
+    Ok(())
+}
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -179,6 +259,9 @@ impl PostgresStore {
         }
         for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
             tx.batch_execute(sql).await?;
+            if version == SEGMENTS_VERSION {
+                convert_audit_log(&tx).await?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                 &[&version, &name],
@@ -361,39 +444,25 @@ impl Store for PostgresStore {
                 )
                 .await?;
             let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
-            let batch = audit::chain_batch(&self.hasher, head_seq, &head_hash, &records)?;
-            let insert = tx
-                .prepare(
-                    "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
-                        event_name, read_only, principal_arn, username, access_key_id,
-                        error_code, body, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .await?;
-            for (r, row) in records.iter().zip(&batch.rows) {
+            let chained = segment::chain_segments(&self.hasher, head_seq, &head_hash, &records)?;
+            let insert = tx.prepare(INSERT_SEGMENT).await?;
+            for s in &chained.segments {
                 tx.execute(
                     &insert,
                     &[
-                        &row.seq,
-                        &r.event_id,
-                        &row.event_time_micros,
-                        &r.account,
-                        &r.event_source,
-                        &r.event_name,
-                        &r.read_only,
-                        &r.principal_arn,
-                        &r.username,
-                        &r.access_key_id,
-                        &r.error_code,
-                        &r.body,
-                        &row.hash,
+                        &s.first_seq,
+                        &s.last_seq,
+                        &s.min_time,
+                        &s.max_time,
+                        &s.filter,
+                        &s.records,
                     ],
                 )
                 .await?;
             }
             tx.execute(
                 "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[&batch.head_seq, &batch.head_hash],
+                &[&chained.head_seq, &chained.head_hash],
             )
             .await?;
             tx.commit().await?;
@@ -406,24 +475,71 @@ impl Store for PostgresStore {
         query: AuditQuery,
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
         Box::pin(async move {
-            let (sql, params) = audit::audit_select(&query, |n| format!("${n}"))?;
-            let params: Vec<Box<dyn ToSql + Sync + Send>> = params
-                .into_iter()
-                .map(|p| -> Box<dyn ToSql + Sync + Send> {
-                    match p {
-                        Param::Text(s) => Box::new(s),
-                        Param::Int(i) => Box::new(i),
-                        Param::Bool(b) => Box::new(b),
-                    }
-                })
-                .collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                .collect();
+            let plan = SegmentQuery::new(query)?;
+            let mut out = Vec::new();
+            if plan.matches_nothing() {
+                return Ok(out);
+            }
             let client = self.pool.get().await?;
-            let rows = client.query(&sql, &refs).await?;
-            rows.iter().map(audit_row).collect()
+            // As in SQLite: the time indexes bound the segments a time window can touch.
+            let mut low = i64::MIN;
+            let mut below = plan.before_seq();
+            if let Some(from) = plan.from() {
+                let first: Option<i64> = client
+                    .query_one(
+                        "SELECT min(first_seq) FROM audit_segment WHERE max_time >= $1",
+                        &[&from],
+                    )
+                    .await?
+                    .try_get(0)?;
+                match first {
+                    Some(first) => low = first,
+                    None => return Ok(out),
+                }
+            }
+            if let Some(to) = plan.to() {
+                let last: Option<i64> = client
+                    .query_one(
+                        "SELECT max(last_seq) FROM audit_segment WHERE min_time <= $1",
+                        &[&to],
+                    )
+                    .await?
+                    .try_get(0)?;
+                match last {
+                    Some(last) => below = below.min(last.saturating_add(1)),
+                    None => return Ok(out),
+                }
+            }
+            let summaries = client
+                .prepare(
+                    "SELECT first_seq, last_seq, min_time, max_time, filter FROM audit_segment
+                     WHERE first_seq < $1 AND first_seq >= $2 ORDER BY first_seq DESC LIMIT $3",
+                )
+                .await?;
+            let records = client
+                .prepare("SELECT records FROM audit_segment WHERE first_seq = $1")
+                .await?;
+            loop {
+                let page = client
+                    .query(&summaries, &[&below, &low, &SUMMARY_PAGE])
+                    .await?;
+                for row in &page {
+                    let summary = summary_row(row)?;
+                    below = summary.first_seq;
+                    if !plan.may_match(&summary) {
+                        continue;
+                    }
+                    let row = client.query_one(&records, &[&summary.first_seq]).await?;
+                    let bytes: &[u8] = row.try_get(0)?;
+                    plan.collect(summary.first_seq, bytes, &mut out)?;
+                    if plan.is_full(&out) {
+                        return Ok(out);
+                    }
+                }
+                if page.len() < usize::try_from(SUMMARY_PAGE).unwrap_or(usize::MAX) {
+                    return Ok(out);
+                }
+            }
         })
     }
 
@@ -442,21 +558,23 @@ impl Store for PostgresStore {
                 .await?;
             let (head_seq, head_hash): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
             let select = tx
-                .prepare(&format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
-                ))
+                .prepare(
+                    "SELECT first_seq, last_seq, min_time, max_time, filter, records
+                     FROM audit_segment WHERE first_seq > $1 ORDER BY first_seq LIMIT $2",
+                )
                 .await?;
-            let mut verifier = ChainVerifier::new(&self.hasher);
+            let mut verifier = SegmentVerifier::new(&self.hasher);
             let mut after = i64::MIN;
             'walk: loop {
-                let rows = tx.query(&select, &[&after, &VERIFY_BATCH]).await?;
+                let rows = tx.query(&select, &[&after, &VERIFY_SEGMENTS]).await?;
                 if rows.is_empty() {
                     break;
                 }
                 for row in &rows {
-                    let record = audit_row(row)?;
-                    after = record.seq;
-                    if !verifier.push(&record) {
+                    let summary = summary_row(row)?;
+                    after = summary.first_seq;
+                    let records: &[u8] = row.try_get(5)?;
+                    if !verifier.push(&summary, records) {
                         break 'walk;
                     }
                 }
@@ -496,7 +614,18 @@ fn parse_value(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("item value: {e}")))
 }
 
-fn audit_row(row: &Row) -> Result<AuditRecord, StoreError> {
+fn summary_row(row: &Row) -> Result<SegmentSummary, StoreError> {
+    Ok(SegmentSummary {
+        first_seq: row.try_get(0)?,
+        last_seq: row.try_get(1)?,
+        min_time: row.try_get(2)?,
+        max_time: row.try_get(3)?,
+        filter: row.try_get(4)?,
+    })
+}
+
+/// A row of the `audit_log` table that segments replaced.
+fn log_row(row: &Row) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         seq: row.try_get(0)?,
         event_id: row.try_get(1)?,

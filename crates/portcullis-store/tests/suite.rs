@@ -4,6 +4,7 @@
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "test helpers fail the test by panicking"
 )]
 
@@ -12,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use portcullis_core::Secret;
+use portcullis_store::segment::{decode_segment, encode_records};
 use portcullis_store::{
-    AuditQuery, AuditVerification, ListQuery, NewAuditRecord, Precondition, Store, StoreError,
-    StoreLocation, WriteOp,
+    AuditQuery, AuditRecord, AuditVerification, ListQuery, NewAuditRecord, Precondition, Store,
+    StoreError, StoreLocation, WriteOp,
 };
 use serde_json::json;
 
@@ -76,6 +78,95 @@ impl Fixture {
                     .unwrap();
                 tokio::spawn(conn);
                 Some(client.query_one(sql, &[]).await.unwrap().get(0))
+            }
+        }
+    }
+
+    /// Rewrites the audit segment holding `seq` as an attacker who knows the format would:
+    /// `edit` changes its decoded records (the record at position `i` is stored as
+    /// `first_seq + i`), which are written back with matching summary columns and every hash as
+    /// it was. `false` for in-memory SQLite.
+    async fn edit_segment(&self, seq: i64, edit: impl FnOnce(&mut Vec<AuditRecord>)) -> bool {
+        let select = format!(
+            "SELECT first_seq, records FROM audit_segment WHERE first_seq <= {seq}
+             ORDER BY first_seq DESC LIMIT 1"
+        );
+        let update = |n: usize| -> String {
+            let p = |i: usize| {
+                if n == 0 {
+                    format!("?{i}")
+                } else {
+                    format!("${i}")
+                }
+            };
+            format!(
+                "UPDATE audit_segment SET last_seq = {}, min_time = {}, max_time = {},
+                 filter = {}, records = {} WHERE first_seq = {}",
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(1)
+            )
+        };
+        let rewrite = |first: i64, bytes: &[u8], edit: &mut dyn FnMut(&mut Vec<AuditRecord>)| {
+            let mut records = decode_segment(first, bytes).unwrap();
+            edit(&mut records);
+            encode_records(first, &records).unwrap()
+        };
+        let mut edit = Some(edit);
+        let mut edit = |records: &mut Vec<AuditRecord>| {
+            if let Some(edit) = edit.take() {
+                edit(records);
+            }
+        };
+        match &self.location {
+            StoreLocation::Sqlite { path } => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                let (first, bytes): (i64, Vec<u8>) = conn
+                    .query_row(&select, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap();
+                let s = rewrite(first, &bytes, &mut edit);
+                conn.execute(
+                    &update(0),
+                    rusqlite::params![
+                        s.first_seq,
+                        s.last_seq,
+                        s.min_time,
+                        s.max_time,
+                        s.filter,
+                        s.records
+                    ],
+                )
+                .unwrap();
+                true
+            }
+            StoreLocation::SqliteInMemory => false,
+            StoreLocation::Postgres { url } => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                let row = client.query_one(&select, &[]).await.unwrap();
+                let (first, bytes): (i64, Vec<u8>) = (row.get(0), row.get(1));
+                let s = rewrite(first, &bytes, &mut edit);
+                client
+                    .execute(
+                        &update(1),
+                        &[
+                            &s.first_seq,
+                            &s.last_seq,
+                            &s.min_time,
+                            &s.max_time,
+                            &s.filter,
+                            &s.records,
+                        ],
+                    )
+                    .await
+                    .unwrap();
+                true
             }
         }
     }
@@ -209,10 +300,13 @@ suite!(
     audit_append_and_query,
     audit_pagination,
     audit_lookup_by_time_ordered_event_id,
+    audit_queries_over_many_segments,
     verify_intact,
     verify_catches_edited_body,
     verify_catches_deleted_record,
+    verify_catches_reordered_records,
     verify_catches_inserted_and_truncated,
+    an_audit_log_from_before_segments_is_converted,
     reset_keeps_audit,
     concurrent_writers_lose_no_updates,
     concurrent_batches_succeed_or_fail_alone,
@@ -913,6 +1007,108 @@ async fn audit_pagination(f: Fixture) {
     assert_eq!(got, (1..=25).rev().collect::<Vec<_>>());
 }
 
+/// Records spread over many segments of different sizes: pages end inside segments and at
+/// their edges, a rare account or event is found among them, and filters that match nothing in
+/// any one record (even where each matches something in a segment) find nothing.
+async fn audit_queries_over_many_segments(f: Fixture) {
+    const RARE: u64 = 97;
+    let s = &*f.store;
+    let mut n = 0;
+    for b in 0..40u64 {
+        let batch: Vec<_> = (0..=b % 9)
+            .map(|_| {
+                n += 1;
+                if n == RARE {
+                    record(n, OTHER, "DeleteUser")
+                } else {
+                    record(n, ACCOUNT, "GetCallerIdentity")
+                }
+            })
+            .collect();
+        s.append_audit(batch.into()).await.unwrap();
+    }
+    let total = i64::try_from(n).unwrap();
+    let everything: Vec<i64> = (1..=total).rev().collect();
+    assert_eq!(
+        seqs(&s.query_audit(AuditQuery::default()).await.unwrap()),
+        everything
+    );
+    for limit in [1, 4, 7, 50] {
+        let mut got = Vec::new();
+        let mut before = None;
+        loop {
+            let page = s
+                .query_audit(AuditQuery {
+                    before_seq: before,
+                    limit,
+                    ..AuditQuery::default()
+                })
+                .await
+                .unwrap();
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            got.extend(seqs(&page));
+        }
+        assert_eq!(got, everything, "limit {limit}");
+    }
+    let rare = i64::try_from(RARE).unwrap();
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut query = AuditQuery::default();
+        f(&mut query);
+        query
+    };
+    let cases: Vec<(AuditQuery, Vec<i64>)> = vec![
+        (q(|q| q.account = Some(OTHER.into())), vec![rare]),
+        (q(|q| q.event_name = Some("DeleteUser".into())), vec![rare]),
+        (q(|q| q.read_only = Some(false)), vec![rare]),
+        (
+            q(|q| q.principal = Some(format!("AKIA{RARE:016}"))),
+            vec![rare],
+        ),
+        (
+            q(|q| {
+                q.account = Some(OTHER.into());
+                q.event_name = Some("GetCallerIdentity".into());
+            }),
+            vec![],
+        ),
+        (q(|q| q.event_name = Some("NoSuchEvent".into())), vec![]),
+        (q(|q| q.account = Some("000000000000".into())), vec![]),
+        (q(|q| q.error_code = Some("NoSuchCode".into())), vec![]),
+        // An old time range, and paging inside it.
+        (
+            q(|q| {
+                q.start = Some(at(10));
+                q.end = Some(at(20));
+            }),
+            (10..=19).rev().collect(),
+        ),
+        (
+            q(|q| {
+                q.start = Some(at(10));
+                q.end = Some(at(20));
+                q.before_seq = Some(15);
+                q.limit = 3;
+            }),
+            vec![14, 13, 12],
+        ),
+        (q(|q| q.start = Some(at(1_000))), vec![]),
+        (q(|q| q.end = Some(at(0))), vec![]),
+        (q(|q| q.end = Some(at(2))), vec![1]),
+    ];
+    for (query, want) in cases {
+        let got = s.query_audit(query.clone()).await.unwrap();
+        assert_eq!(seqs(&got), want, "{query:?}");
+    }
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact {
+            records: u64::try_from(total).unwrap()
+        }
+    );
+}
+
 async fn verify_intact(f: Fixture) {
     let s = &*f.store;
     assert_eq!(
@@ -936,15 +1132,20 @@ async fn verify_intact(f: Fixture) {
     }
 }
 
+// The tamper tests below work on `append_standard`'s three segments, one per append:
+// records 1-2, record 3, records 4-6. Plain SQL edits whole rows; `Fixture::edit_segment`
+// edits records inside one (keeping the segment well-formed, its hashes untouched).
+
 async fn verify_catches_edited_body(f: Fixture) {
     let s = &*f.store;
     append_standard(s).await;
-    if !f
-        .tamper(
-            "UPDATE audit_log SET body = replace(body, 'ListUsers', 'DeleteUser') WHERE seq = 5",
-        )
-        .await
-    {
+    let edited = f
+        .edit_segment(5, |r| {
+            assert_eq!(r[1].seq, 5);
+            r[1].body = r[1].body.replace("ListUsers", "DeleteUser");
+        })
+        .await;
+    if !edited {
         return;
     }
     match s.verify_audit().await.unwrap() {
@@ -954,33 +1155,114 @@ async fn verify_catches_edited_body(f: Fixture) {
         }
         other => panic!("{other:?}"),
     }
-    // An edited indexed field, too.
     assert!(
-        f.tamper(
-            "UPDATE audit_log SET body = replace(body, 'DeleteUser', 'ListUsers') WHERE seq = 5"
-        )
-        .await
+        f.edit_segment(5, |r| r[1].body =
+            r[1].body.replace("DeleteUser", "ListUsers"))
+            .await
     );
     assert_eq!(
         s.verify_audit().await.unwrap(),
         AuditVerification::Intact { records: 6 }
     );
+    // An edited field that queries filter on, too; and a flipped readOnly.
+    assert!(f.edit_segment(3, |r| r[0].error_code = None).await);
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 3, .. }
+    ));
     assert!(
-        f.tamper("UPDATE audit_log SET error_code = NULL WHERE seq = 3")
+        f.edit_segment(3, |r| r[0].error_code = Some("AccessDenied".into()))
+            .await
+    );
+    assert!(
+        f.edit_segment(2, |r| r[1].read_only = !r[1].read_only)
             .await
     );
     assert!(matches!(
         s.verify_audit().await.unwrap(),
-        AuditVerification::Broken { seq: 3, .. }
+        AuditVerification::Broken { seq: 2, .. }
+    ));
+    assert!(
+        f.edit_segment(2, |r| r[1].read_only = !r[1].read_only)
+            .await
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
+    // A segment's summary edited so that queries would skip its records.
+    assert!(
+        f.tamper("UPDATE audit_segment SET max_time = max_time - 1000000 WHERE first_seq = 4")
+            .await
+    );
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 4, "{reason}");
+            assert!(reason.contains("time range"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        f.tamper("UPDATE audit_segment SET max_time = max_time + 1000000 WHERE first_seq = 4")
+            .await
+    );
+    // Bytes cut behind the format's back: the record they belonged to is named.
+    assert!(
+        f.tamper(
+            "UPDATE audit_segment SET records = substr(records, 1, length(records) - 1)
+             WHERE first_seq = 4"
+        )
+        .await
+    );
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 6, "{reason}");
+            assert!(reason.contains("does not decode"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Queries report the damage rather than skip it.
+    assert!(matches!(
+        s.query_audit(AuditQuery::default()).await,
+        Err(StoreError::Corrupt(_))
     ));
 }
 
 async fn verify_catches_deleted_record(f: Fixture) {
     let s = &*f.store;
     append_standard(s).await;
-    if !f.tamper("DELETE FROM audit_log WHERE seq = 2").await {
+    // A whole segment deleted (and put back).
+    if !f
+        .tamper(
+            "CREATE TABLE saved AS SELECT * FROM audit_segment WHERE first_seq = 3;
+             DELETE FROM audit_segment WHERE first_seq = 3",
+        )
+        .await
+    {
         return;
     }
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 3, "{reason}");
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        f.tamper("INSERT INTO audit_segment SELECT * FROM saved; DROP TABLE saved")
+            .await
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
+    // One record taken out of its segment.
+    assert!(
+        f.edit_segment(2, |r| {
+            r.remove(1);
+        })
+        .await
+    );
     match s.verify_audit().await.unwrap() {
         AuditVerification::Broken { seq, reason } => {
             assert_eq!(seq, 2, "{reason}");
@@ -988,29 +1270,63 @@ async fn verify_catches_deleted_record(f: Fixture) {
         }
         other => panic!("{other:?}"),
     }
-    // Renumbering to hide the gap breaks the hashes instead.
+    // Renumbering the later segments to hide the gap breaks the hashes instead.
     assert!(
         f.tamper(
-            "UPDATE audit_log SET seq = -seq WHERE seq > 2;
-             UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"
+            "UPDATE audit_segment SET first_seq = -first_seq WHERE first_seq > 2;
+             UPDATE audit_segment SET first_seq = -first_seq - 1, last_seq = last_seq - 1
+             WHERE first_seq < 0"
+        )
+        .await
+    );
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 2, "{reason}");
+            assert!(reason.contains("hash"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn verify_catches_reordered_records(f: Fixture) {
+    let s = &*f.store;
+    append_standard(s).await;
+    if !f.edit_segment(4, |r| r.swap(0, 1)).await {
+        return;
+    }
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 4, .. }
+    ));
+    assert!(f.edit_segment(4, |r| r.swap(0, 1)).await);
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
+    // Segments swapped whole.
+    assert!(
+        f.tamper(
+            "UPDATE audit_segment SET first_seq = 100 WHERE first_seq = 1;
+             UPDATE audit_segment SET first_seq = 1, last_seq = 1 WHERE first_seq = 3;
+             UPDATE audit_segment SET first_seq = 2, last_seq = 3 WHERE first_seq = 100"
         )
         .await
     );
     assert!(matches!(
         s.verify_audit().await.unwrap(),
-        AuditVerification::Broken { seq: 2, .. }
+        AuditVerification::Broken { seq: 1, .. }
     ));
 }
 
 async fn verify_catches_inserted_and_truncated(f: Fixture) {
     let s = &*f.store;
     append_standard(s).await;
-    // A record appended behind the store's back, even with a well-formed hash, does not chain.
+    // A segment appended behind the store's back, even with a well-formed hash, does not chain.
     if !f
         .tamper(
-            "INSERT INTO audit_log SELECT 7, event_id, event_time, account, event_source, event_name,
-             read_only, principal_arn, username, access_key_id, error_code, body, hash
-             FROM audit_log WHERE seq = 6;
+            "INSERT INTO audit_segment
+             SELECT 7, 7, min_time, max_time, filter, records FROM audit_segment
+             WHERE first_seq = 3;
              UPDATE audit_head SET seq = 7 WHERE id = 1",
         )
         .await
@@ -1022,19 +1338,223 @@ async fn verify_catches_inserted_and_truncated(f: Fixture) {
         AuditVerification::Broken { seq: 7, .. }
     ));
     assert!(
-        f.tamper("DELETE FROM audit_log WHERE seq = 7; UPDATE audit_head SET seq = 6 WHERE id = 1")
-            .await
+        f.tamper(
+            "DELETE FROM audit_segment WHERE first_seq = 7;
+             UPDATE audit_head SET seq = 6 WHERE id = 1"
+        )
+        .await
     );
     assert_eq!(
         s.verify_audit().await.unwrap(),
         AuditVerification::Intact { records: 6 }
     );
-    // Deleting the newest records without rewinding the head is caught.
-    assert!(f.tamper("DELETE FROM audit_log WHERE seq >= 5").await);
+    // A copy of record 5 inserted after it, inside its segment.
+    assert!(
+        f.edit_segment(5, |r| {
+            let copy = r[1].clone();
+            r.insert(2, copy);
+        })
+        .await
+    );
+    assert!(matches!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Broken { seq: 6, .. }
+    ));
+    assert!(
+        f.edit_segment(5, |r| {
+            r.remove(2);
+        })
+        .await
+    );
+    // The head rewound alone: the records beyond it are named.
+    assert!(f.tamper("UPDATE audit_head SET seq = 5 WHERE id = 1").await);
     match s.verify_audit().await.unwrap() {
-        AuditVerification::Broken { seq, reason } => assert_eq!(seq, 5, "{reason}"),
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 6, "{reason}");
+            assert!(reason.contains("beyond"), "{reason}");
+        }
         other => panic!("{other:?}"),
     }
+    assert!(f.tamper("UPDATE audit_head SET seq = 6 WHERE id = 1").await);
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 6 }
+    );
+    // Deleting the newest records without rewinding the head is caught.
+    assert!(f.edit_segment(5, |r| r.truncate(1)).await);
+    match s.verify_audit().await.unwrap() {
+        AuditVerification::Broken { seq, reason } => {
+            assert_eq!(seq, 5, "{reason}");
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Deleting them and rewinding the head to the last record kept is not: nothing inside
+    // the database remembers the records that were there (see `portcullis_store::audit`: an
+    // anchor kept elsewhere closes this).
+    let kept = s
+        .query_audit(AuditQuery {
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&kept), vec![4]);
+    assert!(
+        f.tamper(&format!(
+            "UPDATE audit_head SET seq = 4, hash = '{}' WHERE id = 1",
+            kept[0].hash
+        ))
+        .await
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: 4 }
+    );
+}
+
+/// A database written before segments (schema version 2, one `audit_log` row per record) is
+/// converted when opened: every record reads back, the chain verifies, and appends go on.
+async fn an_audit_log_from_before_segments_is_converted(f: Fixture) {
+    if matches!(f.location, StoreLocation::SqliteInMemory) {
+        return;
+    }
+    const RECORDS: u64 = 600;
+    f.store.close().await.unwrap();
+    let hasher = portcullis_store::audit::ChainHasher::new(audit_key().expose());
+    let mut prev = portcullis_store::audit::GENESIS_HASH;
+    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "NULL".to_owned(), text);
+    let mut rows = Vec::new();
+    let mut written = Vec::new();
+    for n in 1..=RECORDS {
+        let (account, name) = match n % 5 {
+            0 => (OTHER, "DeleteUser"),
+            1 | 2 => (ACCOUNT, "GetCallerIdentity"),
+            _ => (ACCOUNT, "ListUsers"),
+        };
+        let r = record(n, account, name);
+        let micros = i64::try_from(
+            r.event_time
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_micros(),
+        )
+        .unwrap();
+        let seq = i64::try_from(n).unwrap();
+        prev = hasher.hash(&prev, seq, r.fields(), micros);
+        rows.push(format!(
+            "({seq}, {}, {micros}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '{}')",
+            text(&r.event_id),
+            text(&r.account),
+            text(&r.event_source),
+            text(&r.event_name),
+            if r.read_only { "TRUE" } else { "FALSE" },
+            opt(&r.principal_arn),
+            opt(&r.username),
+            opt(&r.access_key_id),
+            opt(&r.error_code),
+            text(&r.body),
+            hex::encode(prev)
+        ));
+        written.push(r);
+    }
+    // Back to version 2: the table as migrations 1 and 2 left it, filled as the old code did.
+    assert!(
+        f.tamper(&format!(
+            "DROP TABLE audit_segment;
+             DELETE FROM schema_migrations WHERE version = 3;
+             CREATE TABLE audit_log (
+                seq BIGINT PRIMARY KEY,
+                event_id TEXT NOT NULL,
+                event_time BIGINT NOT NULL,
+                account TEXT NOT NULL,
+                event_source TEXT NOT NULL,
+                event_name TEXT NOT NULL,
+                read_only BOOLEAN NOT NULL,
+                principal_arn TEXT,
+                username TEXT,
+                access_key_id TEXT,
+                error_code TEXT,
+                body TEXT NOT NULL,
+                hash TEXT NOT NULL
+             );
+             CREATE INDEX audit_log_account ON audit_log (account, seq);
+             CREATE INDEX audit_log_event_time ON audit_log (event_time);
+             CREATE INDEX audit_log_event_name ON audit_log (event_name, seq);
+             INSERT INTO audit_log VALUES {};
+             UPDATE audit_head SET seq = {RECORDS}, hash = '{}' WHERE id = 1",
+            rows.join(",\n"),
+            hex::encode(prev)
+        ))
+        .await
+    );
+    let s = f.reopen().await.unwrap();
+    assert_eq!(
+        f.query_i64("SELECT CAST(max(version) AS BIGINT) FROM schema_migrations")
+            .await,
+        Some(3)
+    );
+    // 256 records a converted segment.
+    assert_eq!(
+        f.query_i64("SELECT CAST(count(*) AS BIGINT) FROM audit_segment")
+            .await,
+        Some(3)
+    );
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact { records: RECORDS }
+    );
+    let all = s.query_audit(AuditQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 600);
+    for (got, want) in all.iter().rev().zip(&written) {
+        assert_eq!(
+            (
+                &got.event_id,
+                got.event_time,
+                &got.account,
+                &got.event_name,
+                got.read_only,
+                &got.principal_arn,
+                &got.username,
+                &got.access_key_id,
+                &got.error_code,
+                &got.body
+            ),
+            (
+                &want.event_id,
+                want.event_time,
+                &want.account,
+                &want.event_name,
+                want.read_only,
+                &want.principal_arn,
+                &want.username,
+                &want.access_key_id,
+                &want.error_code,
+                &want.body
+            )
+        );
+    }
+    let other = s
+        .query_audit(AuditQuery {
+            account: Some(OTHER.into()),
+            before_seq: Some(300),
+            limit: 3,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs(&other), vec![295, 290, 285]);
+    s.append_audit(vec![record(601, ACCOUNT, "CreateUser")].into())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.verify_audit().await.unwrap(),
+        AuditVerification::Intact {
+            records: RECORDS + 1
+        }
+    );
+    s.close().await.unwrap();
 }
 
 async fn reset_keeps_audit(f: Fixture) {
@@ -1234,11 +1754,11 @@ async fn migrations_run_once_and_refuse_a_newer_schema(f: Fixture) {
     let Some(before) = f.query_i64(count).await else {
         return;
     };
-    assert_eq!(before, 2);
+    assert_eq!(before, 3);
     assert_eq!(
         f.query_i64("SELECT CAST(max(version) AS BIGINT) FROM schema_migrations")
             .await,
-        Some(2)
+        Some(3)
     );
     let again = f.reopen().await.unwrap();
     again.close().await.unwrap();

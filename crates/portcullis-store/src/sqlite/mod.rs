@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_core::Secret;
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::Semaphore;
 
 mod writer;
 
-use crate::audit::{self, AUDIT_COLUMNS, ChainHasher, ChainVerifier, Param};
+use crate::audit::ChainHasher;
+use crate::segment::{
+    self, EncodedSegment, LogConverter, SegmentQuery, SegmentSummary, SegmentVerifier,
+};
 use crate::{
     AuditQuery, AuditRecord, AuditVerification, BoxFuture, Item, ListQuery, NewAuditRecord, Page,
     Store, StoreError, WriteOp, precondition_holds,
@@ -43,9 +45,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// running beside the server) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A migration's step in Rust, run after its SQL in the same transaction.
+type Convert = fn(&Connection) -> Result<(), StoreError>;
+
 /// Versioned schema; each entry runs once, in order, recorded in `schema_migrations`.
 /// `TEXT` compares with `BINARY` (bytewise), the order ids are listed in.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+const MIGRATIONS: &[(i64, &str, &str, Option<Convert>)] = &[
     (
         1,
         "items and audit log",
@@ -82,6 +87,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         hash TEXT NOT NULL
     );
     INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');",
+        None,
     ),
     (
         2,
@@ -91,8 +97,65 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         // (see `audit::audit_select`); a separate index of 36-character ids cost every
         // appended record a string-keyed insert.
         "DROP INDEX audit_log_event_id;",
+        None,
+    ),
+    (
+        3,
+        "audit records stored one segment per append",
+        // See `crate::segment`. The two time indexes bound a time range's segments from either
+        // side (`SegmentQuery`); `records` is the last column, so reading the others of a
+        // skipped segment does not read its records' overflow pages.
+        "CREATE TABLE audit_segment (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        min_time INTEGER NOT NULL,
+        max_time INTEGER NOT NULL,
+        filter BLOB NOT NULL,
+        records BLOB NOT NULL
+    );
+    CREATE INDEX audit_segment_max_time ON audit_segment (max_time, first_seq);
+    CREATE INDEX audit_segment_min_time ON audit_segment (min_time, last_seq);",
+        Some(convert_audit_log),
     ),
 ];
+
+const INSERT_SEGMENT: &str = "INSERT INTO audit_segment
+    (first_seq, last_seq, min_time, max_time, filter, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Migration 3's step: the `audit_log` rows become segments, then the table goes.
+fn convert_audit_log(conn: &Connection) -> Result<(), StoreError> {
+    {
+        let mut insert = conn.prepare(INSERT_SEGMENT)?;
+        let mut put = |s: EncodedSegment| -> Result<(), StoreError> {
+            insert.execute(params![
+                s.first_seq,
+                s.last_seq,
+                s.min_time,
+                s.max_time,
+                s.filter,
+                s.records
+            ])?;
+            Ok(())
+        };
+        let mut select = conn.prepare(
+            "SELECT seq, event_id, event_time, account, event_source, event_name, read_only,
+                principal_arn, username, access_key_id, error_code, body, hash
+             FROM audit_log ORDER BY seq",
+        )?;
+        let mut rows = select.query([])?;
+        let mut converter = LogConverter::default();
+        while let Some(row) = rows.next()? {
+            if let Some(segment) = converter.push(log_row(row)?)? {
+                put(segment)?;
+            }
+        }
+        if let Some(segment) = converter.flush()? {
+            put(segment)?;
+        }
+    }
+    conn.execute_batch("DROP TABLE audit_log")?;
+    Ok(())
+}
 
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
@@ -571,34 +634,22 @@ impl Store for SqliteStore {
             let (head_seq, head_hash): (i64, String) = tx
                 .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let batch = audit::chain_batch(hasher, head_seq, &head_hash, &records)?;
+            let chained = segment::chain_segments(hasher, head_seq, &head_hash, &records)?;
             {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO audit_log (seq, event_id, event_time, account, event_source,
-                        event_name, read_only, principal_arn, username, access_key_id,
-                        error_code, body, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )?;
-                for (record, row) in records.iter().zip(&batch.rows) {
+                let mut insert = tx.prepare_cached(INSERT_SEGMENT)?;
+                for s in &chained.segments {
                     insert.execute(params![
-                        row.seq,
-                        record.event_id,
-                        row.event_time_micros,
-                        record.account,
-                        record.event_source,
-                        record.event_name,
-                        record.read_only,
-                        record.principal_arn,
-                        record.username,
-                        record.access_key_id,
-                        record.error_code,
-                        record.body,
-                        row.hash
+                        s.first_seq,
+                        s.last_seq,
+                        s.min_time,
+                        s.max_time,
+                        s.filter,
+                        s.records
                     ])?;
                 }
             }
             tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
-                .execute(params![batch.head_seq, batch.head_hash])?;
+                .execute(params![chained.head_seq, chained.head_hash])?;
             Ok(())
         }))
     }
@@ -607,17 +658,7 @@ impl Store for SqliteStore {
         &'a self,
         query: AuditQuery,
     ) -> BoxFuture<'a, Result<Vec<AuditRecord>, StoreError>> {
-        Box::pin(self.with_reader(move |conn, _| {
-            let (sql, params) = audit::audit_select(&query, |n| format!("?{n}"))?;
-            let params = params.into_iter().map(|p| match p {
-                Param::Text(s) => SqlValue::Text(s),
-                Param::Int(i) => SqlValue::Integer(i),
-                Param::Bool(b) => SqlValue::Integer(i64::from(b)),
-            });
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(params), audit_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        }))
+        Box::pin(self.with_reader(move |conn, _| query_segments(conn, query)))
     }
 
     fn verify_audit<'a>(&'a self) -> BoxFuture<'a, Result<AuditVerification, StoreError>> {
@@ -628,14 +669,23 @@ impl Store for SqliteStore {
                     tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
                         Ok((r.get(0)?, r.get(1)?))
                     })?;
-                let mut verifier = ChainVerifier::new(hasher);
+                let mut verifier = SegmentVerifier::new(hasher);
                 {
-                    let mut stmt = tx.prepare(&format!(
-                        "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
-                    ))?;
+                    // One segment in memory at a time.
+                    let mut stmt = tx.prepare(
+                        "SELECT first_seq, last_seq, min_time, max_time, filter, records
+                         FROM audit_segment ORDER BY first_seq",
+                    )?;
                     let mut rows = stmt.query([])?;
                     while let Some(row) = rows.next()? {
-                        if !verifier.push(&audit_row(row)?) {
+                        let summary = summary_row(row)?;
+                        let records = row.get_ref(5)?.as_blob().map_err(|e| {
+                            StoreError::Corrupt(format!(
+                                "audit segment {}: records are not a blob: {e}",
+                                summary.first_seq
+                            ))
+                        })?;
+                        if !verifier.push(&summary, records) {
                             break;
                         }
                     }
@@ -816,7 +866,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )",
     )?;
     let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-    for &(version, name, sql) in MIGRATIONS {
+    for &(version, name, sql, convert) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: i64 = tx.query_row(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -832,6 +882,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             continue;
         }
         tx.execute_batch(sql)?;
+        if let Some(convert) = convert {
+            convert(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at)
              VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
@@ -847,7 +900,78 @@ fn parse_value(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("item value: {e}")))
 }
 
-fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+/// How many segment summaries a query reads per statement.
+const SUMMARY_PAGE: i64 = 256;
+
+/// [`Store::query_audit`]: segment summaries newest first, bounded by the time indexes; the
+/// records of those that may match are read and filtered.
+fn query_segments(conn: &Connection, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    let plan = SegmentQuery::new(query)?;
+    let mut out = Vec::new();
+    if plan.matches_nothing() {
+        return Ok(out);
+    }
+    // Segments wholly before the window end before the first one whose latest time reaches
+    // it; those wholly after it start after the last one whose earliest time is in it.
+    let mut low = i64::MIN;
+    let mut below = plan.before_seq();
+    if let Some(from) = plan.from() {
+        let first: Option<i64> = conn
+            .prepare_cached("SELECT min(first_seq) FROM audit_segment WHERE max_time >= ?1")?
+            .query_row([from], |r| r.get(0))?;
+        match first {
+            Some(first) => low = first,
+            None => return Ok(out),
+        }
+    }
+    if let Some(to) = plan.to() {
+        let last: Option<i64> = conn
+            .prepare_cached("SELECT max(last_seq) FROM audit_segment WHERE min_time <= ?1")?
+            .query_row([to], |r| r.get(0))?;
+        match last {
+            Some(last) => below = below.min(last.saturating_add(1)),
+            None => return Ok(out),
+        }
+    }
+    let mut summaries = conn.prepare_cached(
+        "SELECT first_seq, last_seq, min_time, max_time, filter FROM audit_segment
+         WHERE first_seq < ?1 AND first_seq >= ?2 ORDER BY first_seq DESC LIMIT ?3",
+    )?;
+    let mut records =
+        conn.prepare_cached("SELECT records FROM audit_segment WHERE first_seq = ?1")?;
+    loop {
+        let page = summaries
+            .query_map(params![below, low, SUMMARY_PAGE], summary_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        for summary in &page {
+            below = summary.first_seq;
+            if !plan.may_match(summary) {
+                continue;
+            }
+            let bytes: Vec<u8> = records.query_row([summary.first_seq], |r| r.get(0))?;
+            plan.collect(summary.first_seq, &bytes, &mut out)?;
+            if plan.is_full(&out) {
+                return Ok(out);
+            }
+        }
+        if page.len() < usize::try_from(SUMMARY_PAGE).unwrap_or(usize::MAX) {
+            return Ok(out);
+        }
+    }
+}
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentSummary> {
+    Ok(SegmentSummary {
+        first_seq: r.get(0)?,
+        last_seq: r.get(1)?,
+        min_time: r.get(2)?,
+        max_time: r.get(3)?,
+        filter: r.get(4)?,
+    })
+}
+
+/// A row of the `audit_log` table that segments replaced.
+fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get(0)?,
         event_id: r.get(1)?,
