@@ -679,13 +679,7 @@ impl Store for SqliteStore {
                     let mut rows = stmt.query([])?;
                     while let Some(row) = rows.next()? {
                         let summary = summary_row(row)?;
-                        let records = row.get_ref(5)?.as_blob().map_err(|e| {
-                            StoreError::Corrupt(format!(
-                                "audit segment {}: records are not a blob: {e}",
-                                summary.first_seq
-                            ))
-                        })?;
-                        if !verifier.push(&summary, records) {
+                        if !verifier.push(&summary, bytes_of(row.get_ref(5)?)) {
                             break;
                         }
                     }
@@ -948,7 +942,11 @@ fn query_segments(conn: &Connection, query: AuditQuery) -> Result<Vec<AuditRecor
             if !plan.may_match(summary) {
                 continue;
             }
-            let bytes: Vec<u8> = records.query_row([summary.first_seq], |r| r.get(0))?;
+            let bytes =
+                records.query_row(
+                    [summary.first_seq],
+                    |r| Ok(bytes_of(r.get_ref(0)?).to_vec()),
+                )?;
             plan.collect(summary.first_seq, &bytes, &mut out)?;
             if plan.is_full(&out) {
                 return Ok(out);
@@ -966,8 +964,17 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentSummary> {
         last_seq: r.get(1)?,
         min_time: r.get(2)?,
         max_time: r.get(3)?,
-        filter: r.get(4)?,
+        filter: bytes_of(r.get_ref(4)?).to_vec(),
     })
+}
+
+/// A blob column's bytes. SQLite lets any column hold any type: a value edited into text is
+/// read as its bytes, anything else as none, and the segment's checks say what is wrong.
+fn bytes_of(value: rusqlite::types::ValueRef<'_>) -> &[u8] {
+    match value {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
+        _ => &[],
+    }
 }
 
 /// A row of the `audit_log` table that segments replaced.

@@ -320,12 +320,32 @@ pub fn portcullis(args: &[&str]) -> Output {
 }
 
 /// Python: edits the body of the oldest audit record in the SQLite database `argv[1]` behind
-/// Portcullis's back and prints its sequence number.
+/// Portcullis's back (`"readOnly":true` becomes `false`, its length prefix kept right, its hash
+/// not) and prints its sequence number. The record is the first of the first segment; the
+/// format is `portcullis_store::segment`'s.
 pub const TAMPER_SCRIPT: &str = r#"
-import sqlite3, sys
+import sqlite3, struct, sys
 db = sqlite3.connect(sys.argv[1])
-seq = db.execute("SELECT MIN(seq) FROM audit_log").fetchone()[0]
-db.execute("UPDATE audit_log SET body = replace(body, '\"readOnly\":true', '\"readOnly\":false') WHERE seq = ?", (seq,))
+seq, records = db.execute(
+    "SELECT first_seq, records FROM audit_segment ORDER BY first_seq LIMIT 1").fetchone()
+assert records[0] == 1, "segment format version"
+pos = 1 + 8  # version, event time
+flags = records[pos]
+pos += 1
+def skip(pos):
+    (n,) = struct.unpack_from("<I", records, pos)
+    return pos + 4 + n
+for _ in range(4):  # event id, account, event source, event name
+    pos = skip(pos)
+for bit in (2, 4, 8, 16):  # principal ARN, user name, access key id, error code
+    if flags & bit:
+        pos = skip(pos)
+(n,) = struct.unpack_from("<I", records, pos)
+body = records[pos + 4:pos + 4 + n]
+edited = body.replace(b'"readOnly":true', b'"readOnly":false')
+assert edited != body, body
+records = records[:pos] + struct.pack("<I", len(edited)) + edited + records[pos + 4 + n:]
+db.execute("UPDATE audit_segment SET records = ? WHERE first_seq = ?", (records, seq))
 assert db.total_changes == 1
 db.commit()
 print(seq)
