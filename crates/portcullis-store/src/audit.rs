@@ -291,7 +291,7 @@ impl<'k> ChainVerifier<'k> {
 
     /// Checks the next record; returns `false` once the chain is found broken.
     pub fn push(&mut self, record: &AuditRecord) -> bool {
-        if !self.expect(record.seq) {
+        if !self.expect_seq(record.seq) {
             return false;
         }
         let Ok(micros) = crate::to_micros(record.event_time) else {
@@ -306,7 +306,7 @@ impl<'k> ChainVerifier<'k> {
     }
 
     /// Checks that the next record is `seq` (a gap is a missing record); `false` if it is not.
-    pub(crate) fn expect(&mut self, seq: i64) -> bool {
+    pub(crate) fn expect_seq(&mut self, seq: i64) -> bool {
         if self.broken.is_some() {
             return false;
         }
@@ -331,7 +331,7 @@ impl<'k> ChainVerifier<'k> {
         event_time_micros: i64,
         stored: &[u8; 32],
     ) -> bool {
-        if !self.expect(seq) {
+        if !self.expect_seq(seq) {
             return false;
         }
         let computed = self.hasher.hash(&self.prev, seq, fields, event_time_micros);
@@ -470,6 +470,15 @@ mod tests {
             verify(&h, truncated, head),
             AuditVerification::Broken { seq: 5, .. }
         ));
+
+        // A head rewound behind the records names the first record beyond it.
+        match verify(&h, &recs, (3, recs[2].hash.as_str())) {
+            AuditVerification::Broken { seq, reason } => {
+                assert_eq!(seq, 4, "{reason}");
+                assert!(reason.contains("beyond"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
 
         // Another key cannot produce the chain.
         let other = ChainHasher::new(b"other");

@@ -748,7 +748,7 @@ impl<'k> SegmentVerifier<'k> {
 
     /// Checks the next segment; returns `false` once the chain is found broken.
     pub(crate) fn push(&mut self, s: &SegmentSummary, records: &[u8]) -> bool {
-        if !self.chain.expect(s.first_seq) {
+        if !self.chain.expect_seq(s.first_seq) {
             return false;
         }
         let mut count: i64 = 0;
