@@ -41,15 +41,20 @@ pub async fn call(
     action: &str,
     input: &Value,
 ) -> Result<Response<Bytes>, AwsError> {
+    // The operations that wait on the store are boxed: their futures are kilobytes, and an
+    // unboxed one would make every STS call's future (GetCallerIdentity's too) that large, to
+    // be copied as the request's future is built.
     match action {
         "GetCallerIdentity" => Ok(get_caller_identity(ctx)),
-        "AssumeRole" => assume_role(authz, ctx, input).await,
-        "GetSessionToken" => get_session_token(authz, ctx, input).await,
-        "GetFederationToken" => get_federation_token(authz, ctx, input).await,
-        "GetAccessKeyInfo" => get_access_key_info(authz, ctx, input).await,
+        "AssumeRole" => Box::pin(assume_role(authz, ctx, input)).await,
+        "GetSessionToken" => Box::pin(get_session_token(authz, ctx, input)).await,
+        "GetFederationToken" => Box::pin(get_federation_token(authz, ctx, input)).await,
+        "GetAccessKeyInfo" => Box::pin(get_access_key_info(authz, ctx, input)).await,
         "DecodeAuthorizationMessage" => decode_authorization_message(authz, ctx, input),
-        "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(authz, ctx, input).await,
-        "AssumeRoot" => assume_root(authz, ctx, input).await,
+        "AssumeRoleWithWebIdentity" => {
+            Box::pin(assume_role_with_web_identity(authz, ctx, input)).await
+        }
+        "AssumeRoot" => Box::pin(assume_root(authz, ctx, input)).await,
         other => Err(AwsError::not_implemented(&format!("sts:{other}"))),
     }
 }

@@ -149,6 +149,10 @@ impl ChainHasher {
     }
 
     /// The hash of the record at `seq` whose predecessor's hash is `prev`.
+    ///
+    /// Everything but the body is laid out in one buffer first, so the HMAC takes three
+    /// updates rather than one for each field and length (the chain hashes every record the
+    /// server writes).
     pub fn hash(
         &self,
         prev: &[u8; 32],
@@ -156,42 +160,53 @@ impl ChainHasher {
         record: RecordFields<'_>,
         event_time_micros: i64,
     ) -> [u8; 32] {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(DOMAIN);
-        ctx.update(prev);
-        ctx.update(&seq.to_be_bytes());
-        put_str(&mut ctx, record.event_id);
-        ctx.update(&event_time_micros.to_be_bytes());
-        put_str(&mut ctx, record.account);
-        put_str(&mut ctx, record.event_source);
-        put_str(&mut ctx, record.event_name);
-        ctx.update(&[u8::from(record.read_only)]);
-        put_opt(&mut ctx, record.principal_arn);
-        put_opt(&mut ctx, record.username);
-        put_opt(&mut ctx, record.access_key_id);
-        put_opt(&mut ctx, record.error_code);
-        put_str(&mut ctx, record.body);
-        let tag = ctx.sign();
-        let mut out = [0u8; 32];
-        // INVARIANT: an HMAC-SHA256 tag is 32 bytes.
-        for (o, t) in out.iter_mut().zip(tag.as_ref()) {
-            *o = *t;
-        }
-        out
+        HEAD.with(|head| {
+            let mut head = head.borrow_mut();
+            head.clear();
+            head.extend_from_slice(DOMAIN);
+            head.extend_from_slice(prev);
+            head.extend_from_slice(&seq.to_be_bytes());
+            push_str(&mut head, record.event_id);
+            head.extend_from_slice(&event_time_micros.to_be_bytes());
+            push_str(&mut head, record.account);
+            push_str(&mut head, record.event_source);
+            push_str(&mut head, record.event_name);
+            head.push(u8::from(record.read_only));
+            push_opt(&mut head, record.principal_arn);
+            push_opt(&mut head, record.username);
+            push_opt(&mut head, record.access_key_id);
+            push_opt(&mut head, record.error_code);
+            head.extend_from_slice(&(record.body.len() as u64).to_be_bytes());
+            let mut ctx = hmac::Context::with_key(&self.key);
+            ctx.update(&head);
+            ctx.update(record.body.as_bytes());
+            let tag = ctx.sign();
+            let mut out = [0u8; 32];
+            // INVARIANT: an HMAC-SHA256 tag is 32 bytes.
+            for (o, t) in out.iter_mut().zip(tag.as_ref()) {
+                *o = *t;
+            }
+            out
+        })
     }
 }
 
-fn put_str(ctx: &mut hmac::Context, s: &str) {
-    ctx.update(&(s.len() as u64).to_be_bytes());
-    ctx.update(s.as_bytes());
+thread_local! {
+    /// [`ChainHasher::hash`]'s buffer for a record's fields, kept by each thread that hashes.
+    static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn put_opt(ctx: &mut hmac::Context, s: Option<&str>) {
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn push_opt(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
-        None => ctx.update(&[0]),
+        None => out.push(0),
         Some(s) => {
-            ctx.update(&[1]);
-            put_str(ctx, s);
+            out.push(1);
+            push_str(out, s);
         }
     }
 }
@@ -393,6 +408,76 @@ impl<'k> ChainVerifier<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The chain hash as defined field by field: every field length-prefixed, options marked,
+    /// straight into the HMAC (what `ChainHasher::hash` lays out in one buffer).
+    fn hash_by_definition(
+        key: &[u8],
+        prev: &[u8; 32],
+        seq: i64,
+        record: RecordFields<'_>,
+        micros: i64,
+    ) -> Vec<u8> {
+        fn put_str(ctx: &mut hmac::Context, s: &str) {
+            ctx.update(&(s.len() as u64).to_be_bytes());
+            ctx.update(s.as_bytes());
+        }
+        fn put_opt(ctx: &mut hmac::Context, s: Option<&str>) {
+            match s {
+                None => ctx.update(&[0]),
+                Some(s) => {
+                    ctx.update(&[1]);
+                    put_str(ctx, s);
+                }
+            }
+        }
+        let mut ctx = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, key));
+        ctx.update(DOMAIN);
+        ctx.update(prev);
+        ctx.update(&seq.to_be_bytes());
+        put_str(&mut ctx, record.event_id);
+        ctx.update(&micros.to_be_bytes());
+        put_str(&mut ctx, record.account);
+        put_str(&mut ctx, record.event_source);
+        put_str(&mut ctx, record.event_name);
+        ctx.update(&[u8::from(record.read_only)]);
+        put_opt(&mut ctx, record.principal_arn);
+        put_opt(&mut ctx, record.username);
+        put_opt(&mut ctx, record.access_key_id);
+        put_opt(&mut ctx, record.error_code);
+        put_str(&mut ctx, record.body);
+        ctx.sign().as_ref().to_vec()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chain_hash_is_the_definition(
+            texts in proptest::collection::vec(".{0,40}", 6),
+            options in proptest::collection::vec(proptest::option::of(".{0,40}"), 4),
+            read_only in proptest::bool::ANY,
+            seq in proptest::num::i64::ANY,
+            micros in proptest::num::i64::ANY,
+            prev in proptest::array::uniform32(proptest::num::u8::ANY),
+        ) {
+            let record = RecordFields {
+                event_id: &texts[0],
+                account: &texts[1],
+                event_source: &texts[2],
+                event_name: &texts[3],
+                read_only,
+                principal_arn: options[0].as_deref(),
+                username: options[1].as_deref(),
+                access_key_id: options[2].as_deref(),
+                error_code: options[3].as_deref(),
+                body: &texts[4],
+            };
+            let hasher = ChainHasher::new(texts[5].as_bytes());
+            proptest::prop_assert_eq!(
+                hasher.hash(&prev, seq, record, micros).to_vec(),
+                hash_by_definition(texts[5].as_bytes(), &prev, seq, record, micros)
+            );
+        }
+    }
 
     fn record(n: u32) -> NewAuditRecord {
         NewAuditRecord {

@@ -263,11 +263,7 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
         app.authz
             .authorize(&ctx, service.name(), operation.name(), &input)
             .await?;
-        // Boxed: the services' futures are large (KMS's and IAM's most of all) and an
-        // awaited future is held in each enclosing future, so every request would otherwise
-        // copy several times their size as the request future is built and handed to hyper
-        // (24 KB a request; 6 KB with the box).
-        Box::pin(dispatch(app, service, &ctx, operation.name(), input)).await
+        dispatch(app, service, &ctx, operation.name(), input).await
     }
     .await;
     call.request_id = ctx.request_id;
@@ -287,14 +283,20 @@ async fn dispatch(
     operation: &str,
     input: Value,
 ) -> Result<Output, AwsError> {
+    // The services' calls are boxed (STS boxes its own, all but GetCallerIdentity): their
+    // futures are kilobytes, and an awaited future is held inside each enclosing one, so
+    // unboxed they made every request's future 24 KB, copied whole as it was built and handed
+    // to hyper.
     match service {
         Service::Sts => portcullis_iam::sts::call(&app.authz, ctx, operation, &input)
             .await
             .map(Output::Query),
-        Service::CloudTrail => cloudtrail::call(app, ctx, operation, &input)
+        Service::CloudTrail => Box::pin(cloudtrail::call(app, ctx, operation, &input))
             .await
             .map(Output::Json),
-        Service::Kms => app.kms.call(ctx, operation, input).await.map(Output::Json),
+        Service::Kms => Box::pin(app.kms.call(ctx, operation, input))
+            .await
+            .map(Output::Json),
         // The policy simulator is served by the authorizer, on the same engine as enforcement.
         Service::Iam
             if matches!(
@@ -303,9 +305,9 @@ async fn dispatch(
             ) =>
         {
             let output = if operation == "SimulatePrincipalPolicy" {
-                app.authz.simulate_principal_policy(ctx, &input).await?
+                Box::pin(app.authz.simulate_principal_policy(ctx, &input)).await?
             } else {
-                app.authz.simulate_custom_policy(ctx, &input).await?
+                Box::pin(app.authz.simulate_custom_policy(ctx, &input)).await?
             };
             let model = service.model().ok_or_else(AwsError::internal_failure)?;
             let op = model
@@ -328,7 +330,7 @@ async fn dispatch(
             Ok(Output::Query(response))
         }
         Service::Iam => {
-            let response = app.iam.call(ctx, operation, &input).await?;
+            let response = Box::pin(app.iam.call(ctx, operation, &input)).await?;
             // An IAM change (policy, attachment, membership, boundary, tags, trust) takes
             // effect on the next request: the authorizer's cached policy sets are dropped.
             if !crate::route::is_read_only(operation) {
@@ -337,7 +339,7 @@ async fn dispatch(
             Ok(Output::Query(response))
         }
         Service::Organizations => {
-            let output = app.orgs.call(ctx, operation, &input).await?;
+            let output = Box::pin(app.orgs.call(ctx, operation, &input)).await?;
             // A change to a policy, an attachment or the account tree takes effect on the next
             // request in every account.
             if !crate::route::is_read_only(operation) {

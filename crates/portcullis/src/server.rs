@@ -364,7 +364,13 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
 /// Accepts connections until a shutdown signal, then lets in-flight requests finish.
 async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A request is served to its end even if the client stops sending (half-closes or goes
+    // away) meanwhile: a call that changed state is never cut off between its store write and
+    // its audit record. It also spares hyper a read for end-of-file while each request is in
+    // flight, which took a fresh 8 KiB read buffer per request (the request's headers still
+    // held the old one).
+    builder.http1().half_close(true);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {

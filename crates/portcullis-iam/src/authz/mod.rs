@@ -393,13 +393,29 @@ impl Authorizer {
         if matches!(rule.resource, Res::Free | Res::Deferred) {
             return Ok(());
         }
+        // Boxed: resolving the resource and evaluating policies makes a future of kilobytes,
+        // which would otherwise be part of every request's future (and copied with it), even
+        // of the calls that need no decision.
+        Box::pin(self.authorize_on_resource(ctx, protocol, rule, &action, input)).await
+    }
+
+    /// [`Self::authorize`] for a call whose rule names a resource: resolve it, decide, and
+    /// check `iam:PassRole` for the roles the call passes.
+    async fn authorize_on_resource(
+        &self,
+        ctx: &RequestContext,
+        protocol: Protocol,
+        rule: &Rule,
+        action: &str,
+        input: &Value,
+    ) -> Result<(), AwsError> {
         let resolved = self.resolve(ctx, rule, input).await.map_err(internal)?;
         let mut extra = Vec::new();
         rule_context(rule, input, &resolved, &mut extra);
         self.decide(
             ctx,
             protocol,
-            &action,
+            action,
             &resolved.arn,
             &resolved.tags,
             &extra,
