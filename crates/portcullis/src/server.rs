@@ -91,6 +91,41 @@ fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    let app = assemble(&settings).await?;
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+
+    let listener = TcpListener::bind(settings.listen).await.map_err(io_error(
+        "cannot listen on",
+        Path::new(&settings.listen.to_string()),
+    ))?;
+    let local = listener
+        .local_addr()
+        .map_err(io_error("cannot read address of", Path::new("listener")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
+
+    let due_work = tokio::spawn(run_due_work(app.clone()));
+    let usage_writer = tokio::spawn(write_usage(app.clone()));
+    serve(listener, app.clone(), tls).await;
+    due_work.abort();
+    usage_writer.abort();
+    if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
+        tracing::error!(error = %e, "could not record usage data");
+    }
+
+    tracing::info!("draining the audit trail and closing the store");
+    app.audit.close().await;
+    app.store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the store (creating the management account on a first start in secure mode) and the
+/// services over it: everything a request is served with.
+async fn assemble(settings: &Settings) -> Result<Arc<App>, ServeError> {
     if matches!(
         settings.store,
         portcullis_store::StoreLocation::Sqlite { .. }
@@ -128,7 +163,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
                 store.clone(),
             ))),
     );
-    let app = Arc::new(App {
+    Ok(Arc::new(App {
         iam: portcullis_iam::Iam::new(store.clone(), master.clone(), auth.clone(), clock.clone())
             .with_quotas(settings.iam_quotas),
         orgs: portcullis_iam::Organizations::new(
@@ -151,36 +186,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         clock,
         max_body_bytes: settings.max_body_bytes,
         dev: settings.dev,
-    });
-    let tls = match &settings.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
-        None => None,
-    };
-
-    let listener = TcpListener::bind(settings.listen).await.map_err(io_error(
-        "cannot listen on",
-        Path::new(&settings.listen.to_string()),
-    ))?;
-    let local = listener
-        .local_addr()
-        .map_err(io_error("cannot read address of", Path::new("listener")))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
-
-    let due_work = tokio::spawn(run_due_work(app.clone()));
-    let usage_writer = tokio::spawn(write_usage(app.clone()));
-    serve(listener, app.clone(), tls).await;
-    due_work.abort();
-    usage_writer.abort();
-    if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
-        tracing::error!(error = %e, "could not record usage data");
-    }
-
-    tracing::info!("draining the audit trail and closing the store");
-    app.audit.close().await;
-    store.close().await?;
-    tracing::info!("stopped");
-    Ok(())
+    }))
 }
 
 /// KMS asks IAM whether a call may use a key: the key policy decides, and IAM policies count
@@ -450,5 +456,35 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeArgs;
+
+    /// hyper moves each request's future into place, and an async function holds the futures
+    /// it awaits: a service call's future left unboxed anywhere on the path grew every
+    /// request's future to 24 KB, copied whole per request (about 6% of the server's CPU).
+    #[tokio::test]
+    async fn a_request_future_stays_small() {
+        let settings = Settings::resolve(ServeArgs {
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let app = assemble(&settings).await.unwrap();
+        let conn = ConnInfo {
+            remote: "127.0.0.1:1".parse().unwrap(),
+            tls: false,
+        };
+        let request = Request::new(axum::body::Body::empty());
+        let future = route(app.clone(), conn, request);
+        let size = std::mem::size_of_val(&future);
+        drop(future);
+        // 3.7 KB now; any one service call left unboxed adds 1-4 KB.
+        assert!(size <= 6 * 1024, "a request's future is {size} bytes");
+        app.audit.close().await;
     }
 }
