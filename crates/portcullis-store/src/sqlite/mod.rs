@@ -123,20 +123,26 @@ const INSERT_SEGMENT: &str = "INSERT INTO audit_segment
     (first_seq, last_seq, min_time, max_time, filter, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// Migration 3's step: the `audit_log` rows become segments, then the table goes.
+/// Runs [`INSERT_SEGMENT`] for one segment.
+fn insert_segment(
+    insert: &mut rusqlite::Statement<'_>,
+    s: &EncodedSegment,
+) -> Result<(), StoreError> {
+    insert.execute(params![
+        s.first_seq,
+        s.last_seq,
+        s.min_time,
+        s.max_time,
+        s.filter,
+        s.records
+    ])?;
+    Ok(())
+}
+
 fn convert_audit_log(conn: &Connection) -> Result<(), StoreError> {
     {
         let mut insert = conn.prepare(INSERT_SEGMENT)?;
-        let mut put = |s: EncodedSegment| -> Result<(), StoreError> {
-            insert.execute(params![
-                s.first_seq,
-                s.last_seq,
-                s.min_time,
-                s.max_time,
-                s.filter,
-                s.records
-            ])?;
-            Ok(())
-        };
+        let mut put = |s: EncodedSegment| insert_segment(&mut insert, &s);
         let mut select = conn.prepare(
             "SELECT seq, event_id, event_time, account, event_source, event_name, read_only,
                 principal_arn, username, access_key_id, error_code, body, hash
@@ -638,14 +644,7 @@ impl Store for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(INSERT_SEGMENT)?;
                 for s in &chained.segments {
-                    insert.execute(params![
-                        s.first_seq,
-                        s.last_seq,
-                        s.min_time,
-                        s.max_time,
-                        s.filter,
-                        s.records
-                    ])?;
+                    insert_segment(&mut insert, s)?;
                 }
             }
             tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
