@@ -1,6 +1,7 @@
 //! What every service handler knows about the request it serves.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::Principal;
@@ -10,8 +11,9 @@ use crate::Principal;
 pub struct RequestContext {
     /// The id returned to the client and recorded in the audit trail.
     pub request_id: String,
-    /// Who signed the request.
-    pub principal: Principal,
+    /// Who signed the request: shared with the authenticator's key cache, which hands the
+    /// same principal to every request signed with the key rather than a copy of its strings.
+    pub principal: Arc<Principal>,
     /// The region of the SigV4 credential scope (`aws:RequestedRegion`).
     pub region: String,
     /// The client's address (`aws:SourceIp`).

@@ -36,7 +36,7 @@ const POLICIES: [&str; 6] = [
 fn context(principal: Principal) -> RequestContext {
     RequestContext {
         request_id: "bench".into(),
-        principal,
+        principal: principal.into(),
         region: "us-east-1".into(),
         source_ip: "127.0.0.1".parse().unwrap(),
         user_agent: "bench".into(),

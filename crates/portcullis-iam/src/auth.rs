@@ -50,7 +50,7 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// Who signed it.
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// The credential scope it was signed for (region and service).
     pub scope: CredentialScope,
     /// A long-term access key that Portcullis issued (not a dev-mode stand-in, not temporary
@@ -150,7 +150,7 @@ enum Lookup {
 
 struct CachedKey {
     secret: Secret<String>,
-    principal: Principal,
+    principal: Arc<Principal>,
     /// For temporary credentials: the session and the token that carries it.
     session: Option<(Arc<SessionRecord>, Secret<String>)>,
     /// The SigV4 signing key of the credential scope (date, region, service) this key signed
@@ -166,7 +166,7 @@ impl CachedKey {
     ) -> Self {
         Self {
             secret,
-            principal,
+            principal: Arc::new(principal),
             session: session.map(|(record, token)| (Arc::new(record), token)),
             signing: RwLock::new(None),
         }
@@ -292,7 +292,7 @@ impl Authenticator {
                     self.refuse_closed(&key_id, &account).await?;
                     self.ensure_account(&account, now).await?;
                     Ok(Authenticated {
-                        principal: Principal::root(account, key_id),
+                        principal: Arc::new(Principal::root(account, key_id)),
                         scope: parsed.scope,
                         issued_long_term_key: false,
                     })

@@ -482,7 +482,7 @@ async fn get_session_token(
         _ => false,
     };
     let now = authz.clock().now();
-    let mut principal = caller.clone();
+    let mut principal = Principal::clone(caller);
     principal.mfa_authenticated = mfa;
     principal.mfa_authenticated_at = mfa.then_some(now);
     let (creds, _) = sessions::issue(

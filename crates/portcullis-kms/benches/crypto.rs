@@ -74,7 +74,8 @@ fn bench(c: &mut Criterion) {
         principal: Principal::root(
             AccountId::parse("111122223333").unwrap(),
             "AKIABENCH".into(),
-        ),
+        )
+        .into(),
         region: "us-east-1".into(),
         source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         user_agent: "bench".into(),

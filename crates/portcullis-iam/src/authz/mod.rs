@@ -19,6 +19,7 @@
 pub mod simulate;
 pub mod table;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -382,10 +383,10 @@ impl Authorizer {
                 &fallback
             }
         };
-        let action = if rule.action.is_empty() {
-            format!("{service}:{operation}")
+        let action: Cow<'static, str> = if rule.action.is_empty() {
+            Cow::Owned(format!("{service}:{operation}"))
         } else {
-            rule.action.to_owned()
+            Cow::Borrowed(rule.action)
         };
         // Every authenticated attempt counts for the access advisor, allowed or not.
         self.usage

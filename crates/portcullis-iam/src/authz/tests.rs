@@ -110,7 +110,7 @@ impl Fixture {
     fn ctx(&self, principal: Principal) -> RequestContext {
         RequestContext {
             request_id: "req".into(),
-            principal,
+            principal: principal.into(),
             region: "us-east-1".into(),
             source_ip: IpAddr::from([10, 0, 0, 1]),
             user_agent: "test".into(),

@@ -38,7 +38,7 @@ async fn fixture_with(quotas: Quotas) -> Fixture {
     let account = AccountId::parse("123456789012").unwrap();
     let ctx = RequestContext {
         request_id: "req-1".into(),
-        principal: Principal::root(account, "AKIAROOT".into()),
+        principal: Principal::root(account, "AKIAROOT".into()).into(),
         region: "us-east-1".into(),
         source_ip: "127.0.0.1".parse().unwrap(),
         user_agent: "test".into(),

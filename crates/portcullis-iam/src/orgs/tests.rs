@@ -52,7 +52,7 @@ async fn fixture() -> Fixture {
 fn ctx(account: &str) -> RequestContext {
     RequestContext {
         request_id: "req-1".into(),
-        principal: Principal::root(AccountId::parse(account).unwrap(), "AKIAROOT".into()),
+        principal: Principal::root(AccountId::parse(account).unwrap(), "AKIAROOT".into()).into(),
         region: "us-east-1".into(),
         source_ip: "127.0.0.1".parse().unwrap(),
         user_agent: "test".into(),

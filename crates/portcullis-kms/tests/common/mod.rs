@@ -111,7 +111,7 @@ pub fn user(account: &str, name: &str) -> RequestContext {
 fn context(principal: Principal) -> RequestContext {
     RequestContext {
         request_id: "req".into(),
-        principal,
+        principal: principal.into(),
         region: "us-east-1".into(),
         source_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         user_agent: "test".into(),
