@@ -5,16 +5,16 @@
 //! then record the call in the audit trail and the metrics. Whatever goes wrong becomes an
 //! AWS-shaped error in the service's protocol; nothing here panics on input.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
 use serde_json::Value;
 
 use portcullis_aws::sigv4::{self, HttpRequestParts};
@@ -45,12 +45,13 @@ struct Call {
     service: Option<Service>,
     /// The protocol errors are shaped in: the service's, once it is known.
     protocol: Protocol,
-    /// The operation as the client named it (`Action`, target suffix), known or not.
-    operation: Option<String>,
+    /// The operation as the client named it (`Action`, target suffix), known or not; the
+    /// model's own name, not a copy, when the service has it.
+    operation: Option<Cow<'static, str>>,
     /// Whether `operation` is one of the service's operations (a bounded metrics label).
     known_operation: Option<&'static str>,
     region: String,
-    principal: Option<Principal>,
+    principal: Option<Arc<Principal>>,
     /// When authentication failed: the key and account it named.
     failed_key: Option<String>,
     failed_account: Option<AccountId>,
@@ -65,8 +66,22 @@ enum Output {
     Json(Value),
 }
 
+/// A response as the server sends it: the whole body at once.
+pub type Response = http::Response<Full<Bytes>>;
+
+/// A request body that the front can read to its end.
+pub trait RequestBody: Body<Data = Bytes, Error: Into<BodyError>> + Send {}
+impl<B: Body<Data = Bytes, Error: Into<BodyError>> + Send> RequestBody for B {}
+
+/// What reading a request body can fail with.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Serves one AWS API request.
-pub async fn handle(app: &App, conn: Option<ConnInfo>, request: Request) -> Response {
+pub async fn handle<B: RequestBody>(
+    app: &App,
+    conn: Option<ConnInfo>,
+    request: http::Request<B>,
+) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let mut call = Call {
@@ -108,7 +123,7 @@ pub async fn handle(app: &App, conn: Option<ConnInfo>, request: Request) -> Resp
         source_ip: call.source_ip,
         user_agent: &call.user_agent,
         tls: call.tls,
-        principal: call.principal.as_ref(),
+        principal: call.principal.as_deref(),
         access_key_id: call.failed_key.as_deref(),
         account: call.failed_account.as_ref().map(AccountId::as_str),
         error: error.as_ref(),
@@ -126,17 +141,22 @@ pub async fn handle(app: &App, conn: Option<ConnInfo>, request: Request) -> Resp
         response.status().as_u16(),
         started.elapsed(),
     );
-    response.map(Body::from)
+    response.map(Full::new)
 }
 
-async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<Output, AwsError> {
+async fn serve<B: RequestBody>(
+    app: &App,
+    parts: &Parts,
+    body: B,
+    call: &mut Call,
+) -> Result<Output, AwsError> {
     // A JSON target names service and operation from the headers alone, so errors from here on
     // take that service's shape.
     let target = json::parse_target(&parts.headers);
     if let Ok(Some((prefix, operation))) = &target {
         call.service = Service::from_target_prefix(prefix);
         call.protocol = Protocol::AwsJson1_1;
-        call.operation = Some(operation.clone());
+        call.operation = Some(operation_name(call.service, operation));
         if call.service.is_none() {
             return Err(AwsError::unknown_operation(Protocol::AwsJson1_1));
         }
@@ -180,7 +200,7 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
     call.service = Some(service);
     call.protocol = service.protocol();
     if call.operation.is_none() {
-        call.operation = query_action.map(str::to_owned);
+        call.operation = query_action.map(|action| operation_name(Some(service), action));
     }
 
     let authenticated = app
@@ -201,7 +221,7 @@ async fn serve(app: &App, parts: &Parts, body: Body, call: &mut Call) -> Result<
             (a.principal, false)
         }
         Err(portcullis_iam::AuthFailure::Unsigned) if unsigned_allowed => {
-            (portcullis_iam::sts::anonymous_principal(), true)
+            (Arc::new(portcullis_iam::sts::anonymous_principal()), true)
         }
         Err(failure) => {
             if let portcullis_iam::AuthFailure::Internal(e) = &failure {
@@ -389,7 +409,7 @@ fn decode_rest<'m>(
     let (operation, labels) = model
         .route(parts.method.as_str(), parts.uri.path())
         .ok_or_else(|| AwsError::unknown_operation(Protocol::RestJson))?;
-    call.operation = Some(operation.name().to_owned());
+    call.operation = Some(Cow::Borrowed(operation.name()));
     call.known_operation = Some(operation.name());
     let query = query::parse_params(parts.uri.query(), None, &[])?;
     let query: Vec<(&str, &str)> = query.iter().collect();
@@ -410,6 +430,18 @@ fn decode_rest<'m>(
     Ok((operation, input))
 }
 
+/// `name` as the audit trail and the metrics record it: the model's name of the operation when
+/// `service` has one by that name, a copy of what the client sent otherwise.
+fn operation_name(service: Option<Service>, name: &str) -> Cow<'static, str> {
+    service
+        .and_then(Service::model)
+        .and_then(|model| model.operation(name))
+        .map_or_else(
+            || Cow::Owned(name.to_owned()),
+            |op| Cow::Borrowed(op.name()),
+        )
+}
+
 /// Violations as the service reports them: its validation code and AWS's message.
 fn validation_error(model: &ServiceModel, violations: &[Violation]) -> AwsError {
     let code = match portcullis_model::error_code(model.protocol, violations) {
@@ -423,7 +455,7 @@ fn validation_error(model: &ServiceModel, violations: &[Violation]) -> AwsError 
     )
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, AwsError> {
+async fn read_body<B: RequestBody>(body: B, limit: usize) -> Result<Bytes, AwsError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {

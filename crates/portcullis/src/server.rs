@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{Method, StatusCode, header};
+use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,7 +20,7 @@ use portcullis_store::MasterKey;
 use crate::App;
 use crate::audit::AuditSink;
 use crate::config::{MasterKeySource, Settings};
-use crate::front::{self, ConnInfo};
+use crate::front::{self, ConnInfo, RequestBody, Response};
 use crate::metrics::Metrics;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -287,7 +287,11 @@ fn announce_root_key(
 /// Where a request goes: the operational endpoints by path and method (the reset endpoints
 /// only in dev mode), every other request to the API front. A plain match rather than a
 /// router: the front serves nearly every request, and it costs nothing to reach.
-async fn route(app: Arc<App>, conn: ConnInfo, request: Request) -> Response {
+async fn route<B: RequestBody>(
+    app: Arc<App>,
+    conn: ConnInfo,
+    request: http::Request<B>,
+) -> Response {
     let method = request.method();
     let reads = method == Method::GET || method == Method::HEAD;
     match request.uri().path() {
@@ -304,30 +308,28 @@ async fn route(app: Arc<App>, conn: ConnInfo, request: Request) -> Response {
 
 async fn health(app: &App) -> Response {
     match app.store.health().await {
-        Ok(()) => (
+        Ok(()) => plain(
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
+            "application/json",
             r#"{"status":"ok","store":"ok"}"#,
-        )
-            .into_response(),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: store unreachable");
-            (
+            plain(
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, "application/json")],
+                "application/json",
                 r#"{"status":"unavailable","store":"unreachable"}"#,
             )
-                .into_response()
         }
     }
 }
 
 fn metrics(app: &App) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+    plain(
+        StatusCode::OK,
+        "text/plain; version=0.0.4",
         app.metrics.render(),
     )
-        .into_response()
 }
 
 /// Dev mode: forget all state, as moto's and LocalStack's reset endpoints do.
@@ -336,18 +338,24 @@ async fn reset(app: &App) -> Response {
         Ok(()) => {
             app.auth.forget_all();
             tracing::info!("state reset");
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"status":"ok"}"#,
-            )
-                .into_response()
+            plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#)
         }
         Err(e) => {
             tracing::error!(error = %e, "state reset failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "")
         }
     }
+}
+
+/// A response of the operational endpoints.
+fn plain(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut response = http::Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
@@ -397,13 +405,14 @@ async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<tokio_rustls::T
             tls: tls.is_some(),
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-            let app = app.clone();
-            async move {
-                let response = route(app, conn, request.map(axum::body::Body::new)).await;
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    let response = route(app, conn, request).await;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         match tls.clone() {
@@ -479,7 +488,7 @@ mod tests {
             remote: "127.0.0.1:1".parse().unwrap(),
             tls: false,
         };
-        let request = Request::new(axum::body::Body::empty());
+        let request = http::Request::new(Full::new(Bytes::new()));
         let future = route(app.clone(), conn, request);
         let size = std::mem::size_of_val(&future);
         drop(future);
