@@ -22,30 +22,254 @@ use std::time::SystemTime;
 use aws_lc_rs::hmac;
 
 /// A CloudTrail record to append. Its `seq` and `hash` are assigned by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// All its text is one heap buffer, written once on the thread that handles the call: the
+/// body first (written straight into the buffer, see [`NewAuditRecord::build`]), then the
+/// fields back to back. A record used to be up to ten strings, each allocated on a request
+/// thread and freed on the audit writer's (a cross-thread free, which glibc's allocator makes
+/// slow); now it is one allocation, which the store copies from into its segment encoding.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewAuditRecord {
+    /// The body, then the fields' texts in the order of the positions in `ends` (`BODY`,
+    /// `EVENT_ID`, ...), an absent one empty.
+    text: String,
+    /// Where the body and each field end in `text`.
+    // INVARIANT: non-decreasing, each at most `text.len()` and at a char boundary (every end
+    // is the length of `text` after a whole `&str` was pushed).
+    ends: [usize; 9],
+    /// Which optional fields are present: the field at position `PRINCIPAL_ARN + bit` when
+    /// `bit` is set.
+    present: u8,
+    event_time: SystemTime,
+    read_only: bool,
+}
+
+/// The fields of a [`NewAuditRecord`] besides its body, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditFields<'a> {
     /// CloudTrail `eventID` (a UUID).
-    pub event_id: String,
+    pub event_id: &'a str,
     /// CloudTrail `eventTime`; kept to the microsecond.
     pub event_time: SystemTime,
     /// The account the event belongs to (`recipientAccountId`).
-    pub account: String,
+    pub account: &'a str,
     /// CloudTrail `eventSource`, e.g. `iam.amazonaws.com`.
-    pub event_source: String,
+    pub event_source: &'a str,
     /// CloudTrail `eventName`, e.g. `CreateUser`.
-    pub event_name: String,
+    pub event_name: &'a str,
     /// CloudTrail `readOnly`.
     pub read_only: bool,
     /// The caller's ARN, when authenticated.
-    pub principal_arn: Option<String>,
+    pub principal_arn: Option<&'a str>,
     /// The caller's user name, when it has one.
-    pub username: Option<String>,
+    pub username: Option<&'a str>,
     /// The access key the request was signed with.
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<&'a str>,
     /// CloudTrail `errorCode`, when the call failed.
-    pub error_code: Option<String>,
+    pub error_code: Option<&'a str>,
+}
+
+/// Positions in [`NewAuditRecord::ends`]: the body, then the fields in this order.
+const BODY: usize = 0;
+const EVENT_ID: usize = 1;
+const ACCOUNT: usize = 2;
+const EVENT_SOURCE: usize = 3;
+const EVENT_NAME: usize = 4;
+const PRINCIPAL_ARN: usize = 5;
+const USERNAME: usize = 6;
+const ACCESS_KEY_ID: usize = 7;
+const ERROR_CODE: usize = 8;
+
+/// Room for a typical body, reserved with the fields so that the body is written without the
+/// buffer growing: Portcullis writes a GetCallerIdentity record of 740 bytes for the load
+/// script's requests and about 950 for the AWS CLI's (whose User-Agent is 250 bytes).
+const BODY_CAPACITY: usize = 1024;
+
+impl NewAuditRecord {
+    /// A record of `fields` whose body `write_body` appends to the (empty) buffer it is given,
+    /// which has room for the fields and a typical body: one allocation for a typical record.
+    ///
+    /// The body must be UTF-8 (CloudTrail JSON); if it is not, the record keeps `{}` instead
+    /// and the error is logged, as a record is written whatever happens.
+    pub fn build(fields: AuditFields<'_>, write_body: impl FnOnce(&mut Vec<u8>)) -> Self {
+        let mut body = Vec::with_capacity(texts_len(&fields).saturating_add(BODY_CAPACITY));
+        write_body(&mut body);
+        let text = String::from_utf8(body).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an audit record's body is not UTF-8; recorded as {{}}");
+            let mut text = String::with_capacity(texts_len(&fields).saturating_add(2));
+            text.push_str("{}");
+            text
+        });
+        Self::with_fields(text, fields)
+    }
+
+    /// A record of `fields` and `body`, in a buffer of exactly their size.
+    pub fn new(fields: AuditFields<'_>, body: &str) -> Self {
+        let mut text = String::with_capacity(texts_len(&fields).saturating_add(body.len()));
+        text.push_str(body);
+        Self::with_fields(text, fields)
+    }
+
+    /// Appends the fields to `text`, which holds the body.
+    fn with_fields(mut text: String, f: AuditFields<'_>) -> Self {
+        let optional = [f.principal_arn, f.username, f.access_key_id, f.error_code];
+        let mut present = 0u8;
+        for (bit, value) in optional.iter().enumerate() {
+            if value.is_some() {
+                present |= 1 << bit;
+            }
+        }
+        let texts = [f.event_id, f.account, f.event_source, f.event_name]
+            .into_iter()
+            .chain(optional.into_iter().map(|o| o.unwrap_or("")));
+        let mut ends = [text.len(); 9];
+        for (end, value) in ends.iter_mut().skip(BODY + 1).zip(texts) {
+            text.push_str(value);
+            *end = text.len();
+        }
+        Self {
+            text,
+            ends,
+            present,
+            event_time: f.event_time,
+            read_only: f.read_only,
+        }
+    }
+
+    /// The text at `index` in `ends`.
+    fn part(&self, index: usize) -> &str {
+        let start = index
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        // INVARIANT (see `ends`): always `Some`.
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The optional text at `index` in `ends`, if present.
+    fn optional(&self, index: usize) -> Option<&str> {
+        let bit = index.checked_sub(PRINCIPAL_ARN)?;
+        (self.present & (1 << bit) != 0).then(|| self.part(index))
+    }
+
+    /// CloudTrail `eventID` (a UUID).
+    pub fn event_id(&self) -> &str {
+        self.part(EVENT_ID)
+    }
+
+    /// CloudTrail `eventTime`; kept to the microsecond.
+    pub fn event_time(&self) -> SystemTime {
+        self.event_time
+    }
+
+    /// The account the event belongs to (`recipientAccountId`).
+    pub fn account(&self) -> &str {
+        self.part(ACCOUNT)
+    }
+
+    /// CloudTrail `eventSource`, e.g. `iam.amazonaws.com`.
+    pub fn event_source(&self) -> &str {
+        self.part(EVENT_SOURCE)
+    }
+
+    /// CloudTrail `eventName`, e.g. `CreateUser`.
+    pub fn event_name(&self) -> &str {
+        self.part(EVENT_NAME)
+    }
+
+    /// CloudTrail `readOnly`.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The caller's ARN, when authenticated.
+    pub fn principal_arn(&self) -> Option<&str> {
+        self.optional(PRINCIPAL_ARN)
+    }
+
+    /// The caller's user name, when it has one.
+    pub fn username(&self) -> Option<&str> {
+        self.optional(USERNAME)
+    }
+
+    /// The access key the request was signed with.
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.optional(ACCESS_KEY_ID)
+    }
+
+    /// CloudTrail `errorCode`, when the call failed.
+    pub fn error_code(&self) -> Option<&str> {
+        self.optional(ERROR_CODE)
+    }
+
     /// The CloudTrail JSON record, already redacted.
-    pub body: String,
+    pub fn body(&self) -> &str {
+        self.part(BODY)
+    }
+
+    /// The fields besides the body, borrowed: to build a record like this one.
+    pub fn audit_fields(&self) -> AuditFields<'_> {
+        AuditFields {
+            event_id: self.event_id(),
+            event_time: self.event_time,
+            account: self.account(),
+            event_source: self.event_source(),
+            event_name: self.event_name(),
+            read_only: self.read_only,
+            principal_arn: self.principal_arn(),
+            username: self.username(),
+            access_key_id: self.access_key_id(),
+            error_code: self.error_code(),
+        }
+    }
+
+    /// The hashed fields.
+    pub fn fields(&self) -> RecordFields<'_> {
+        RecordFields {
+            event_id: self.event_id(),
+            account: self.account(),
+            event_source: self.event_source(),
+            event_name: self.event_name(),
+            read_only: self.read_only,
+            principal_arn: self.principal_arn(),
+            username: self.username(),
+            access_key_id: self.access_key_id(),
+            error_code: self.error_code(),
+            body: self.body(),
+        }
+    }
+}
+
+/// The length of the texts of `f`.
+fn texts_len(f: &AuditFields<'_>) -> usize {
+    [f.event_id, f.account, f.event_source, f.event_name]
+        .into_iter()
+        .chain(
+            [f.principal_arn, f.username, f.access_key_id, f.error_code]
+                .into_iter()
+                .flatten(),
+        )
+        .fold(0usize, |len, t| len.saturating_add(t.len()))
+}
+
+impl std::fmt::Debug for NewAuditRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAuditRecord")
+            .field("event_id", &self.event_id())
+            .field("event_time", &self.event_time)
+            .field("account", &self.account())
+            .field("event_source", &self.event_source())
+            .field("event_name", &self.event_name())
+            .field("read_only", &self.read_only)
+            .field("principal_arn", &self.principal_arn())
+            .field("username", &self.username())
+            .field("access_key_id", &self.access_key_id())
+            .field("error_code", &self.error_code())
+            .field("body", &self.body())
+            .finish()
+    }
 }
 
 /// A stored audit record.
@@ -234,24 +458,6 @@ pub struct RecordFields<'a> {
     pub error_code: Option<&'a str>,
     /// The CloudTrail JSON.
     pub body: &'a str,
-}
-
-impl NewAuditRecord {
-    /// The hashed fields.
-    pub fn fields(&self) -> RecordFields<'_> {
-        RecordFields {
-            event_id: &self.event_id,
-            account: &self.account,
-            event_source: &self.event_source,
-            event_name: &self.event_name,
-            read_only: self.read_only,
-            principal_arn: self.principal_arn.as_deref(),
-            username: self.username.as_deref(),
-            access_key_id: self.access_key_id.as_deref(),
-            error_code: self.error_code.as_deref(),
-            body: &self.body,
-        }
-    }
 }
 
 impl AuditRecord {
@@ -479,20 +685,23 @@ mod tests {
         }
     }
 
-    fn record(n: u32) -> NewAuditRecord {
-        NewAuditRecord {
-            event_id: format!("e-{n}"),
+    fn fields(n: &str) -> AuditFields<'_> {
+        AuditFields {
+            event_id: n,
             event_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
-            account: "123456789012".into(),
-            event_source: "iam.amazonaws.com".into(),
-            event_name: "CreateUser".into(),
+            account: "123456789012",
+            event_source: "iam.amazonaws.com",
+            event_name: "CreateUser",
             read_only: false,
-            principal_arn: Some("arn:aws:iam::123456789012:root".into()),
+            principal_arn: Some("arn:aws:iam::123456789012:root"),
             username: None,
-            access_key_id: Some("AKIAEXAMPLE".into()),
+            access_key_id: Some("AKIAEXAMPLE"),
             error_code: None,
-            body: format!("{{\"n\":{n}}}"),
         }
+    }
+
+    fn record(n: u32) -> NewAuditRecord {
+        NewAuditRecord::new(fields(&format!("e-{n}")), &format!("{{\"n\":{n}}}"))
     }
 
     fn stored(hasher: &ChainHasher, n: usize) -> Vec<AuditRecord> {
@@ -577,23 +786,182 @@ mod tests {
     fn fields_are_unambiguous() {
         // Moving bytes between adjacent fields changes the hash.
         let h = ChainHasher::new(b"k");
-        let mut a = record(1);
-        a.event_source = "ab".into();
-        a.event_name = "c".into();
-        let mut b = record(1);
-        b.event_source = "a".into();
-        b.event_name = "bc".into();
+        let base = fields("e-1");
+        let a = NewAuditRecord::new(
+            AuditFields {
+                event_source: "ab",
+                event_name: "c",
+                ..base
+            },
+            "{}",
+        );
+        let b = NewAuditRecord::new(
+            AuditFields {
+                event_source: "a",
+                event_name: "bc",
+                ..base
+            },
+            "{}",
+        );
         assert_ne!(
             h.hash(&GENESIS_HASH, 1, a.fields(), 0),
             h.hash(&GENESIS_HASH, 1, b.fields(), 0)
         );
-        let mut c = record(1);
-        c.username = Some(String::new());
-        let mut d = record(1);
-        d.username = None;
+        let c = NewAuditRecord::new(
+            AuditFields {
+                username: Some(""),
+                ..base
+            },
+            "{}",
+        );
+        let d = NewAuditRecord::new(
+            AuditFields {
+                username: None,
+                ..base
+            },
+            "{}",
+        );
         assert_ne!(
             h.hash(&GENESIS_HASH, 1, c.fields(), 0),
             h.hash(&GENESIS_HASH, 1, d.fields(), 0)
         );
+    }
+
+    /// Two records whose chain hashes and segment were computed by the code before records
+    /// were one buffer (when they were ten `String`s): the stored format must not change.
+    fn golden() -> [NewAuditRecord; 2] {
+        let full = AuditFields {
+            event_id: "019ab697-e800-7000-8000-000000000001",
+            event_time: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_micros(1_764_000_000_123_456),
+            account: "123456789012",
+            event_source: "iam.amazonaws.com",
+            event_name: "CreateUser",
+            read_only: false,
+            principal_arn: Some("arn:aws:iam::123456789012:user/zoë"),
+            username: Some("zoë"),
+            access_key_id: Some("AKIAIOSFODNN7EXAMPLE"),
+            error_code: Some("AccessDenied"),
+        };
+        let bare = AuditFields {
+            event_id: "e-2",
+            event_time: SystemTime::UNIX_EPOCH,
+            account: "",
+            event_source: "sts.amazonaws.com",
+            event_name: "GetCallerIdentity",
+            read_only: true,
+            principal_arn: None,
+            username: Some(""),
+            access_key_id: None,
+            error_code: None,
+        };
+        [
+            NewAuditRecord::build(full, |out| {
+                out.extend_from_slice(
+                    "{\"eventName\":\"CreateUser\",\"userName\":\"zoë\"}".as_bytes(),
+                );
+            }),
+            NewAuditRecord::new(bare, ""),
+        ]
+    }
+
+    #[test]
+    fn hashes_and_segments_are_as_before() {
+        let h = ChainHasher::new(b"portcullis-golden-key");
+        let [full, bare] = golden();
+        let a = h.hash(&GENESIS_HASH, 1, full.fields(), 1_764_000_000_123_456);
+        let b = h.hash(&a, 2, bare.fields(), 0);
+        assert_eq!(
+            hex::encode(a),
+            "7240de1bc793cdc0f2ffb52276d3a7f92df80a0d52e592f64472b0f77ca0f81d"
+        );
+        assert_eq!(
+            hex::encode(b),
+            "210d0307a8d9167d72658a2c936866c42977a7a6f6ba2f4f30e255c070baf894"
+        );
+        let c = crate::segment::chain_segments(&h, 0, "", &[full, bare]).unwrap();
+        let s = &c.segments[0];
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        digest.update(&s.records);
+        digest.update(&s.filter);
+        assert_eq!(
+            hex::encode(digest.finish()),
+            "174451ea753e517fd29455ab0e049d64171a01cc37d4496fd211d7e77f033a3f"
+        );
+        assert_eq!((s.min_time, s.max_time), (0, 1_764_000_000_123_456));
+        assert_eq!(c.head_hash, hex::encode(b));
+    }
+
+    #[test]
+    fn a_record_gives_back_its_fields() {
+        let [full, bare] = golden();
+        assert_eq!(full.event_id(), "019ab697-e800-7000-8000-000000000001");
+        assert_eq!(full.account(), "123456789012");
+        assert_eq!(full.event_source(), "iam.amazonaws.com");
+        assert_eq!(full.event_name(), "CreateUser");
+        assert!(!full.read_only());
+        assert_eq!(
+            full.principal_arn(),
+            Some("arn:aws:iam::123456789012:user/zoë")
+        );
+        assert_eq!(full.username(), Some("zoë"));
+        assert_eq!(full.access_key_id(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(full.error_code(), Some("AccessDenied"));
+        assert_eq!(
+            full.body(),
+            "{\"eventName\":\"CreateUser\",\"userName\":\"zoë\"}"
+        );
+        assert_eq!(NewAuditRecord::new(full.audit_fields(), full.body()), full);
+        assert_eq!((bare.account(), bare.body()), ("", ""));
+        assert_eq!(bare.principal_arn(), None);
+        assert_eq!(bare.username(), Some(""));
+        assert!(bare.read_only());
+        assert_eq!(bare.event_time(), SystemTime::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn a_typical_record_is_one_allocation_and_bad_bodies_become_braces() {
+        let [full, _] = golden();
+        let room = texts_len(&full.audit_fields()) + BODY_CAPACITY;
+        let mut reserved = 0;
+        let built = NewAuditRecord::build(full.audit_fields(), |out| {
+            assert!(out.is_empty());
+            reserved = out.capacity();
+            out.extend_from_slice(&[b'x'; BODY_CAPACITY]);
+        });
+        // The buffer never grew: the first allocation was the only one.
+        assert!(reserved >= room);
+        assert_eq!(built.text.capacity(), reserved);
+        assert_eq!(built.text.len(), room);
+        let bad = NewAuditRecord::build(full.audit_fields(), |out| out.push(0xff));
+        assert_eq!(bad.body(), "{}");
+        assert_eq!(bad.audit_fields(), full.audit_fields());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_fields_come_back(
+            texts in proptest::collection::vec(".{0,40}", 5),
+            options in proptest::collection::vec(proptest::option::of(".{0,40}"), 4),
+            read_only in proptest::bool::ANY,
+            micros in 0u64..4_000_000_000_000_000,
+        ) {
+            let fields = AuditFields {
+                event_id: &texts[0],
+                event_time: SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(micros),
+                account: &texts[1],
+                event_source: &texts[2],
+                event_name: &texts[3],
+                read_only,
+                principal_arn: options[0].as_deref(),
+                username: options[1].as_deref(),
+                access_key_id: options[2].as_deref(),
+                error_code: options[3].as_deref(),
+            };
+            let built = NewAuditRecord::build(fields, |out| out.extend_from_slice(texts[4].as_bytes()));
+            proptest::prop_assert_eq!(built.audit_fields(), fields);
+            proptest::prop_assert_eq!(built.body(), texts[4].as_str());
+            proptest::prop_assert_eq!(&NewAuditRecord::new(fields, &texts[4]), &built);
+        }
     }
 }

@@ -29,7 +29,7 @@ use std::time::SystemTime;
 
 use portcullis_core::Secret;
 
-pub use audit::{AuditQuery, AuditRecord, AuditVerification, NewAuditRecord};
+pub use audit::{AuditFields, AuditQuery, AuditRecord, AuditVerification, NewAuditRecord};
 pub use key::{MasterKey, place_aad};
 
 /// A boxed, sendable future: the return type of every [`Store`] method, so that the trait stays

@@ -249,7 +249,7 @@ pub(crate) fn chain_segments<'a>(
             seq = seq
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Corrupt("audit sequence exhausted".to_owned()))?;
-            let micros = crate::to_micros(record.event_time)?;
+            let micros = crate::to_micros(record.event_time())?;
             prev = hasher.hash(&prev, seq, record.fields(), micros);
             writer.push(micros, record.fields(), &prev);
         }
@@ -874,29 +874,32 @@ impl LogConverter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditFields;
     use proptest::prelude::*;
     use std::time::{Duration, SystemTime};
 
     fn record(n: u32) -> NewAuditRecord {
-        NewAuditRecord {
-            event_id: format!("e-{n}"),
-            event_time: SystemTime::UNIX_EPOCH
-                + Duration::from_micros(1_700_000_000_000_000 + u64::from(n)),
-            account: "123456789012".into(),
-            event_source: "iam.amazonaws.com".into(),
-            event_name: if n.is_multiple_of(2) {
-                "CreateUser"
-            } else {
-                "ListUsers"
-            }
-            .into(),
-            read_only: n % 2 == 1,
-            principal_arn: Some("arn:aws:iam::123456789012:root".into()),
-            username: None,
-            access_key_id: Some(format!("AKIA{n}")),
-            error_code: n.is_multiple_of(3).then(|| "AccessDenied".into()),
-            body: format!("{{\"n\":{n}}}"),
-        }
+        let access_key_id = format!("AKIA{n}");
+        NewAuditRecord::new(
+            AuditFields {
+                event_id: &format!("e-{n}"),
+                event_time: SystemTime::UNIX_EPOCH
+                    + Duration::from_micros(1_700_000_000_000_000 + u64::from(n)),
+                account: "123456789012",
+                event_source: "iam.amazonaws.com",
+                event_name: if n.is_multiple_of(2) {
+                    "CreateUser"
+                } else {
+                    "ListUsers"
+                },
+                read_only: n % 2 == 1,
+                principal_arn: Some("arn:aws:iam::123456789012:root"),
+                username: None,
+                access_key_id: Some(&access_key_id),
+                error_code: n.is_multiple_of(3).then_some("AccessDenied"),
+            },
+            &format!("{{\"n\":{n}}}"),
+        )
     }
 
     fn chained(n: u32) -> ChainedSegments {

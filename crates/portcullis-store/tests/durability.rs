@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use portcullis_core::Secret;
 use portcullis_store::{
-    AuditQuery, AuditVerification, NewAuditRecord, Precondition, StoreLocation, WriteOp,
+    AuditFields, AuditQuery, AuditVerification, NewAuditRecord, Precondition, StoreLocation,
+    WriteOp,
 };
 use serde_json::json;
 
@@ -72,19 +73,21 @@ async fn durability_child_writer() {
         out.flush().unwrap();
         store
             .append_audit(
-                vec![NewAuditRecord {
-                    event_id: event_id(n),
-                    event_time: SystemTime::now(),
-                    account: ACCOUNT.to_owned(),
-                    event_source: "iam.amazonaws.com".to_owned(),
-                    event_name: "CreateUser".to_owned(),
-                    read_only: false,
-                    principal_arn: None,
-                    username: None,
-                    access_key_id: None,
-                    error_code: None,
-                    body: format!("{{\"n\":{n}}}"),
-                }]
+                vec![NewAuditRecord::new(
+                    AuditFields {
+                        event_id: &event_id(n),
+                        event_time: SystemTime::now(),
+                        account: ACCOUNT,
+                        event_source: "iam.amazonaws.com",
+                        event_name: "CreateUser",
+                        read_only: false,
+                        principal_arn: None,
+                        username: None,
+                        access_key_id: None,
+                        error_code: None,
+                    },
+                    &format!("{{\"n\":{n}}}"),
+                )]
                 .into(),
             )
             .await

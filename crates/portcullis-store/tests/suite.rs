@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use portcullis_core::Secret;
 use portcullis_store::segment::{decode_segment, encode_records};
 use portcullis_store::{
-    AuditQuery, AuditRecord, AuditVerification, ListQuery, NewAuditRecord, Precondition, Store,
-    StoreError, StoreLocation, WriteOp,
+    AuditFields, AuditQuery, AuditRecord, AuditVerification, ListQuery, NewAuditRecord,
+    Precondition, Store, StoreError, StoreLocation, WriteOp,
 };
 use serde_json::json;
 
@@ -755,27 +755,46 @@ fn at(secs: u64) -> SystemTime {
 }
 
 fn record(n: u64, account: &str, name: &str) -> NewAuditRecord {
-    NewAuditRecord {
-        event_id: format!("00000000-0000-4000-8000-{n:012}"),
-        event_time: at(n) + Duration::from_micros(123_456),
-        account: account.to_owned(),
-        event_source: if name == "GetCallerIdentity" {
-            "sts.amazonaws.com"
-        } else {
-            "iam.amazonaws.com"
-        }
-        .to_owned(),
-        event_name: name.to_owned(),
-        read_only: name.starts_with("Get") || name.starts_with("List"),
-        principal_arn: Some(format!("arn:aws:iam::{account}:user/u{}", n % 2)),
-        username: Some(format!("u{}", n % 2)),
-        access_key_id: Some(format!("AKIA{n:016}")),
-        error_code: if n.is_multiple_of(3) {
-            Some("AccessDenied".to_owned())
-        } else {
-            None
+    let principal_arn = format!("arn:aws:iam::{account}:user/u{}", n % 2);
+    let username = format!("u{}", n % 2);
+    let access_key_id = format!("AKIA{n:016}");
+    NewAuditRecord::new(
+        AuditFields {
+            event_id: &format!("00000000-0000-4000-8000-{n:012}"),
+            event_time: at(n) + Duration::from_micros(123_456),
+            account,
+            event_source: if name == "GetCallerIdentity" {
+                "sts.amazonaws.com"
+            } else {
+                "iam.amazonaws.com"
+            },
+            event_name: name,
+            read_only: name.starts_with("Get") || name.starts_with("List"),
+            principal_arn: Some(&principal_arn),
+            username: Some(&username),
+            access_key_id: Some(&access_key_id),
+            error_code: n.is_multiple_of(3).then_some("AccessDenied"),
         },
-        body: format!("{{\"eventName\":\"{name}\",\"n\":{n}}}"),
+        &format!("{{\"eventName\":\"{name}\",\"n\":{n}}}"),
+    )
+}
+
+/// A new record as the store gives it back, but for its `seq` and `hash` (left 0 and empty).
+fn as_stored(r: &NewAuditRecord) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        event_id: r.event_id().to_owned(),
+        event_time: r.event_time(),
+        account: r.account().to_owned(),
+        event_source: r.event_source().to_owned(),
+        event_name: r.event_name().to_owned(),
+        read_only: r.read_only(),
+        principal_arn: r.principal_arn().map(str::to_owned),
+        username: r.username().map(str::to_owned),
+        access_key_id: r.access_key_id().map(str::to_owned),
+        error_code: r.error_code().map(str::to_owned),
+        body: r.body().to_owned(),
+        hash: String::new(),
     }
 }
 
@@ -810,7 +829,7 @@ async fn audit_append_and_query(f: Fixture) {
     assert_eq!(seqs(&all), vec![6, 5, 4, 3, 2, 1]);
     // Every field reads back as written.
     let first = all.last().unwrap();
-    let want = record(1, ACCOUNT, "CreateUser");
+    let want = as_stored(&record(1, ACCOUNT, "CreateUser"));
     assert_eq!(
         (
             &first.event_id,
@@ -941,33 +960,38 @@ async fn audit_lookup_by_time_ordered_event_id(f: Fixture) {
     let records: Vec<NewAuditRecord> = times
         .iter()
         .enumerate()
-        .map(|(n, &time)| NewAuditRecord {
-            event_id: portcullis_core::id::time_ordered_id(time),
-            event_time: time,
-            ..record(n as u64 + 1, ACCOUNT, "ListUsers")
+        .map(|(n, &time)| {
+            let like = record(n as u64 + 1, ACCOUNT, "ListUsers");
+            let event_id = portcullis_core::id::time_ordered_id(time);
+            let fields = AuditFields {
+                event_id: &event_id,
+                event_time: time,
+                ..like.audit_fields()
+            };
+            NewAuditRecord::new(fields, like.body())
         })
         .collect();
     s.append_audit(records.clone().into()).await.unwrap();
     for (n, r) in records.iter().enumerate() {
         let found = s
             .query_audit(AuditQuery {
-                event_id: Some(r.event_id.clone()),
+                event_id: Some(r.event_id().to_owned()),
                 ..Default::default()
             })
             .await
             .unwrap();
-        assert_eq!(seqs(&found), vec![n as i64 + 1], "{}", r.event_id);
+        assert_eq!(seqs(&found), vec![n as i64 + 1], "{}", r.event_id());
         // As LookupEvents asks: within the caller's account; another account finds nothing.
         for (account, expected) in [(ACCOUNT, vec![n as i64 + 1]), (OTHER, vec![])] {
             let found = s
                 .query_audit(AuditQuery {
                     account: Some(account.into()),
-                    event_id: Some(r.event_id.clone()),
+                    event_id: Some(r.event_id().to_owned()),
                     ..Default::default()
                 })
                 .await
                 .unwrap();
-            assert_eq!(seqs(&found), expected, "{account} {}", r.event_id);
+            assert_eq!(seqs(&found), expected, "{account} {}", r.event_id());
         }
     }
     let elsewhere = portcullis_core::id::time_ordered_id(base + Duration::from_secs(60));
@@ -1433,7 +1457,7 @@ async fn an_audit_log_from_before_segments_is_converted(f: Fixture) {
             1 | 2 => (ACCOUNT, "GetCallerIdentity"),
             _ => (ACCOUNT, "ListUsers"),
         };
-        let r = record(n, account, name);
+        let r = as_stored(&record(n, account, name));
         let micros = i64::try_from(
             r.event_time
                 .duration_since(SystemTime::UNIX_EPOCH)

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use portcullis_aws::AwsError;
 use portcullis_core::{Principal, PrincipalKind, iso8601};
 use portcullis_model::{ShapeKind, ShapeRef};
-use portcullis_store::{NewAuditRecord, Store};
+use portcullis_store::{AuditFields, NewAuditRecord, Store};
 
 use crate::config::AuditDurability;
 use crate::route::{Service, is_read_only};
@@ -298,27 +298,21 @@ impl CallFacts<'_> {
                 tls_version: "TLSv1.3",
             }),
         };
-        // Written into room for a typical record at once, rather than grown step by step.
-        let mut text = Vec::with_capacity(1024);
-        body.write_json(&mut text);
-        let body = String::from_utf8(text).unwrap_or_else(|e| {
-            // Escaped UTF-8 text and serde_json's output only: not reachable.
-            tracing::error!(error = %e, "cannot serialise an audit record");
-            String::from("{}")
-        });
-        NewAuditRecord {
+        let fields = AuditFields {
+            event_id: &event_id,
             event_time: self.time,
-            account: account.to_owned(),
-            event_source: event_source.to_owned(),
-            event_name: self.operation.to_owned(),
+            account,
+            event_source,
+            event_name: self.operation,
             read_only,
-            principal_arn: self.principal.map(|p| p.arn.to_string()),
+            principal_arn: self.principal.map(|p| p.arn.as_str()),
             username: self.principal.map(username),
-            access_key_id: access_key_id.map(str::to_owned),
-            error_code: self.error.map(|e| e.code.to_string()),
-            body,
-            event_id,
-        }
+            access_key_id,
+            error_code: self.error.map(|e| e.code.as_ref()),
+        };
+        // The JSON goes straight into the record's one buffer, which has room for a typical
+        // record: one allocation, which the audit writer's thread frees.
+        NewAuditRecord::build(fields, |out| body.write_json(out))
     }
 }
 
@@ -507,23 +501,21 @@ impl UserIdentity<'_> {
 }
 
 /// CloudTrail's `Username` for a principal: the user name, `root`, or the role session's role.
-fn username(principal: &Principal) -> String {
+fn username(principal: &Principal) -> &str {
     match principal.kind {
-        PrincipalKind::Root => "root".to_owned(),
+        PrincipalKind::Root => "root",
         PrincipalKind::IamUser | PrincipalKind::FederatedUser => principal
             .arn
             .resource()
             .rsplit('/')
             .next()
-            .unwrap_or_default()
-            .to_owned(),
+            .unwrap_or_default(),
         PrincipalKind::AssumedRole => principal
             .arn
             .resource()
             .split('/')
             .nth(1)
-            .unwrap_or_default()
-            .to_owned(),
+            .unwrap_or_default(),
     }
 }
 
@@ -768,7 +760,7 @@ mod tests {
             response_elements: None,
         };
         let record = facts.into_record();
-        let body: Value = serde_json::from_str(&record.body).unwrap();
+        let body: Value = serde_json::from_str(record.body()).unwrap();
         for field in [
             "eventVersion",
             "eventTime",
@@ -789,8 +781,19 @@ mod tests {
         }
         assert_eq!(body["userIdentity"]["type"], "Root");
         assert_eq!(body["readOnly"], true);
-        assert_eq!(record.account, "123456789012");
-        assert_eq!(record.username.as_deref(), Some("root"));
+        assert_eq!(record.account(), "123456789012");
+        assert_eq!(record.username(), Some("root"));
+        assert_eq!(
+            record.principal_arn(),
+            Some("arn:aws:iam::123456789012:root")
+        );
+        assert_eq!(record.access_key_id(), Some("AKIAX"));
+        assert_eq!(record.event_id(), body["eventID"]);
+        assert_eq!(
+            (record.event_source(), record.event_name()),
+            ("sts.amazonaws.com", "GetCallerIdentity")
+        );
+        assert!(record.read_only() && record.error_code().is_none());
     }
 
     #[test]
@@ -818,8 +821,8 @@ mod tests {
             response_elements: None,
         };
         let record = facts.into_record();
-        assert!(!record.body.contains("hunter2!") && !record.body.contains("t0k"));
-        let body: Value = serde_json::from_str(&record.body).unwrap();
+        assert!(!record.body().contains("hunter2!") && !record.body().contains("t0k"));
+        let body: Value = serde_json::from_str(record.body()).unwrap();
         assert_eq!(
             body["requestParameters"],
             json!({"userName": "bob", "password": HIDDEN,
@@ -832,8 +835,8 @@ mod tests {
         assert_eq!(body["errorCode"], "InvalidClientTokenId");
         assert_eq!(body["sourceIPAddress"], "10.1.2.3");
         assert_eq!(body["tlsDetails"]["tlsVersion"], "TLSv1.3");
-        assert_eq!(body["eventID"], record.event_id.as_str());
-        assert_eq!(record.error_code.as_deref(), Some("InvalidClientTokenId"));
-        assert!(!record.read_only);
+        assert_eq!(body["eventID"], record.event_id());
+        assert_eq!(record.error_code(), Some("InvalidClientTokenId"));
+        assert!(!record.read_only());
     }
 }

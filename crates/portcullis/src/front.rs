@@ -131,7 +131,7 @@ pub async fn handle<B: RequestBody>(
         response_elements: None,
     };
     let record = facts.into_record();
-    let changed_state = error.is_none() && !record.read_only;
+    let changed_state = error.is_none() && !record.read_only();
     app.audit.record(record, changed_state).await;
     let label = call.known_operation.unwrap_or("unknown");
     let service = call.service.map_or("unknown", Service::name);
