@@ -24,6 +24,8 @@ pub mod prefix {
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::AsciiText;
+
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -149,14 +151,14 @@ pub fn secret_access_key() -> String {
 
 /// A request id in the 8-4-4-4-12 hexadecimal form AWS uses (a random UUID, version 4).
 pub fn request_id() -> String {
-    uuid_text(with_version(public_random_bytes::<16>(), 4))
+    uuid_text(with_version(public_random_bytes::<16>(), 4)).to_string()
 }
 
 /// An event id in the same form, ordered by time: its first 48 bits are the milliseconds since
 /// the Unix epoch at `time` and the rest is random (a UUID of version 7, RFC 9562). Ids made
 /// later sort after ids made earlier, so an index over them grows at its end instead of
 /// touching a random page for every insert.
-pub fn time_ordered_id(time: SystemTime) -> String {
+pub fn time_ordered_id(time: SystemTime) -> AsciiText<36> {
     let millis = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -195,15 +197,18 @@ fn with_version(mut bytes: [u8; 16], version: u8) -> [u8; 16] {
     bytes
 }
 
-fn uuid_text(bytes: [u8; 16]) -> String {
-    let mut out = String::with_capacity(36);
-    for (i, byte) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+/// The 8-4-4-4-12 hexadecimal form of a UUID.
+fn uuid_text(bytes: [u8; 16]) -> AsciiText<36> {
+    let mut out = [b'-'; 36];
+    // Where each byte's two digits go: the dashes stand at 8, 13, 18 and 23.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    for (&at, &byte) in AT.iter().zip(&bytes) {
+        if let Some([high, low]) = out.get_mut(at..at + 2) {
+            *high = hex_digit(byte >> 4);
+            *low = hex_digit(byte & 0x0f);
         }
-        push_hex(&mut out, *byte);
     }
-    out
+    AsciiText::written(out)
 }
 
 /// `bytes` in lower-case hexadecimal (digests and signatures, as SigV4 and the audit chain
@@ -227,11 +232,6 @@ pub fn digest_hex(digest: &[u8; 32]) -> [u8; 64] {
         }
     }
     out
-}
-
-fn push_hex(out: &mut String, byte: u8) {
-    out.push(char::from(hex_digit(byte >> 4)));
-    out.push(char::from(hex_digit(byte & 0x0f)));
 }
 
 /// '0'..'9', then 'a'..'f' (39 = 'a' - '0' - 10), without a table or a branch.
@@ -307,6 +307,15 @@ mod tests {
             digest_hex(&digest).as_slice(),
             lower_hex(&digest).as_bytes()
         );
+    }
+
+    #[test]
+    fn uuid_text_is_8_4_4_4_12_lower_hex() {
+        let bytes = [
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff,
+        ];
+        assert_eq!(uuid_text(bytes), "00112233-4455-6677-8899-aabbccddeeff");
     }
 
     #[test]

@@ -13,14 +13,16 @@ pub mod id;
 pub mod json;
 pub mod principal;
 pub mod secret;
+pub mod text;
 pub mod xml;
 
 pub use account::{AccountId, InvalidAccountId};
 pub use arn::{Arn, InvalidArn};
-pub use clock::{Clock, FixedClock, SystemClock, iso8601};
+pub use clock::{Clock, FixedClock, SystemClock, iso8601, iso8601_text};
 pub use context::RequestContext;
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
+pub use text::AsciiText;
 
 /// The partition every ARN Portcullis issues lives in.
 pub const PARTITION: &str = "aws";

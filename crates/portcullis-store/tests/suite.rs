@@ -994,7 +994,8 @@ async fn audit_lookup_by_time_ordered_event_id(f: Fixture) {
             assert_eq!(seqs(&found), expected, "{account} {}", r.event_id());
         }
     }
-    let elsewhere = portcullis_core::id::time_ordered_id(base + Duration::from_secs(60));
+    let elsewhere =
+        portcullis_core::id::time_ordered_id(base + Duration::from_secs(60)).to_string();
     let found = s
         .query_audit(AuditQuery {
             event_id: Some(elsewhere),

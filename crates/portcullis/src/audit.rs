@@ -21,7 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use portcullis_aws::AwsError;
-use portcullis_core::{Principal, PrincipalKind, iso8601};
+use portcullis_core::{Principal, PrincipalKind, iso8601_text};
 use portcullis_model::{ShapeKind, ShapeRef};
 use portcullis_store::{AuditFields, NewAuditRecord, Store};
 
@@ -256,6 +256,7 @@ impl CallFacts<'_> {
     /// The CloudTrail record and the fields the store indexes.
     pub fn into_record(self) -> NewAuditRecord {
         let event_id = portcullis_core::id::time_ordered_id(self.time);
+        let event_time = iso8601_text(self.time);
         let read_only = is_read_only(self.operation);
         let account = self
             .principal
@@ -270,7 +271,7 @@ impl CallFacts<'_> {
         let body = CloudTrailEvent {
             event_version: "1.11",
             user_identity: UserIdentity::of(self.principal, access_key_id, account),
-            event_time: iso8601(self.time),
+            event_time: &event_time,
             event_source,
             event_name: self.operation,
             aws_region: self.region,
@@ -322,7 +323,7 @@ impl CallFacts<'_> {
 struct CloudTrailEvent<'a> {
     event_version: &'static str,
     user_identity: UserIdentity<'a>,
-    event_time: String,
+    event_time: &'a str,
     event_source: &'static str,
     event_name: &'a str,
     aws_region: &'a str,
@@ -629,7 +630,7 @@ mod tests {
         CloudTrailEvent {
             event_version: "1.11",
             user_identity: identity,
-            event_time: iso8601(SystemTime::UNIX_EPOCH),
+            event_time: "1970-01-01T00:00:00Z",
             event_source: "sts.amazonaws.com",
             event_name: text,
             aws_region: text,
