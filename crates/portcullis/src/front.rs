@@ -50,12 +50,24 @@ struct Call {
     operation: Option<Cow<'static, str>>,
     /// Whether `operation` is one of the service's operations (a bounded metrics label).
     known_operation: Option<&'static str>,
+    /// The region of the credential scope; empty until a signature names one.
     region: String,
     principal: Option<Arc<Principal>>,
     /// When authentication failed: the key and account it named.
     failed_key: Option<String>,
     failed_account: Option<AccountId>,
     request_parameters: Option<Value>,
+}
+
+impl Call {
+    /// The region the call is recorded in: the credential scope's, else the default.
+    fn region(&self) -> &str {
+        if self.region.is_empty() {
+            DEFAULT_REGION
+        } else {
+            &self.region
+        }
+    }
 }
 
 /// What a handler returns: the response body in its protocol's form.
@@ -96,7 +108,7 @@ pub async fn handle<B: RequestBody>(
         protocol: Protocol::STS,
         operation: None,
         known_operation: None,
-        region: DEFAULT_REGION.to_owned(),
+        region: String::new(),
         principal: None,
         failed_key: None,
         failed_account: None,
@@ -114,12 +126,13 @@ pub async fn handle<B: RequestBody>(
     };
 
     let operation = call.operation.as_deref().unwrap_or("unknown");
+    let request_parameters = call.request_parameters.take();
     let facts = CallFacts {
         request_id: &call.request_id,
         time: call.received_at,
         service: call.service,
         operation,
-        region: &call.region,
+        region: call.region(),
         source_ip: call.source_ip,
         user_agent: &call.user_agent,
         tls: call.tls,
@@ -127,7 +140,7 @@ pub async fn handle<B: RequestBody>(
         access_key_id: call.failed_key.as_deref(),
         account: call.failed_account.as_ref().map(AccountId::as_str),
         error: error.as_ref(),
-        request_parameters: call.request_parameters.take(),
+        request_parameters,
         response_elements: None,
     };
     let record = facts.into_record();
@@ -273,7 +286,10 @@ async fn serve<B: RequestBody>(
         principal: principal
             .or_else(|| call.principal.take())
             .ok_or_else(AwsError::internal_failure)?,
-        region: std::mem::take(&mut call.region),
+        region: match std::mem::take(&mut call.region) {
+            region if region.is_empty() => DEFAULT_REGION.to_owned(),
+            region => region,
+        },
         source_ip: call.source_ip,
         user_agent: std::mem::take(&mut call.user_agent),
         secure_transport: call.tls,
