@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::query::XmlWriter;
 
@@ -25,6 +25,11 @@ use crate::query::XmlWriter;
 pub const REQUEST_ID_HEADER: &str = "x-amzn-RequestId";
 /// The rest-json header that names the error code.
 pub const ERROR_TYPE_HEADER: &str = "x-amzn-ErrorType";
+/// [`REQUEST_ID_HEADER`] as a header name: built once, where a name from a `&str` outside the
+/// standard set is lowercased into a new allocation for every response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+/// [`ERROR_TYPE_HEADER`] as a header name.
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
 /// Content type of AWS JSON 1.1 bodies.
 pub const AMZ_JSON_1_1: &str = "application/x-amz-json-1.1";
 
@@ -411,13 +416,20 @@ pub fn error_response(
                 w.text_element(name, value);
             }
             w.end("Error");
-            w.text_element("RequestId", request_id);
+            let id_at = w.request_id_element(request_id);
             w.end("ErrorResponse");
-            build_response(err.status, "text/xml", request_id, None, w.finish())
+            build_response(
+                err.status,
+                "text/xml",
+                request_id,
+                Some(id_at),
+                None,
+                w.finish(),
+            )
         }
         Protocol::AwsJson1_1 => {
             let body = json_error_body(err);
-            build_response(err.status, AMZ_JSON_1_1, request_id, None, body)
+            build_response(err.status, AMZ_JSON_1_1, request_id, None, None, body)
         }
         Protocol::RestJson => {
             let body = json_error_body(err);
@@ -425,6 +437,7 @@ pub fn error_response(
                 err.status,
                 "application/json",
                 request_id,
+                None,
                 Some(&err.code),
                 body,
             )
@@ -452,25 +465,39 @@ fn json_error_body(err: &AwsError) -> Vec<u8> {
 
 /// Builds a response with the request id header. Header values that cannot be represented
 /// (a request id or error code with control characters) are left out rather than failing.
+///
+/// `request_id_at` is where the body carries the request id (query responses do): the header
+/// value then shares the body's buffer instead of copying the id into one of its own.
 pub(crate) fn build_response(
     status: StatusCode,
     content_type: &'static str,
     request_id: &str,
+    request_id_at: Option<usize>,
     error_type: Option<&str>,
     body: Vec<u8>,
 ) -> http::Response<Bytes> {
-    let mut response = http::Response::new(Bytes::from(body));
+    let body = Bytes::from(body);
+    let shared_id = request_id_at
+        .and_then(|at| Some(at..at.checked_add(request_id.len())?))
+        .filter(|range| body.get(range.clone()) == Some(request_id.as_bytes()))
+        .map(|range| body.slice(range));
+    // Both conversions accept exactly the same bytes, so the header is the same either way.
+    let id = match shared_id {
+        Some(shared) => HeaderValue::from_maybe_shared(shared),
+        None => HeaderValue::from_str(request_id),
+    };
+    let mut response = http::Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
     );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID_HEADER, id);
+    if let Ok(id) = id {
+        headers.insert(REQUEST_ID, id);
     }
     if let Some(code) = error_type.and_then(|c| HeaderValue::from_str(c).ok()) {
-        headers.insert(ERROR_TYPE_HEADER, code);
+        headers.insert(ERROR_TYPE, code);
     }
     response
 }

@@ -62,7 +62,7 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Value, AwsError> {
 /// A successful JSON 1.1 response with `body`.
 pub fn response(request_id: &str, body: &serde_json::Value) -> http::Response<Bytes> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    build_response(StatusCode::OK, AMZ_JSON_1_1, request_id, None, bytes)
+    build_response(StatusCode::OK, AMZ_JSON_1_1, request_id, None, None, bytes)
 }
 
 #[cfg(test)]

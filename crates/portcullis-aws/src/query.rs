@@ -252,20 +252,48 @@ impl XmlWriter {
 
     /// Opens `<name xmlns="...">`.
     pub fn start_with_xmlns(&mut self, name: &str, xmlns: &str) -> &mut Self {
+        self.start_tag_with_xmlns(&[name], xmlns)
+    }
+
+    /// Closes `</name>`.
+    pub fn end(&mut self, name: &str) -> &mut Self {
+        self.end_tag(&[name])
+    }
+
+    /// Opens the element whose name is `parts` joined (`["GetUser", "Result"]`), without
+    /// building the name first.
+    fn start_tag(&mut self, parts: &[&str]) -> &mut Self {
         self.out.push('<');
-        self.out.push_str(name);
+        self.out.extend(parts.iter().copied());
+        self.out.push('>');
+        self
+    }
+
+    /// [`XmlWriter::start_tag`] with an `xmlns` attribute.
+    fn start_tag_with_xmlns(&mut self, parts: &[&str], xmlns: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.extend(parts.iter().copied());
         self.out.push_str(" xmlns=\"");
         portcullis_core::xml::escape_into(&mut self.out, xmlns);
         self.out.push_str("\">");
         self
     }
 
-    /// Closes `</name>`.
-    pub fn end(&mut self, name: &str) -> &mut Self {
+    /// Closes the element [`XmlWriter::start_tag`] opened.
+    fn end_tag(&mut self, parts: &[&str]) -> &mut Self {
         self.out.push_str("</");
-        self.out.push_str(name);
+        self.out.extend(parts.iter().copied());
         self.out.push('>');
         self
+    }
+
+    /// `<RequestId>id</RequestId>`, returning where the id's text starts in the document (for
+    /// the response header to share the bytes).
+    pub(crate) fn request_id_element(&mut self, request_id: &str) -> usize {
+        self.start("RequestId");
+        let at = self.out.len();
+        self.text(request_id).end("RequestId");
+        at
     }
 
     /// Escaped text inside the current element.
@@ -351,17 +379,22 @@ pub fn response(
     result: impl FnOnce(&mut XmlWriter),
 ) -> http::Response<Bytes> {
     let mut w = XmlWriter::new();
-    let response_tag = format!("{action}Response");
-    let result_tag = format!("{action}Result");
-    w.start_with_xmlns(&response_tag, xmlns);
-    w.start(&result_tag);
+    w.start_tag_with_xmlns(&[action, "Response"], xmlns);
+    w.start_tag(&[action, "Result"]);
     result(&mut w);
-    w.end(&result_tag);
-    w.start("ResponseMetadata")
-        .text_element("RequestId", request_id)
-        .end("ResponseMetadata");
-    w.end(&response_tag);
-    build_response(StatusCode::OK, "text/xml", request_id, None, w.finish())
+    w.end_tag(&[action, "Result"]);
+    w.start("ResponseMetadata");
+    let id_at = w.request_id_element(request_id);
+    w.end("ResponseMetadata");
+    w.end_tag(&[action, "Response"]);
+    build_response(
+        StatusCode::OK,
+        "text/xml",
+        request_id,
+        Some(id_at),
+        None,
+        w.finish(),
+    )
 }
 
 #[cfg(test)]
@@ -473,6 +506,32 @@ mod tests {
             "01234567-89ab-cdef-0123-456789abcdef"
         );
         insta::assert_snapshot!(String::from_utf8(r.body().to_vec()).unwrap());
+    }
+
+    #[test]
+    fn request_id_header_whether_or_not_the_body_escapes_it() {
+        for (id, header) in [
+            ("req-1", Some("req-1")),
+            ("a&b<c>", Some("a&b<c>")),
+            ("bad\u{1}id", None),
+        ] {
+            let r = response("GetCallerIdentity", "urn:x", id, |_| {});
+            assert_eq!(
+                r.headers()
+                    .get("x-amzn-requestid")
+                    .map(|v| v.to_str().unwrap()),
+                header,
+                "{id}"
+            );
+            let e = crate::error_response(crate::Protocol::STS, &AwsError::internal_failure(), id);
+            assert_eq!(
+                e.headers()
+                    .get("x-amzn-requestid")
+                    .map(|v| v.to_str().unwrap()),
+                header,
+                "{id}"
+            );
+        }
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub fn response(
     } else {
         serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec())
     };
-    build_response(status, "application/json", request_id, None, bytes)
+    build_response(status, "application/json", request_id, None, None, bytes)
 }
 
 #[cfg(test)]
