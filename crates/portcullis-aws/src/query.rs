@@ -6,6 +6,7 @@
 //! `Name.entry.N.key` / `Name.entry.N.value`, structures as `Name.Field`. Responses are
 //! `<ActionResponse xmlns=..><ActionResult>..</ActionResult><ResponseMetadata><RequestId>`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -14,10 +15,11 @@ use http::StatusCode;
 use crate::error::{AwsError, build_response};
 
 /// The parameters of a query request, in the order they arrived (URL query first, then the
-/// form body). Names and values are form-decoded (`+` is a space, `%XX` a byte).
+/// form body). Names and values are form-decoded (`+` is a space, `%XX` a byte); one that
+/// needs no decoding is borrowed from the request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueryParams {
-    pairs: Vec<(String, String)>,
+pub struct QueryParams<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 /// Parses the URL query and, when the content type is form-encoded, the body.
@@ -25,11 +27,11 @@ pub struct QueryParams {
 /// A body with another content type is not read: AWS's query services take parameters only
 /// from `application/x-www-form-urlencoded` bodies. Bytes that do not decode to UTF-8 are a
 /// `MalformedQueryString` error (400), never a panic.
-pub fn parse_params(
-    uri_query: Option<&str>,
+pub fn parse_params<'a>(
+    uri_query: Option<&'a str>,
     content_type: Option<&str>,
-    body: &[u8],
-) -> Result<QueryParams, AwsError> {
+    body: &'a [u8],
+) -> Result<QueryParams<'a>, AwsError> {
     let mut pairs = Vec::new();
     if let Some(q) = uri_query {
         decode_form(q.as_bytes(), &mut pairs)?;
@@ -49,7 +51,10 @@ fn is_form(content_type: Option<&str>) -> bool {
     })
 }
 
-fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), AwsError> {
+fn decode_form<'a>(
+    input: &'a [u8],
+    out: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<(), AwsError> {
     for part in input.split(|b| *b == b'&') {
         if part.is_empty() {
             continue;
@@ -67,9 +72,15 @@ fn decode_form(input: &[u8], out: &mut Vec<(String, String)>) -> Result<(), AwsE
 }
 
 /// Decodes one form-encoded name or value: `+` is a space, `%XX` a byte, and a `%` without
-/// two hex digits after it stands for itself (as `percent_decode` treats it). One pass, one
+/// two hex digits after it stands for itself (as `percent_decode` treats it). Borrowed when
+/// there is nothing to decode (`Action=GetCallerIdentity`); otherwise one pass, one
 /// allocation.
-fn form_decode(raw: &[u8]) -> Result<String, AwsError> {
+fn form_decode(raw: &[u8]) -> Result<Cow<'_, str>, AwsError> {
+    if !raw.iter().any(|b| matches!(b, b'%' | b'+')) {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| malformed());
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut at = 0;
     while let Some(&byte) = raw.get(at) {
@@ -91,13 +102,17 @@ fn form_decode(raw: &[u8]) -> Result<String, AwsError> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| {
-        AwsError::new(
-            "MalformedQueryString",
-            StatusCode::BAD_REQUEST,
-            "The query string or form body is not valid UTF-8 after decoding.",
-        )
-    })
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| malformed())
+}
+
+fn malformed() -> AwsError {
+    AwsError::new(
+        "MalformedQueryString",
+        StatusCode::BAD_REQUEST,
+        "The query string or form body is not valid UTF-8 after decoding.",
+    )
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
@@ -112,9 +127,9 @@ pub fn form_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, crate::sigv4::URI_ENCODE_SET).to_string()
 }
 
-impl QueryParams {
+impl<'a> QueryParams<'a> {
     /// Parameters from pairs, for tests and for callers that decoded them elsewhere.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+    pub fn from_pairs<K: Into<Cow<'a, str>>, V: Into<Cow<'a, str>>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
         Self {
@@ -130,7 +145,7 @@ impl QueryParams {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The `Action` parameter.
@@ -145,7 +160,7 @@ impl QueryParams {
 
     /// All pairs in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// Whether there are no parameters at all.
@@ -411,6 +426,30 @@ mod tests {
         String::from_utf8(percent_encoding::percent_decode(&plus_as_space).collect()).ok()
     }
 
+    /// The parser before borrowing: every name and value decoded into a String of its own.
+    fn owned_pairs(
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<Vec<(String, String)>> {
+        let mut inputs = vec![query.unwrap_or_default().as_bytes()];
+        if is_form(content_type) {
+            inputs.push(body);
+        }
+        let mut pairs = Vec::new();
+        for part in inputs.into_iter().flat_map(|i| i.split(|b| *b == b'&')) {
+            if part.is_empty() {
+                continue;
+            }
+            let (k, v) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            pairs.push((form_decode_plain(k)?, form_decode_plain(v)?));
+        }
+        Some(pairs)
+    }
+
     proptest! {
         #[test]
         fn form_decoding_in_one_pass_agrees_with_the_plain_definition(
@@ -422,7 +461,28 @@ mod tests {
                 0..24,
             )
         ) {
-            prop_assert_eq!(form_decode(&raw).ok(), form_decode_plain(&raw));
+            prop_assert_eq!(form_decode(&raw).ok().map(Cow::into_owned), form_decode_plain(&raw));
+        }
+
+        /// Borrowing what needs no decoding changes no parameter: the same pairs (or the same
+        /// failure) as decoding every name and value into a String of its own.
+        #[test]
+        fn borrowed_parameters_equal_owned_decoding(
+            query in proptest::option::of("[a-zA-Z0-9=&%+. \u{e9}-]{0,40}"),
+            body in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'%'), Just(b'+'), Just(b'&'), Just(b'='), Just(b'2'), Just(b'B'),
+                    Just(b'a'), Just(0xc3), Just(0xa9), any::<u8>()
+                ],
+                0..40,
+            ),
+            form in any::<bool>(),
+        ) {
+            let content_type = form.then_some("application/x-www-form-urlencoded");
+            let ours = parse_params(query.as_deref(), content_type, &body)
+                .map(|p| p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>())
+                .ok();
+            prop_assert_eq!(ours, owned_pairs(query.as_deref(), content_type, &body));
         }
 
     }
