@@ -20,6 +20,8 @@
 //! minutes of the server's clock. Presigned auth is valid from `X-Amz-Date` (less 15 minutes of
 //! skew) until `X-Amz-Date + X-Amz-Expires`.
 
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -72,24 +74,78 @@ pub struct HttpRequestParts<'a> {
 }
 
 /// `AKID/yyyymmdd/region/service/aws4_request`, without the terminator.
+///
+/// The four parts live in one String (`AKID/yyyymmdd/region/service`) and are read by
+/// position: one allocation per request instead of four, and as cheap to clone into a key's
+/// signing-key cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialScope {
-    /// The access key id the request claims.
-    pub access_key_id: String,
-    /// The scope date, `yyyymmdd`.
-    pub date: String,
-    /// The region the request was signed for.
-    pub region: String,
-    /// The signing name of the service the request was signed for.
-    pub service: String,
+    credential: String,
+    // INVARIANT: `date_at <= region_at <= service_at <= credential.len()`, each a character
+    // boundary just past a '/' that `new` wrote, so every part is `credential[start..next - 1]`.
+    date_at: usize,
+    region_at: usize,
+    service_at: usize,
 }
 
 impl CredentialScope {
+    /// The scope of `access_key_id` for `date` (`yyyymmdd`), `region` and `service`.
+    pub fn new(access_key_id: &str, date: &str, region: &str, service: &str) -> Self {
+        let mut credential = String::with_capacity(
+            access_key_id.len() + date.len() + region.len() + service.len() + 3,
+        );
+        credential.push_str(access_key_id);
+        credential.push('/');
+        let date_at = credential.len();
+        credential.push_str(date);
+        credential.push('/');
+        let region_at = credential.len();
+        credential.push_str(region);
+        credential.push('/');
+        let service_at = credential.len();
+        credential.push_str(service);
+        Self {
+            credential,
+            date_at,
+            region_at,
+            service_at,
+        }
+    }
+
+    /// The access key id the request claims.
+    pub fn access_key_id(&self) -> &str {
+        self.part(0, self.date_at)
+    }
+
+    /// The scope date, `yyyymmdd`.
+    pub fn date(&self) -> &str {
+        self.part(self.date_at, self.region_at)
+    }
+
+    /// The region the request was signed for.
+    pub fn region(&self) -> &str {
+        self.part(self.region_at, self.service_at)
+    }
+
+    /// The signing name of the service the request was signed for.
+    pub fn service(&self) -> &str {
+        self.credential.get(self.service_at..).unwrap_or_default()
+    }
+
+    /// The part from `start` up to the '/' before `next`.
+    fn part(&self, start: usize, next: usize) -> &str {
+        self.credential
+            .get(start..next.saturating_sub(1))
+            .unwrap_or_default()
+    }
+
     /// `yyyymmdd/region/service/aws4_request`, as the string to sign carries it.
     pub fn scope_string(&self) -> String {
         format!(
             "{}/{}/{}/{TERMINATOR}",
-            self.date, self.region, self.service
+            self.date(),
+            self.region(),
+            self.service()
         )
     }
 }
@@ -106,21 +162,24 @@ pub enum SignatureLocation {
     },
 }
 
-/// What a request claims about its signature; nothing here has been verified yet.
+/// What a request claims about its signature; nothing here has been verified yet. The strings
+/// borrow from the request where it carries them as they are needed (the usual case).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedSignature {
+pub struct ParsedSignature<'a> {
     /// The credential scope.
     pub scope: CredentialScope,
-    /// The signed header names, lowercase, in the order the request listed them.
-    pub signed_headers: Vec<String>,
+    /// The signed header names, lowercase, joined by `;` in the order the request listed them
+    /// (as the canonical request carries them); [`ParsedSignature::signed_header_names`] reads
+    /// them one by one.
+    pub signed_headers: Cow<'a, str>,
     /// The signature as sent (hex).
-    pub signature: String,
+    pub signature: Cow<'a, str>,
     /// The signing time.
     pub request_time: SystemTime,
     /// The signing time as the string to sign carries it (`yyyymmddThhmmssZ`).
-    pub amz_date: String,
+    pub amz_date: Cow<'a, str>,
     /// `X-Amz-Security-Token`, for temporary credentials.
-    pub security_token: Option<String>,
+    pub security_token: Option<Cow<'a, str>>,
     /// Header or presigned query.
     pub location: SignatureLocation,
 }
@@ -196,7 +255,7 @@ impl Default for CanonicalOptions {
 
 /// Reads the SigV4 claims of a request. `Ok(None)`: the request carries no SigV4
 /// authentication (no `Authorization` header and no `X-Amz-*` auth query parameters).
-pub fn parse(req: &HttpRequestParts<'_>) -> Result<Option<ParsedSignature>, SigV4Error> {
+pub fn parse<'a>(req: &HttpRequestParts<'a>) -> Result<Option<ParsedSignature<'a>>, SigV4Error> {
     let query_auth = query_pairs(req.uri.query()).any(|(k, _)| {
         k.eq_ignore_ascii_case(b"X-Amz-Algorithm") || k.eq_ignore_ascii_case(b"X-Amz-Signature")
     });
@@ -212,20 +271,23 @@ pub fn parse(req: &HttpRequestParts<'_>) -> Result<Option<ParsedSignature>, SigV
     }
 }
 
-fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignature, SigV4Error> {
+fn parse_header<'a>(
+    req: &HttpRequestParts<'a>,
+    value: &'a [u8],
+) -> Result<ParsedSignature<'a>, SigV4Error> {
     let value = std::str::from_utf8(value).map_err(|_| {
         SigV4Error::IncompleteSignature("Authorization header is not valid UTF-8.".to_owned())
     })?;
     let value = value.trim();
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let (algorithm, rest) = split_once_byte(value, b' ').unwrap_or((value, ""));
     if algorithm != ALGORITHM {
         return Err(SigV4Error::IncompleteSignature(format!(
             "Unsupported AWS 'algorithm': '{algorithm}'. Only '{ALGORITHM}' is supported."
         )));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else {
+    for part in split_byte(rest, b',') {
+        let Some((k, v)) = split_once_byte(part.trim(), b'=') else {
             continue;
         };
         match k.trim() {
@@ -265,12 +327,12 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
     let signed_headers = parse_signed_headers(signed_headers);
     // AWS refuses header auth that does not sign the host and the date it relies on: without
     // them a captured signature could be replayed to another host or at another time.
-    if !signed_headers.iter().any(|h| h == "host") {
+    if !header_names(&signed_headers).any(|h| h == "host") {
         return Err(SigV4Error::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         ));
     }
-    if !signed_headers.iter().any(|h| h == date_header) {
+    if !header_names(&signed_headers).any(|h| h == date_header) {
         let shown = if date_header == "date" {
             "Date"
         } else {
@@ -281,20 +343,20 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
         )));
     }
     let (request_time, amz_date) = if date_header == "date" {
-        let t = parse_http_date(&raw_date)?;
-        (t, format_amz_date(t))
+        let t = parse_http_date(raw_date)?;
+        (t, Cow::Owned(format_amz_date(t)))
     } else {
-        (parse_amz_date(&raw_date)?, raw_date)
+        (parse_amz_date(raw_date)?, Cow::Borrowed(raw_date))
     };
     let security_token = req
         .headers
         .get("x-amz-security-token")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .map(Cow::Borrowed);
     Ok(ParsedSignature {
         scope,
         signed_headers,
-        signature: signature.to_owned(),
+        signature: Cow::Borrowed(signature),
         request_time,
         amz_date,
         security_token,
@@ -303,24 +365,23 @@ fn parse_header(req: &HttpRequestParts<'_>, value: &[u8]) -> Result<ParsedSignat
 }
 
 /// The date header a request relies on: `x-amz-date` wins over `date`.
-fn amz_date_from_headers(headers: &http::HeaderMap) -> Option<(&'static str, String)> {
+fn amz_date_from_headers(headers: &http::HeaderMap) -> Option<(&'static str, &str)> {
     if let Some(v) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) {
-        return Some(("x-amz-date", v.trim().to_owned()));
+        return Some(("x-amz-date", v.trim()));
     }
     headers
         .get(http::header::DATE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| ("date", v.trim().to_owned()))
+        .map(|v| ("date", v.trim()))
 }
 
-fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error> {
-    let get = |name: &str| -> Option<String> {
-        query_pairs(req.uri.query())
+fn parse_query<'a>(req: &HttpRequestParts<'a>) -> Result<ParsedSignature<'a>, SigV4Error> {
+    let query = req.uri.query();
+    // Percent-decoded, with invalid UTF-8 replaced; borrowed when nothing was encoded.
+    let get = |name: &str| -> Option<Cow<'a, str>> {
+        query_pairs(query)
             .find(|(k, _)| *k == name.as_bytes())
-            .map(|(_, v)| {
-                String::from_utf8_lossy(&percent_encoding::percent_decode(v).collect::<Vec<u8>>())
-                    .into_owned()
-            })
+            .map(|(_, v)| percent_encoding::percent_decode(v).decode_utf8_lossy())
     };
     let required = [
         "X-Amz-Algorithm",
@@ -329,7 +390,7 @@ fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error
         "X-Amz-Date",
         "X-Amz-SignedHeaders",
     ];
-    let values: Vec<Option<String>> = required.iter().map(|n| get(n)).collect();
+    let values = required.map(get);
     let mut missing = String::new();
     for (name, v) in required.iter().zip(&values) {
         if v.is_none() {
@@ -345,7 +406,7 @@ fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error
         Some(signature),
         Some(raw_date),
         Some(signed_headers),
-    ] = <[Option<String>; 5]>::try_from(values).unwrap_or_default()
+    ] = values
     else {
         return Err(SigV4Error::IncompleteSignature(format!(
             "{missing}Re-examine the query-string parameters."
@@ -357,8 +418,11 @@ fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error
         )));
     }
     let scope = parse_credential(&credential)?;
-    let signed_headers = parse_signed_headers(&signed_headers);
-    if !signed_headers.iter().any(|h| h == "host") {
+    let signed_headers = match signed_headers {
+        Cow::Borrowed(s) => parse_signed_headers(s),
+        Cow::Owned(s) => Cow::Owned(parse_signed_headers(&s).into_owned()),
+    };
+    if !header_names(&signed_headers).any(|h| h == "host") {
         return Err(SigV4Error::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned(),
         ));
@@ -393,7 +457,7 @@ fn parse_query(req: &HttpRequestParts<'_>) -> Result<ParsedSignature, SigV4Error
 }
 
 fn parse_credential(credential: &str) -> Result<CredentialScope, SigV4Error> {
-    let mut parts = credential.split('/');
+    let mut parts = split_byte(credential, b'/');
     let (Some(akid), Some(date), Some(region), Some(service), Some(terminator), None) = (
         parts.next(),
         parts.next(),
@@ -419,19 +483,57 @@ fn parse_credential(credential: &str) -> Result<CredentialScope, SigV4Error> {
             "Credential should be scoped to a valid region. ".to_owned(),
         ));
     }
-    Ok(CredentialScope {
-        access_key_id: akid.to_owned(),
-        date: date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
+    Ok(CredentialScope::new(akid, date, region, service))
+}
+
+/// The `SignedHeaders` list with every name trimmed and lowercased and empty names dropped,
+/// joined by `;`. Borrowed when the request sent it that way already (every SDK does).
+fn parse_signed_headers(s: &str) -> Cow<'_, str> {
+    let normal = |h: &str| {
+        !h.is_empty() && h.trim().len() == h.len() && !h.bytes().any(|b| b.is_ascii_uppercase())
+    };
+    if split_byte(s, b';').all(normal) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for name in split_byte(s, b';').map(str::trim).filter(|h| !h.is_empty()) {
+        if !out.is_empty() {
+            out.push(';');
+        }
+        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+    }
+    Cow::Owned(out)
+}
+
+/// The names of a `;`-joined signed header list.
+fn header_names(signed_headers: &str) -> impl Iterator<Item = &str> {
+    split_byte(signed_headers, b';').filter(|h| !h.is_empty())
+}
+
+/// `s.split(sep)` for an ASCII `sep`, found by a byte search: on strings this short the char
+/// searcher's setup cost more than the search (`CharSearcher::next_match` in profiles).
+fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match split_once_byte(current, sep) {
+            Some((part, after)) => {
+                rest = Some(after);
+                Some(part)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
     })
 }
 
-fn parse_signed_headers(s: &str) -> Vec<String> {
-    s.split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect()
+/// `s.split_once(sep)` for an ASCII `sep`.
+fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    // An ASCII byte is a whole character: both sides start and end on character boundaries.
+    Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
 /// `yyyymmddThhmmssZ`, read by position (every signed request carries one; the general
@@ -489,21 +591,26 @@ pub fn format_amz_date(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-impl ParsedSignature {
+impl ParsedSignature<'_> {
+    /// The signed header names, lowercase, in the order the request listed them.
+    pub fn signed_header_names(&self) -> impl Iterator<Item = &str> {
+        header_names(&self.signed_headers)
+    }
+
     /// Checks that the request was signed for `service` (its signing name, e.g. `sts`) and,
     /// when given, for `region`.
     pub fn check_scope(&self, service: &str, region: Option<&str>) -> Result<(), SigV4Error> {
-        if self.scope.service != service {
+        if self.scope.service() != service {
             return Err(SigV4Error::SignatureDoesNotMatch(format!(
                 "Credential should be scoped to correct service: '{service}'. "
             )));
         }
         if let Some(region) = region
-            && self.scope.region != region
+            && self.scope.region() != region
         {
             return Err(SigV4Error::SignatureDoesNotMatch(format!(
                 "Credential should be scoped to a valid region, not '{}'. ",
-                self.scope.region
+                self.scope.region()
             )));
         }
         Ok(())
@@ -518,7 +625,7 @@ impl ParsedSignature {
 /// canonical form of every service but S3.
 pub fn verify(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     secret_access_key: &Secret<String>,
     now: SystemTime,
 ) -> Result<(), SigV4Error> {
@@ -534,7 +641,7 @@ pub fn verify(
 /// [`verify`] with explicit canonicalisation options.
 pub fn verify_with(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     secret_access_key: &Secret<String>,
     now: SystemTime,
     options: CanonicalOptions,
@@ -548,17 +655,19 @@ pub fn verify_with(
 /// for the requests that share them instead of deriving it for each.
 pub fn verify_with_signing_key(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     key: &hmac::Key,
     now: SystemTime,
     options: CanonicalOptions,
 ) -> Result<(), SigV4Error> {
     check_time(sig, now)?;
     let date_part = sig.amz_date.get(..8).unwrap_or_default();
-    if sig.scope.date != date_part {
+    if sig.scope.date() != date_part {
         return Err(SigV4Error::SignatureDoesNotMatch(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
-            sig.scope.date, date_part, sig.amz_date
+            sig.scope.date(),
+            date_part,
+            sig.amz_date
         )));
     }
     let body_hash = sha256_hex(req.body);
@@ -586,15 +695,39 @@ pub fn verify_with_signing_key(
 
 fn signature_matches(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     key: &hmac::Key,
     payload_hash: &[u8],
     options: CanonicalOptions,
 ) -> Result<bool, SigV4Error> {
-    let mut canonical = Vec::with_capacity(512);
-    canonical_request_into(req, sig, payload_hash, options, &mut canonical)?;
-    let expected = signature_hex(key, &sig.amz_date, &sig.scope, &canonical);
+    let expected = with_canonical_buffer(|canonical| {
+        canonical_request_into(req, sig, payload_hash, options, canonical)?;
+        Ok(signature_hex(key, &sig.amz_date, &sig.scope, canonical))
+    })?;
     Ok(ct_eq(&expected, sig.signature.as_bytes()))
+}
+
+thread_local! {
+    /// The canonical request's buffer, reused by every verification on the thread.
+    static CANONICAL: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A buffer larger than this (a request with a huge query string) is not kept for the next.
+const MAX_KEPT_CANONICAL: usize = 16 * 1024;
+
+/// Runs `f` with an empty buffer for a canonical request: the thread's own, so that verifying
+/// allocates nothing once the thread has verified a request. The buffer is taken out of the
+/// thread-local while `f` runs, so nothing here can fail or panic; a nested call (or one during
+/// thread teardown) just starts from a new buffer.
+fn with_canonical_buffer<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    let mut buffer = CANONICAL.try_with(Cell::take).unwrap_or_default();
+    buffer.clear();
+    buffer.reserve(512);
+    let out = f(&mut buffer);
+    if buffer.capacity() <= MAX_KEPT_CANONICAL {
+        let _ = CANONICAL.try_with(|cell| cell.set(buffer));
+    }
+    out
 }
 
 /// The signature over the [`string_to_sign`] of `canonical_request`, in hex, without writing
@@ -612,11 +745,11 @@ fn signature_hex(
         b"\n",
         amz_date.as_bytes(),
         b"\n",
-        scope.date.as_bytes(),
+        scope.date().as_bytes(),
         b"/",
-        scope.region.as_bytes(),
+        scope.region().as_bytes(),
         b"/",
-        scope.service.as_bytes(),
+        scope.service().as_bytes(),
         b"/",
         TERMINATOR.as_bytes(),
         b"\n",
@@ -682,12 +815,7 @@ pub fn signing_key(secret_access_key: &Secret<String>, scope: &CredentialScope) 
     k_secret.extend_from_slice(secret_access_key.expose().as_bytes());
     let k_secret = Secret::new(k_secret);
     let mut key = hmac::Key::new(hmac::HMAC_SHA256, k_secret.expose());
-    for part in [
-        scope.date.as_str(),
-        scope.region.as_str(),
-        scope.service.as_str(),
-        TERMINATOR,
-    ] {
+    for part in [scope.date(), scope.region(), scope.service(), TERMINATOR] {
         let tag = hmac::sign(&key, part.as_bytes());
         key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
@@ -708,7 +836,7 @@ pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, canonical_request
 /// load generators and tests). `payload_hash` is normally the hex SHA-256 of the body.
 pub fn sign(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     secret_access_key: &Secret<String>,
     payload_hash: &str,
 ) -> Result<String, SigV4Error> {
@@ -723,7 +851,7 @@ pub fn sign(
 /// does not carry is a mismatch.
 pub fn canonical_request(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     payload_hash: &str,
     options: CanonicalOptions,
 ) -> Result<Vec<u8>, SigV4Error> {
@@ -734,7 +862,7 @@ pub fn canonical_request(
 
 fn canonical_request_into(
     req: &HttpRequestParts<'_>,
-    sig: &ParsedSignature,
+    sig: &ParsedSignature<'_>,
     payload_hash: &[u8],
     options: CanonicalOptions,
     out: &mut Vec<u8>,
@@ -752,13 +880,13 @@ fn canonical_request_into(
         out.extend_from_slice(canonical_query(req.uri.query(), exclude_signature).as_bytes());
     }
     out.push(b'\n');
-    for name in &sig.signed_headers {
+    for name in sig.signed_header_names() {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
-        let mut values = req.headers.get_all(name.as_str()).iter().peekable();
+        let mut values = req.headers.get_all(name).iter().peekable();
         if values.peek().is_none() {
             // HTTP/2 carries the host in the :authority pseudo-header, i.e. the URI.
-            match (name.as_str(), req.uri.authority()) {
+            match (name, req.uri.authority()) {
                 ("host", Some(authority)) => out.extend_from_slice(authority.as_str().as_bytes()),
                 _ => {
                     return Err(SigV4Error::SignatureDoesNotMatch(format!(
@@ -778,7 +906,7 @@ fn canonical_request_into(
         out.push(b'\n');
     }
     out.push(b'\n');
-    for (i, name) in sig.signed_headers.iter().enumerate() {
+    for (i, name) in sig.signed_header_names().enumerate() {
         if i > 0 {
             out.push(b';');
         }
@@ -886,12 +1014,7 @@ mod tests {
 
     #[test]
     fn streamed_signature_is_the_hmac_of_the_string_to_sign() {
-        let scope = CredentialScope {
-            access_key_id: "AKIDEXAMPLE".to_owned(),
-            date: "20150830".to_owned(),
-            region: "us-east-1".to_owned(),
-            service: "iam".to_owned(),
-        };
+        let scope = CredentialScope::new("AKIDEXAMPLE", "20150830", "us-east-1", "iam");
         let key = hmac::Key::new(hmac::HMAC_SHA256, b"signing key");
         for canonical in [&b""[..], b"GET\n/\nAction=ListUsers\n", &[0xffu8; 300]] {
             let plain = string_to_sign("20150830T123600Z", &scope, canonical);
@@ -954,7 +1077,57 @@ mod tests {
         }
     }
 
+    /// The signed header parser before borrowing: a String per name.
+    fn signed_headers_owned(s: &str) -> Vec<String> {
+        s.split(';')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+
+    /// The credential parts as `str::split` cuts them.
+    fn credential_by_split(credential: &str) -> Option<[String; 4]> {
+        let parts: Vec<&str> = credential.split('/').collect();
+        match parts.as_slice() {
+            [akid, date, region, service, terminator]
+                if *terminator == TERMINATOR && !akid.is_empty() && !region.is_empty() =>
+            {
+                Some([akid, date, region, service].map(|p| (*p).to_owned()))
+            }
+            _ => None,
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn byte_splitting_agrees_with_str_split(
+            s in "[a;,/= \u{e9}\u{3b1}]{0,12}",
+            sep in proptest::sample::select(vec![b';', b',', b'/', b'=', b' ']),
+        ) {
+            let ours: Vec<&str> = split_byte(&s, sep).collect();
+            let std: Vec<&str> = s.split(char::from(sep)).collect();
+            proptest::prop_assert_eq!(ours, std);
+            proptest::prop_assert_eq!(split_once_byte(&s, sep), s.split_once(char::from(sep)));
+        }
+
+        #[test]
+        fn borrowed_signed_headers_name_the_same_headers(s in "[a-zA-Z; \t\u{a0}\u{c9}-]{0,24}") {
+            let parsed = parse_signed_headers(&s);
+            let names: Vec<&str> = header_names(&parsed).collect();
+            let expected = signed_headers_owned(&s);
+            proptest::prop_assert_eq!(&names, &expected);
+            proptest::prop_assert_eq!(parsed.as_ref(), expected.join(";"));
+        }
+
+        #[test]
+        fn credential_scope_reads_back_its_parts(s in "[aA/4_ -]{0,8}(/aws4_request)?") {
+            let ours = parse_credential(&s).ok().map(|scope| {
+                [scope.access_key_id(), scope.date(), scope.region(), scope.service()]
+                    .map(str::to_owned)
+            });
+            proptest::prop_assert_eq!(ours, credential_by_split(&s));
+        }
+
         #[test]
         fn any_amz_date_reads_as_by_the_format(s in "[0-9]{8}T[0-9]{6}Z|[0-9T Z+-]{0,18}|\\PC{0,17}") {
             proptest::prop_assert_eq!(parse_amz_date(&s).ok(), amz_date_by_format(&s));

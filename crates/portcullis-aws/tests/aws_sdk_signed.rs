@@ -139,9 +139,9 @@ fn form_post_verifies() {
     )];
     let r = s.sign();
     let parsed = sigv4::parse(&r.parts()).unwrap().unwrap();
-    assert_eq!(parsed.scope.access_key_id, AKID);
-    assert_eq!(parsed.scope.service, "sts");
-    assert_eq!(parsed.scope.region, "us-east-1");
+    assert_eq!(parsed.scope.access_key_id(), AKID);
+    assert_eq!(parsed.scope.service(), "sts");
+    assert_eq!(parsed.scope.region(), "us-east-1");
     assert_eq!(parsed.location, sigv4::SignatureLocation::Header);
     parsed.check_scope("sts", Some("us-east-1")).unwrap();
     assert!(parsed.check_scope("iam", None).is_err());

@@ -184,9 +184,9 @@ impl CachedKey {
         now: SystemTime,
     ) -> Result<(), SigV4Error> {
         let same_scope = |scope: &CredentialScope| {
-            scope.date == parsed.scope.date
-                && scope.region == parsed.scope.region
-                && scope.service == parsed.scope.service
+            scope.date() == parsed.scope.date()
+                && scope.region() == parsed.scope.region()
+                && scope.service() == parsed.scope.service()
         };
         let cached = self.signing.read().ok().and_then(|signing| {
             signing
@@ -248,7 +248,7 @@ impl Authenticator {
     pub async fn authenticate(
         &self,
         request: &HttpRequestParts<'_>,
-        parsed: Result<Option<ParsedSignature>, SigV4Error>,
+        parsed: Result<Option<ParsedSignature<'_>>, SigV4Error>,
         service: &str,
         now: SystemTime,
     ) -> Result<Authenticated, AuthFailure> {
@@ -263,7 +263,7 @@ impl Authenticator {
                 });
             }
         };
-        let key_id = parsed.scope.access_key_id.clone();
+        let key_id = parsed.scope.access_key_id().to_owned();
         if let Err(error) = parsed.check_scope(service, None) {
             return Err(AuthFailure::Signature {
                 access_key_id: Some(key_id),

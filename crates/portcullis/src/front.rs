@@ -189,7 +189,7 @@ async fn serve<B: RequestBody>(
         .and_then(Option::as_ref)
         .map(|p| &p.scope);
     if let Some(scope) = scope {
-        call.region = scope.region.clone();
+        call.region = scope.region().to_owned();
     }
 
     // Query parameters route unsigned query requests and carry signed ones.
@@ -207,7 +207,7 @@ async fn serve<B: RequestBody>(
         .and_then(query::QueryParams::action);
     let service = call
         .service
-        .or_else(|| scope.and_then(|s| Service::from_signing_name(&s.service)))
+        .or_else(|| scope.and_then(|s| Service::from_signing_name(s.service())))
         .or_else(|| query_action.map(Service::from_query_action))
         .unwrap_or(Service::Sts);
     call.service = Some(service);
@@ -229,7 +229,7 @@ async fn serve<B: RequestBody>(
                 let key = &a.principal.access_key_id;
                 app.authz
                     .usage()
-                    .note_key(key, call.received_at, service.name(), &a.scope.region);
+                    .note_key(key, call.received_at, service.name(), a.scope.region());
             }
             (a.principal, false)
         }
