@@ -188,23 +188,22 @@ impl CachedKey {
                 && scope.region() == parsed.scope.region()
                 && scope.service() == parsed.scope.service()
         };
-        let cached = self.signing.read().ok().and_then(|signing| {
-            signing
-                .as_ref()
-                .filter(|(scope, _)| same_scope(scope))
-                .map(|(_, key)| key.clone())
-        });
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = sigv4::signing_key(&self.secret, &parsed.scope);
-                if let Ok(mut signing) = self.signing.write() {
-                    *signing = Some((parsed.scope.clone(), key.clone()));
-                }
-                key
-            }
+        let verify = |key: &hmac::Key| {
+            sigv4::verify_with_signing_key(request, parsed, key, now, CanonicalOptions::default())
         };
-        sigv4::verify_with_signing_key(request, parsed, &key, now, CanonicalOptions::default())
+        // The cached key is used under the read lock (verifying is short and never waits)
+        // rather than copied out: a copy of an HMAC key is a copy of its hash states.
+        if let Ok(signing) = self.signing.read()
+            && let Some((_, key)) = signing.as_ref().filter(|(scope, _)| same_scope(scope))
+        {
+            return verify(key);
+        }
+        let key = sigv4::signing_key(&self.secret, &parsed.scope);
+        let verdict = verify(&key);
+        if let Ok(mut signing) = self.signing.write() {
+            *signing = Some((parsed.scope.clone(), key));
+        }
+        verdict
     }
 }
 
