@@ -376,7 +376,7 @@ impl CloudTrailEvent<'_> {
         field(out, "userIdentity");
         self.user_identity.write_json(out);
         field(out, "eventTime");
-        push_str(out, &self.event_time);
+        push_str(out, self.event_time);
         field(out, "eventSource");
         push_str(out, self.event_source);
         field(out, "eventName");
