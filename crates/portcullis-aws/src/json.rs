@@ -12,12 +12,12 @@ use http::StatusCode;
 use crate::error::{AMZ_JSON_1_1, AwsError, Protocol, build_response};
 
 /// The dispatch header of the JSON protocols.
-pub const TARGET_HEADER: &str = "x-amz-target";
+pub const TARGET_HEADER: http::HeaderName = http::HeaderName::from_static("x-amz-target");
 
 /// Reads `X-Amz-Target` as `(prefix, operation)`. `Ok(None)` when the header is absent; a
 /// header that is not `Prefix.Operation` is `UnknownOperationException`.
 pub fn parse_target(headers: &http::HeaderMap) -> Result<Option<(String, String)>, AwsError> {
-    let Some(value) = headers.get(TARGET_HEADER) else {
+    let Some(value) = headers.get(&TARGET_HEADER) else {
         return Ok(None);
     };
     let target = value

@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{digest, hmac};
+use http::HeaderName;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use portcullis_core::Secret;
 use portcullis_core::secret::ct_eq;
@@ -34,6 +35,11 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
 use crate::error::{AwsError, Protocol};
+
+/// Header names the parser looks up by name: built once, not parsed from text per request.
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
 
 /// The only algorithm SigV4 defines.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -350,7 +356,7 @@ fn parse_header<'a>(
     };
     let security_token = req
         .headers
-        .get("x-amz-security-token")
+        .get(&X_AMZ_SECURITY_TOKEN)
         .and_then(|v| v.to_str().ok())
         .map(Cow::Borrowed);
     Ok(ParsedSignature {
@@ -366,7 +372,7 @@ fn parse_header<'a>(
 
 /// The date header a request relies on: `x-amz-date` wins over `date`.
 fn amz_date_from_headers(headers: &http::HeaderMap) -> Option<(&'static str, &str)> {
-    if let Some(v) = headers.get("x-amz-date").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers.get(&X_AMZ_DATE).and_then(|v| v.to_str().ok()) {
         return Some(("x-amz-date", v.trim()));
     }
     headers
@@ -671,7 +677,7 @@ pub fn verify_with_signing_key(
         )));
     }
     let body_hash = sha256_hex(req.body);
-    if let Some(claimed) = req.headers.get("x-amz-content-sha256")
+    if let Some(claimed) = req.headers.get(&X_AMZ_CONTENT_SHA256)
         && claimed.as_bytes() != body_hash.as_slice()
     {
         return Err(SigV4Error::SignatureDoesNotMatch(

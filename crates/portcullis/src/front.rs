@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
 use serde_json::Value;
@@ -100,7 +100,7 @@ pub async fn handle<B: RequestBody>(
         request_id: id::request_id(),
         received_at: app.clock.now(),
         source_ip: conn.map_or(IpAddr::from([127, 0, 0, 1]), |c| c.remote.ip()),
-        user_agent: header(&parts.headers, "user-agent")
+        user_agent: header(&parts.headers, &http::header::USER_AGENT)
             .unwrap_or_default()
             .to_owned(),
         tls: conn.is_some_and(|c| c.tls),
@@ -197,7 +197,7 @@ async fn serve<B: RequestBody>(
         Some(_) => None,
         None => Some(query::parse_params(
             parts.uri.query(),
-            header(&parts.headers, "content-type"),
+            header(&parts.headers, &http::header::CONTENT_TYPE),
             &body,
         )),
     };
@@ -485,6 +485,6 @@ async fn read_body<B: RequestBody>(body: B, limit: usize) -> Result<Bytes, AwsEr
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
