@@ -250,8 +250,9 @@ pub(crate) fn chain_segments<'a>(
                 .checked_add(1)
                 .ok_or_else(|| StoreError::Corrupt("audit sequence exhausted".to_owned()))?;
             let micros = crate::to_micros(record.event_time())?;
-            prev = hasher.hash(&prev, seq, record.fields(), micros);
-            writer.push(micros, record.fields(), &prev);
+            let fields = record.fields();
+            prev = hasher.hash(&prev, seq, fields, micros);
+            writer.push(micros, fields, &prev);
         }
         segments.push(writer.finish());
         rest = tail;
