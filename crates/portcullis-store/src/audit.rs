@@ -827,8 +827,10 @@ mod tests {
         );
     }
 
-    /// Two records whose chain hashes and segment were computed by the code before records
-    /// were one buffer (when they were ten `String`s): the stored format must not change.
+    /// Two records whose chain hashes were computed by the code before records were one buffer
+    /// (when they were ten `String`s), and whose segment in record format 1 was written by the
+    /// code before format 2 (`V1_SEGMENT`): the hashes must not change, and old segments must
+    /// still read.
     fn golden() -> [NewAuditRecord; 2] {
         let full = AuditFields {
             event_id: "019ab697-e800-7000-8000-000000000001",
@@ -884,13 +886,32 @@ mod tests {
         let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         digest.update(&s.records);
         digest.update(&s.filter);
-        assert_eq!(
-            hex::encode(digest.finish()),
-            "174451ea753e517fd29455ab0e049d64171a01cc37d4496fd211d7e77f033a3f"
-        );
+        assert_eq!(hex::encode(digest.finish()), "c639a23ccacdc7d006ff801901212f162adf1a74752ab4d626c8351ad4104f89");
         assert_eq!((s.min_time, s.max_time), (0, 1_764_000_000_123_456));
         assert_eq!(c.head_hash, hex::encode(b));
+        // The same records as format 1 wrote them decode to the same records and verify.
+        let v1 = hex::decode(V1_SEGMENT).unwrap();
+        let now = crate::segment::decode_segment(1, &s.records).unwrap();
+        assert_eq!(crate::segment::decode_segment(1, &v1).unwrap(), now);
+        assert_eq!(hex::encode(&s.filter), V1_FILTER, "the filter is unchanged");
+        let mut verifier = crate::segment::SegmentVerifier::new(&h);
+        let summary = crate::segment::SegmentSummary {
+            first_seq: 1,
+            last_seq: 2,
+            min_time: s.min_time,
+            max_time: s.max_time,
+            filter: s.filter.clone(),
+        };
+        assert!(verifier.push(&summary, &v1));
+        assert_eq!(
+            verifier.finish(2, &c.head_hash),
+            AuditVerification::Intact { records: 2 }
+        );
     }
+
+    /// `golden()`'s segment as record format 1 encoded it, and its filter.
+    const V1_SEGMENT: &str = "0140226441594406001e2400000030313961623639372d653830302d373030302d383030302d3030303030303030303030310c0000003132333435363738393031321100000069616d2e616d617a6f6e6177732e636f6d0a000000437265617465557365722300000061726e3a6177733a69616d3a3a3132333435363738393031323a757365722f7a6fc3ab040000007a6fc3ab14000000414b4941494f53464f444e4e374558414d504c450c00000041636365737344656e6965642c0000007b226576656e744e616d65223a2243726561746555736572222c22757365724e616d65223a227a6fc3ab227d7240de1bc793cdc0f2ffb52276d3a7f92df80a0d52e592f64472b0f77ca0f81d00000000000000000503000000652d3200000000110000007374732e616d617a6f6e6177732e636f6d1100000047657443616c6c65724964656e746974790000000000000000210d0307a8d9167d72658a2c936866c42977a7a6f6ba2f4f30e255c070baf894";
+    const V1_FILTER: &str = "01030791c57d4c74fa5a3613bf04c35b99";
 
     #[test]
     fn a_record_gives_back_its_fields() {

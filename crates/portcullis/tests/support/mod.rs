@@ -320,31 +320,53 @@ pub fn portcullis(args: &[&str]) -> Output {
 }
 
 /// Python: edits the body of the oldest audit record in the SQLite database `argv[1]` behind
-/// Portcullis's back (`"readOnly":true` becomes `false`, its length prefix kept right, its hash
-/// not) and prints its sequence number. The record is the first of the first segment; the
-/// format is `portcullis_store::segment`'s.
+/// Portcullis's back (`"readOnly":true` becomes `false`, its lengths kept right, its hash not)
+/// and prints its sequence number. The record is the first of the first segment, so it has no
+/// base and its body's pieces are all written out; the format (version 2) is
+/// `portcullis_store::segment`'s.
 pub const TAMPER_SCRIPT: &str = r#"
-import sqlite3, struct, sys
+import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 seq, records = db.execute(
     "SELECT first_seq, records FROM audit_segment ORDER BY first_seq LIMIT 1").fetchone()
-assert records[0] == 1, "segment format version"
-pos = 1 + 8  # version, event time
+assert records[0] == 2, "segment format version"
+def varint(pos):
+    value, shift = 0, 0
+    while True:
+        byte = records[pos]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+def put_varint(value):
+    out = b""
+    while value >= 0x80:
+        out += bytes([value & 0x7F | 0x80])
+        value >>= 7
+    return out + bytes([value])
+def text(pos):
+    n, pos = varint(pos)
+    return records[pos:pos + n], pos + n
+_, pos = varint(1)  # event time
 flags = records[pos]
-pos += 1
-def skip(pos):
-    (n,) = struct.unpack_from("<I", records, pos)
-    return pos + 4 + n
+base, pos = varint(pos + 1)
+assert base == 0, "the first record has no base"
 for _ in range(4):  # event id, account, event source, event name
-    pos = skip(pos)
+    _, pos = text(pos)
 for bit in (2, 4, 8, 16):  # principal ARN, user name, access key id, error code
     if flags & bit:
-        pos = skip(pos)
-(n,) = struct.unpack_from("<I", records, pos)
-body = records[pos + 4:pos + 4 + n]
-edited = body.replace(b'"readOnly":true', b'"readOnly":false')
-assert edited != body, body
-records = records[:pos] + struct.pack("<I", len(edited)) + edited + records[pos + 4 + n:]
+        _, pos = text(pos)
+count, pos = varint(pos)
+start, pieces = pos, []
+for _ in range(count):
+    piece, pos = text(pos)
+    pieces.append(piece)
+at = pieces.index(b"readOnly")
+assert pieces[at + 1].startswith(b":true"), pieces[at + 1]
+pieces[at + 1] = b":false" + pieces[at + 1][len(b":true"):]
+edited = b"".join(put_varint(len(p)) + p for p in pieces)
+records = records[:start] + edited + records[pos:]
 db.execute("UPDATE audit_segment SET records = ? WHERE first_seq = ?", (records, seq))
 assert db.total_changes == 1
 db.commit()
