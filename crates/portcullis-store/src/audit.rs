@@ -886,7 +886,10 @@ mod tests {
         let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         digest.update(&s.records);
         digest.update(&s.filter);
-        assert_eq!(hex::encode(digest.finish()), "c639a23ccacdc7d006ff801901212f162adf1a74752ab4d626c8351ad4104f89");
+        assert_eq!(
+            hex::encode(digest.finish()),
+            "c639a23ccacdc7d006ff801901212f162adf1a74752ab4d626c8351ad4104f89"
+        );
         assert_eq!((s.min_time, s.max_time), (0, 1_764_000_000_123_456));
         assert_eq!(c.head_hash, hex::encode(b));
         // The same records as format 1 wrote them decode to the same records and verify.
