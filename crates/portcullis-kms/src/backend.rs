@@ -232,6 +232,26 @@ impl KeySpec {
 /// Key material and, for asymmetric specs, its public key (DER SPKI).
 pub type GeneratedKey = (Secret<Vec<u8>>, Option<Vec<u8>>);
 
+/// Runs `f` on the blocking pool. For RSA key generation, which takes from tens of milliseconds
+/// (2048 bits) to seconds (4096 bits): the server's worker threads each serve many connections
+/// and must not be held that long by one request.
+pub async fn off_worker<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KmsError> + Send + 'static,
+) -> Result<T, KmsError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| KmsError::Crypto("key generation was interrupted"))?
+}
+
+/// [`generate`], off the worker thread when `spec` is RSA.
+pub async fn generate_off_worker(spec: KeySpec) -> Result<GeneratedKey, KmsError> {
+    if spec.rsa_size().is_some() {
+        off_worker(move || generate(spec)).await
+    } else {
+        generate(spec)
+    }
+}
+
 /// New key material for `spec`, with its public key (DER SPKI) for asymmetric specs.
 pub fn generate(spec: KeySpec) -> Result<GeneratedKey, KmsError> {
     if let Some(len) = spec.raw_key_len() {

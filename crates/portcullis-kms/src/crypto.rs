@@ -651,7 +651,10 @@ impl Kms {
             )
             .await?;
         check_symmetric(&r.key, op)?;
-        let (private, public) = backend::data_key_pair(&pair_spec)?;
+        let (private, public) = {
+            let spec = pair_spec.clone();
+            backend::off_worker(move || backend::data_key_pair(&spec)).await?
+        };
         let blob = self.encrypt_under(
             (&r.key, r.read_at),
             private.expose(),

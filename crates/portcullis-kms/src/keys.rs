@@ -278,7 +278,8 @@ impl Kms {
             self.check_policy_lockout(ctx, &key, None).await?;
         }
         if origin == "AWS_KMS" {
-            self.add_material(&mut key, None)?;
+            let generated = backend::generate_off_worker(key.key_spec).await?;
+            self.add_generated_material(&mut key, None, generated)?;
         }
         self.store().write(key.write_ops(None)?).await?;
         Ok(json!({"KeyMetadata": metadata(&key)}))
@@ -994,7 +995,10 @@ impl Kms {
             .own_key(ctx, i, "GetParametersForImport", extra)
             .await?;
         Self::check_external(&r.key)?;
-        let (private, public) = backend::wrapping_key(&spec)?;
+        let (private, public) = {
+            let spec = spec.clone();
+            backend::off_worker(move || backend::wrapping_key(&spec)).await?
+        };
         let token = record::b64(backend::random(48)?.expose());
         let valid_to = self.now_secs() + 86_400;
         let sealed = {

@@ -480,8 +480,18 @@ impl Kms {
         key: &mut KeyRecord,
         rotation_type: Option<&str>,
     ) -> Result<(), KmsError> {
+        let generated = backend::generate(key.key_spec)?;
+        self.add_generated_material(key, rotation_type, generated)
+    }
+
+    /// [`Self::add_material`] with material already generated for the key's spec.
+    pub(crate) fn add_generated_material(
+        &self,
+        key: &mut KeyRecord,
+        rotation_type: Option<&str>,
+        (material, public): backend::GeneratedKey,
+    ) -> Result<(), KmsError> {
         let version = key.current().map_or(1, |m| m.version + 1);
-        let (material, public) = backend::generate(key.key_spec)?;
         let sealed = self.seal_material(&key.account, &key.key_id, version, material.expose())?;
         key.materials.push(record::Material {
             version,

@@ -1410,7 +1410,6 @@ mod tests {
 
     #[test]
     fn a_batch_is_one_segment_that_verifies() {
-        let hasher = ChainHasher::new(b"k");
         let c = chained(5);
         assert_eq!(c.segments.len(), 1);
         let s = &c.segments[0];
@@ -1420,12 +1419,7 @@ mod tests {
         assert_eq!(records[4].hash, c.head_hash);
         assert_eq!(records[2].error_code.as_deref(), None);
         assert_eq!(records[3].error_code.as_deref(), Some("AccessDenied"));
-        let mut v = SegmentVerifier::new(&hasher);
-        assert!(v.push(&summary(s), &s.records));
-        assert_eq!(
-            v.finish(5, &c.head_hash),
-            AuditVerification::Intact { records: 5 }
-        );
+        assert_intact(&c, 5);
         // Re-encoding the decoded records gives the same row.
         assert_eq!(&encode_records(1, &records).unwrap(), s);
     }
@@ -1449,14 +1443,19 @@ mod tests {
             .map(|s| (s.first_seq, s.last_seq))
             .collect();
         assert_eq!(sizes, vec![(1, 1024), (1025, 2048), (2049, 2500)]);
+        assert_intact(&c, 2500);
+    }
+
+    /// Every segment of `c` verifies, under the key `chained` uses, as `records` records.
+    fn assert_intact(c: &ChainedSegments, records: u64) {
         let hasher = ChainHasher::new(b"k");
         let mut v = SegmentVerifier::new(&hasher);
         for s in &c.segments {
             assert!(v.push(&summary(s), &s.records));
         }
         assert_eq!(
-            v.finish(2500, &c.head_hash),
-            AuditVerification::Intact { records: 2500 }
+            v.finish(c.head_seq, &c.head_hash),
+            AuditVerification::Intact { records }
         );
     }
 
@@ -1600,13 +1599,7 @@ mod tests {
             assert_eq!(new.event_name(), old.event_name);
             assert_eq!(new.event_id(), old.event_id);
         }
-        let hasher = ChainHasher::new(b"k");
-        let mut v = SegmentVerifier::new(&hasher);
-        assert!(v.push(&summary(s), &s.records));
-        assert_eq!(
-            v.finish(400, &c.head_hash),
-            AuditVerification::Intact { records: 400 }
-        );
+        assert_intact(&c, 400);
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct ServeArgs {
     /// Which calls wait for their audit record to be on disk before they are answered [default: changes]
     #[arg(long, env = "PORTCULLIS_AUDIT_DURABILITY", value_enum)]
     pub audit_durability: Option<AuditDurability>,
+    /// Threads that serve connections, each with an event loop of its own [default: one per CPU]
+    #[arg(long, env = "PORTCULLIS_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// The same settings as read from a TOML file.
@@ -108,6 +111,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     master_key_file: Option<PathBuf>,
     audit_durability: Option<AuditDurability>,
+    workers: Option<usize>,
     iam: Option<IamConfig>,
 }
 
@@ -156,6 +160,8 @@ pub struct Settings {
     pub iam_quotas: Quotas,
     /// Which calls wait for their audit record to be durable.
     pub audit_durability: AuditDurability,
+    /// Connection-serving threads.
+    pub workers: usize,
 }
 
 /// Why settings could not be resolved.
@@ -243,6 +249,16 @@ impl Settings {
                     message: e.to_string(),
                 })?,
         };
+        let workers = match args.workers.or(file.workers) {
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    name: "workers",
+                    message: "at least one worker thread is needed".into(),
+                });
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -265,6 +281,7 @@ impl Settings {
                 .audit_durability
                 .or(file.audit_durability)
                 .unwrap_or_default(),
+            workers,
         })
     }
 }
@@ -356,6 +373,37 @@ mod tests {
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.data_dir, PathBuf::from("/tmp/a"));
         assert_eq!(s.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn workers_default_to_one_per_cpu_and_zero_is_refused() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(
+            s.workers,
+            std::thread::available_parallelism().unwrap().get()
+        );
+        let file = write_config("workers = 3\n");
+        let from_file = ServeArgs {
+            config: Some(file.path().to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(Settings::resolve(from_file.clone()).unwrap().workers, 3);
+        let flag = ServeArgs {
+            workers: Some(5),
+            ..from_file
+        };
+        assert_eq!(Settings::resolve(flag).unwrap().workers, 5);
+        let zero = Settings::resolve(ServeArgs {
+            workers: Some(0),
+            ..Default::default()
+        });
+        assert!(matches!(
+            zero,
+            Err(ConfigError::Invalid {
+                name: "workers",
+                ..
+            })
+        ));
     }
 
     #[test]

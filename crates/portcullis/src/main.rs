@@ -10,6 +10,7 @@ mod front;
 mod metrics;
 mod route;
 mod server;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,8 +137,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The main thread's runtime: for `serve`, the acceptor and the background tasks (the audit
+/// writer among them); requests run on the worker threads' own runtimes (`workers`).
 fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }

@@ -22,6 +22,7 @@ use crate::audit::AuditSink;
 use crate::config::{MasterKeySource, Settings};
 use crate::front::{self, ConnInfo, RequestBody, Response};
 use crate::metrics::Metrics;
+use crate::workers::Workers;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,9 +108,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
+    let workers = Workers::start(settings.workers)
+        .map_err(io_error("cannot start the worker threads", Path::new("")))?;
+    tracing::info!(workers = workers.len(), "serving connections");
     let due_work = tokio::spawn(run_due_work(app.clone()));
     let usage_writer = tokio::spawn(write_usage(app.clone()));
-    serve(listener, app.clone(), tls).await;
+    serve(listener, app.clone(), tls, &workers).await;
+    workers.stop().await;
     due_work.abort();
     usage_writer.abort();
     if let Err(e) = app.authz.usage().flush(app.store.as_ref()).await {
@@ -376,7 +381,14 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
 }
 
 /// Accepts connections until a shutdown signal, then lets in-flight requests finish.
-async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<tokio_rustls::TlsAcceptor>) {
+/// Accepts connections and hands each to a worker (see [`crate::workers`]) until a shutdown
+/// signal; then waits for the requests in flight.
+async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    workers: &Workers,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A request is served to its end even if the client stops sending (half-closes or goes
@@ -415,35 +427,51 @@ async fn serve(listener: TcpListener, app: Arc<App>, tls: Option<tokio_rustls::T
             });
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        match tls.clone() {
-            None => {
-                tokio::spawn(async move {
-                    let connection = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(connection).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+        // The socket leaves this runtime's event loop for the worker's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, %remote, "cannot hand a connection to a worker");
+                continue;
             }
-            Some(acceptor) => {
-                tokio::spawn(async move {
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
-                            return;
-                        }
-                    };
-                    let connection = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(connection).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+        };
+        let tls = tls.clone();
+        workers.dispatch(move |open| {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, %remote, "a worker cannot take a connection");
+                    return;
+                }
+            };
+            tokio::spawn(async move {
+                let _open = open;
+                let result = match tls {
+                    None => {
+                        let connection = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .into_owned();
+                        watcher.watch(connection).await
                     }
-                });
-            }
-        }
+                    Some(acceptor) => {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(stream) => stream,
+                            Err(e) => {
+                                tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let connection = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .into_owned();
+                        watcher.watch(connection).await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        });
     }
     drop(listener);
     tracing::info!("shutdown signal received; finishing in-flight requests");

@@ -1,0 +1,184 @@
+//! The threads that serve connections.
+//!
+//! Each worker is a thread running a single-threaded runtime of its own. The acceptor hands a
+//! new connection to the worker with the fewest open connections; the worker registers its
+//! socket with its own event loop, and every request on it runs there, start to end. A worker
+//! with nothing to do waits in the kernel on its own sockets and wakes when one of them is
+//! ready.
+//!
+//! One multi-threaded runtime (its workers sharing one event loop) was the first design: a
+//! worker that ran out of tasks parked until the one holding the event loop polled it and woke
+//! it, so under load the cores stood idle about a tenth of the time with requests waiting.
+//! Measured against it (BENCHMARKS.md, "Sixth round"), these workers serve about 14% more
+//! requests a second at 16 connections and 13% more at 256.
+//!
+//! What a worker gives up is work stealing: a request that keeps its thread busy holds up the
+//! other connections of that worker. Requests are short (microseconds of CPU between awaits);
+//! the one kind of work that is not, generating RSA keys, runs on the blocking pool
+//! (`portcullis_kms`), off the worker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc;
+
+/// Work handed to a worker: runs on the worker's runtime, where `tokio::spawn` spawns.
+type Job = Box<dyn FnOnce(OpenConnection) + Send>;
+
+/// The worker threads.
+pub struct Workers {
+    workers: Vec<Worker>,
+    /// Where the search for the least loaded worker starts, so that ties take turns.
+    next: AtomicUsize,
+}
+
+struct Worker {
+    jobs: mpsc::UnboundedSender<Job>,
+    open: Arc<AtomicUsize>,
+    thread: JoinHandle<()>,
+}
+
+/// Counts a connection as open on its worker until dropped.
+pub struct OpenConnection(Arc<AtomicUsize>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Workers {
+    /// Starts `count` workers (at least one).
+    pub fn start(count: usize) -> std::io::Result<Self> {
+        let mut workers = Vec::with_capacity(count.max(1));
+        for i in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+            let open = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&open);
+            let thread = std::thread::Builder::new()
+                .name(format!("portcullis-worker-{i}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        while let Some(job) = queue.recv().await {
+                            job(OpenConnection(Arc::clone(&counter)));
+                        }
+                    });
+                })?;
+            workers.push(Worker { jobs, open, thread });
+        }
+        Ok(Self {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many workers there are.
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs `job` on the runtime of the worker with the fewest open connections, counting one
+    /// more open there for as long as `job` keeps the [`OpenConnection`] it is given.
+    pub fn dispatch(&self, job: impl FnOnce(OpenConnection) + Send + 'static) {
+        let n = self.workers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let chosen = (0..n)
+            .map(|i| (start.wrapping_add(i)) % n)
+            .min_by_key(|&i| {
+                self.workers
+                    .get(i)
+                    .map_or(usize::MAX, |w| w.open.load(Ordering::Relaxed))
+            })
+            .and_then(|i| self.workers.get(i));
+        let Some(worker) = chosen else {
+            return;
+        };
+        worker.open.fetch_add(1, Ordering::Relaxed);
+        if worker.jobs.send(Box::new(job)).is_err() {
+            // The worker has stopped (only at shutdown): the job, and its connection, are dropped.
+            worker.open.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!("a worker thread has stopped; a connection was closed");
+        }
+    }
+
+    /// Stops the workers: each finishes the jobs handed to it, then drops whatever of its
+    /// connections are still open and ends. Returns once every thread has ended.
+    pub async fn stop(self) {
+        let threads: Vec<_> = self
+            .workers
+            .into_iter()
+            .map(|Worker { jobs, thread, .. }| {
+                drop(jobs);
+                thread
+            })
+            .collect();
+        let joined = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(JoinHandle::join)
+                .filter(Result::is_err)
+                .count()
+        })
+        .await;
+        match joined {
+            Ok(0) => {}
+            Ok(panicked) => tracing::error!(panicked, "worker threads panicked"),
+            Err(e) => tracing::error!(error = %e, "could not wait for the worker threads"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn connections_go_to_the_least_loaded_worker_and_run_there() {
+        let workers = Workers::start(3).unwrap();
+        assert_eq!(workers.len(), 3);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            let tx = tx.clone();
+            workers.dispatch(move |open| {
+                let name = std::thread::current().name().unwrap().to_owned();
+                // A task spawned by the job runs on the same worker.
+                tokio::spawn(async move {
+                    let again = std::thread::current().name().unwrap().to_owned();
+                    tx.send((name, again, open)).unwrap();
+                });
+            });
+            held.push(rx.recv().await.unwrap());
+        }
+        let mut names: Vec<_> = held.iter().map(|(name, _, _)| name.clone()).collect();
+        assert!(held.iter().all(|(name, again, _)| name == again));
+        names.sort();
+        assert_eq!(
+            names,
+            [0, 0, 1, 1, 2, 2].map(|i| format!("portcullis-worker-{i}"))
+        );
+        // Closing the two connections of worker 1 makes it the least loaded.
+        held.retain(|(name, _, _)| name != "portcullis-worker-1");
+        for _ in 0..2 {
+            let tx = tx.clone();
+            workers.dispatch(move |open| {
+                let name = std::thread::current().name().unwrap().to_owned();
+                tx.send((name.clone(), name, open)).unwrap();
+            });
+            held.push(rx.recv().await.unwrap());
+        }
+        assert!(
+            held[held.len() - 2..]
+                .iter()
+                .all(|(name, _, _)| name == "portcullis-worker-1")
+        );
+        tokio::time::timeout(Duration::from_secs(10), workers.stop())
+            .await
+            .unwrap();
+    }
+}
