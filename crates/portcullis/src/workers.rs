@@ -23,6 +23,13 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
+/// How often, in task polls, a worker's runtime takes a task woken from another thread before
+/// its own: every time. Requests wait on other threads (store reads on the blocking pool, the
+/// SQLite writer, the audit writer); with tokio's default (every 31st poll), a worker kept busy
+/// by ready sockets let those tasks pile up, and at 256 connections a KMS Encrypt's p99 grew
+/// from 24 ms to 100-150 ms (550 ms with one worker). Measured with no cost in throughput.
+const REMOTE_FIRST: u32 = 1;
+
 /// Work handed to a worker: runs on the worker's runtime, where `tokio::spawn` spawns.
 type Job = Box<dyn FnOnce(OpenConnection) + Send>;
 
@@ -55,6 +62,7 @@ impl Workers {
         for i in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .global_queue_interval(REMOTE_FIRST)
                 .build()?;
             let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
             let open = Arc::new(AtomicUsize::new(0));
@@ -176,6 +184,70 @@ mod tests {
             held[held.len() - 2..]
                 .iter()
                 .all(|(name, _, _)| name == "portcullis-worker-1")
+        );
+        tokio::time::timeout(Duration::from_secs(10), workers.stop())
+            .await
+            .unwrap();
+    }
+
+    /// A worker kept busy by tasks that wake each other (as connections whose sockets are
+    /// always ready do) still runs tasks woken from other threads promptly.
+    #[tokio::test]
+    async fn tasks_woken_from_other_threads_are_not_starved_by_busy_ones() {
+        use std::sync::atomic::AtomicBool;
+        const WAITERS: usize = 100;
+        let workers = Workers::start(1).unwrap();
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let (r, s) = (Arc::clone(&rounds), Arc::clone(&stop));
+        workers.dispatch(move |_open| {
+            let (a_tx, mut a_rx) = mpsc::unbounded_channel::<()>();
+            let (b_tx, mut b_rx) = mpsc::unbounded_channel::<()>();
+            let (r1, s1, s2) = (Arc::clone(&r), Arc::clone(&s), Arc::clone(&s));
+            let a_again = a_tx.clone();
+            tokio::spawn(async move {
+                while a_rx.recv().await.is_some() && !s1.load(Ordering::Relaxed) {
+                    r1.fetch_add(1, Ordering::Relaxed);
+                    let _ = b_tx.send(());
+                }
+            });
+            tokio::spawn(async move {
+                while b_rx.recv().await.is_some() && !s2.load(Ordering::Relaxed) {
+                    let _ = a_again.send(());
+                }
+            });
+            let _ = a_tx.send(());
+            let mut wakers = Vec::new();
+            for _ in 0..WAITERS {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                wakers.push(tx);
+                let (r, done) = (Arc::clone(&r), done_tx.clone());
+                tokio::spawn(async move {
+                    let _ = rx.await;
+                    let _ = done.send(r.load(Ordering::Relaxed));
+                });
+            }
+            std::thread::spawn(move || {
+                for tx in wakers {
+                    let _ = tx.send(());
+                }
+                let _ = sent_tx.send(r.load(Ordering::Relaxed));
+            });
+        });
+        let mut last = 0;
+        for _ in 0..WAITERS {
+            last = done_rx.recv().await.unwrap();
+        }
+        let sent = sent_rx.recv().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        // Taken one a poll, the hundred run within about a hundred polls of the busy pair (50
+        // rounds); every 31st poll, they would take some 3,100 polls.
+        assert!(
+            last.saturating_sub(sent) < 500,
+            "{} rounds of the busy tasks before the last woken task ran",
+            last.saturating_sub(sent)
         );
         tokio::time::timeout(Duration::from_secs(10), workers.stop())
             .await
