@@ -109,7 +109,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, "Portcullis listening on {scheme}://{local}");
 
     let workers = Workers::start(settings.workers)
-        .map_err(io_error("cannot start the worker threads", Path::new("")))?;
+        .map_err(io_error("cannot start", Path::new("the worker threads")))?;
     tracing::info!(workers = workers.len(), "serving connections");
     let due_work = tokio::spawn(run_due_work(app.clone()));
     let usage_writer = tokio::spawn(write_usage(app.clone()));
@@ -380,7 +380,6 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accepts connections until a shutdown signal, then lets in-flight requests finish.
 /// Accepts connections and hands each to a worker (see [`crate::workers`]) until a shutdown
 /// signal; then waits for the requests in flight.
 async fn serve(
