@@ -22,7 +22,7 @@ use crate::audit::AuditSink;
 use crate::config::{MasterKeySource, Settings};
 use crate::front::{self, ConnInfo, RequestBody, Response};
 use crate::metrics::Metrics;
-use crate::workers::Workers;
+use crate::workers::{Workers, YieldBeforeWrite};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -437,7 +437,7 @@ async fn serve(
         let tls = tls.clone();
         workers.dispatch(move |open| {
             let stream = match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => stream,
+                Ok(stream) => YieldBeforeWrite::new(stream),
                 Err(e) => {
                     tracing::warn!(error = %e, %remote, "a worker cannot take a connection");
                     return;
