@@ -4,7 +4,7 @@
 # GetUser by a user with 6 attached managed policies (authorized on every call), and STS
 # AssumeRole by that user.
 # Needs: wrk (apt-get install wrk), python3 with botocore and moto[server].
-# Usage: scripts/bench-server.sh [DURATION_SECONDS]   (BENCH_ROUNDS: ceiling/Portcullis pairs, 3)
+# Usage: scripts/bench-server.sh [DURATION_SECONDS]   (BENCH_ROUNDS: ceiling/Portcullis pairs, 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-15}"
@@ -64,17 +64,26 @@ row() { # request server url lua connections
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # The ceiling and Portcullis take turns, $rounds times at each connection count: this VM's speed
 # (and the ceiling's most of all) moves by 10-45% from minute to minute, so one pair of runs can
-# land in different minutes. Each round's ratio pairs two neighbouring runs; the median of the
-# rounds is the figure to compare with the target.
-rounds="${BENCH_ROUNDS:-3}"
+# land in different minutes. Each round's ratio pairs two neighbouring runs, the ceiling first in
+# odd rounds and Portcullis first in even ones (so that a VM slowing or speeding up through the
+# run favours neither); the median of the rounds is the figure to compare with the target.
+rounds="${BENCH_ROUNDS:-5}"
 summary=()
 for c in 16 256; do
   ratios=()
-  for _ in $(seq "$rounds"); do
-    row GetCallerIdentity "hyper ceiling" http://127.0.0.1:4600/ "$work/p.lua" "$c"
-    ceiling_rps=$last_rps
-    row GetCallerIdentity portcullis http://127.0.0.1:4566/ "$work/p.lua" "$c"
-    ratios+=("$(awk -v p="$last_rps" -v c="$ceiling_rps" 'BEGIN {printf "%.1f", 100 * p / c}')")
+  for i in $(seq "$rounds"); do
+    if ((i % 2)); then
+      row GetCallerIdentity "hyper ceiling" http://127.0.0.1:4600/ "$work/p.lua" "$c"
+      ceiling_rps=$last_rps
+      row GetCallerIdentity portcullis http://127.0.0.1:4566/ "$work/p.lua" "$c"
+      portcullis_rps=$last_rps
+    else
+      row GetCallerIdentity portcullis http://127.0.0.1:4566/ "$work/p.lua" "$c"
+      portcullis_rps=$last_rps
+      row GetCallerIdentity "hyper ceiling" http://127.0.0.1:4600/ "$work/p.lua" "$c"
+      ceiling_rps=$last_rps
+    fi
+    ratios+=("$(awk -v p="$portcullis_rps" -v c="$ceiling_rps" 'BEGIN {printf "%.1f", 100 * p / c}')")
   done
   row GetCallerIdentity moto_server http://127.0.0.1:4700/ "$work/m.lua" "$c"
   summary+=("GetCallerIdentity at $c connections: Portcullis at ${ratios[*]} % of the ceiling in $rounds rounds, median $(median "${ratios[@]}") %")
