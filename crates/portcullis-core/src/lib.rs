@@ -13,6 +13,7 @@ pub mod id;
 pub mod json;
 pub mod principal;
 pub mod secret;
+pub mod shard;
 pub mod text;
 pub mod xml;
 

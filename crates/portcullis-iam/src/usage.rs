@@ -6,7 +6,9 @@
 //! Uses are noted in memory ([`Usage::note_key`], [`Usage::note_attempt`],
 //! [`Usage::note_role_assumed`]) and written in one batch every few seconds
 //! ([`Usage::flush`], driven by the server, and once more at shutdown), keeping only the
-//! latest use of each thing. Noting a use that is already pending allocates nothing.
+//! latest use of each thing. Noting a use that is already pending allocates nothing. Each
+//! request thread notes into a shard of its own ([`Shards`]), so that noting writes no cache
+//! line another core writes too; the flush merges the shards.
 //!
 //! | kind | account | id | record |
 //! |---|---|---|---|
@@ -19,11 +21,12 @@
 //! services whose actions AWS tracks ([`TRACKED_SERVICES`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::hash_map::Entry;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use portcullis_core::shard::Shards;
 use portcullis_core::{AccountId, Principal, PrincipalKind, iso8601};
 use portcullis_store::{ListQuery, Precondition, Store, WriteOp};
 
@@ -63,7 +66,7 @@ struct EntityUses {
 /// Uses not yet written.
 #[derive(Default)]
 pub struct Usage {
-    pending: Mutex<Pending>,
+    pending: Shards<Pending>,
 }
 
 #[derive(Default)]
@@ -72,6 +75,45 @@ struct Pending {
     keys: HashMap<String, (SystemTime, &'static str, String)>,
     /// User or role unique id -> its uses.
     entities: HashMap<String, EntityUses>,
+}
+
+impl Pending {
+    /// Takes in `other`'s uses (another thread's shard), keeping the latest of each.
+    fn absorb(&mut self, other: Pending) {
+        for (key, used) in other.keys {
+            match self.keys.entry(key) {
+                Entry::Occupied(mut slot) if slot.get().0 <= used.0 => *slot.get_mut() = used,
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(used);
+                }
+            }
+        }
+        for (id, uses) in other.entities {
+            let mine = match self.entities.entry(id) {
+                Entry::Occupied(slot) => slot.into_mut(),
+                Entry::Vacant(slot) => {
+                    slot.insert(uses);
+                    continue;
+                }
+            };
+            if let Some((at, region)) = uses.last {
+                keep_latest(
+                    mine.last.get_or_insert_with(|| (at, String::new())),
+                    at,
+                    &region,
+                );
+            }
+            for (action, (at, region)) in uses.actions {
+                match mine.actions.entry(action) {
+                    Entry::Occupied(mut slot) => keep_latest(slot.get_mut(), at, &region),
+                    Entry::Vacant(slot) => {
+                        slot.insert((at, region));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Keeps `(at, region)` in `slot` when it is later than what the slot holds.
@@ -107,24 +149,22 @@ impl Usage {
         service: &'static str,
         region: &str,
     ) {
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        match pending.keys.get_mut(access_key_id) {
-            Some(entry) if entry.0 <= at => {
-                entry.0 = at;
-                entry.1 = service;
-                if entry.2 != region {
-                    region.clone_into(&mut entry.2);
+        self.pending
+            .with(|pending| match pending.keys.get_mut(access_key_id) {
+                Some(entry) if entry.0 <= at => {
+                    entry.0 = at;
+                    entry.1 = service;
+                    if entry.2 != region {
+                        region.clone_into(&mut entry.2);
+                    }
                 }
-            }
-            Some(_) => {}
-            None => {
-                pending
-                    .keys
-                    .insert(access_key_id.to_owned(), (at, service, region.to_owned()));
-            }
-        }
+                Some(_) => {}
+                None => {
+                    pending
+                        .keys
+                        .insert(access_key_id.to_owned(), (at, service, region.to_owned()));
+                }
+            });
     }
 
     /// Notes an authenticated attempt by `principal` to call `action` (`iam:GetUser`) in
@@ -134,24 +174,23 @@ impl Usage {
         let Some((id, role)) = entity_of(principal) else {
             return;
         };
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        with_entity(&mut pending, &principal.account, id, role, |uses| {
-            if role {
-                keep_latest(
-                    uses.last.get_or_insert_with(|| (at, String::new())),
-                    at,
-                    region,
-                );
-            }
-            match uses.actions.get_mut(action) {
-                Some(slot) => keep_latest(slot, at, region),
-                None => {
-                    uses.actions
-                        .insert(action.to_owned(), (at, region.to_owned()));
+        self.pending.with(|pending| {
+            with_entity(pending, &principal.account, id, role, |uses| {
+                if role {
+                    keep_latest(
+                        uses.last.get_or_insert_with(|| (at, String::new())),
+                        at,
+                        region,
+                    );
                 }
-            }
+                match uses.actions.get_mut(action) {
+                    Some(slot) => keep_latest(slot, at, region),
+                    None => {
+                        uses.actions
+                            .insert(action.to_owned(), (at, region.to_owned()));
+                    }
+                }
+            });
         });
     }
 
@@ -163,24 +202,22 @@ impl Usage {
         region: &str,
         at: SystemTime,
     ) {
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        with_entity(&mut pending, account, role_id, true, |uses| {
-            keep_latest(
-                uses.last.get_or_insert_with(|| (at, String::new())),
-                at,
-                region,
-            );
+        self.pending.with(|pending| {
+            with_entity(pending, account, role_id, true, |uses| {
+                keep_latest(
+                    uses.last.get_or_insert_with(|| (at, String::new())),
+                    at,
+                    region,
+                );
+            });
         });
     }
 
     /// Writes every noted use in one batch.
     pub async fn flush(&self, store: &dyn Store) -> Result<(), IamError> {
-        let pending = match self.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return Ok(()),
-        };
+        let mut pending = Pending::default();
+        self.pending
+            .each(|shard| pending.absorb(std::mem::take(shard)));
         let mut ops = Vec::new();
         for (key, (at, service, region)) in pending.keys {
             let used = AccessKeyLastUsed {
@@ -340,6 +377,20 @@ mod tests {
         AccountId::parse("123456789012").unwrap()
     }
 
+    /// `s` seconds into the tests' time.
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s)
+    }
+
+    /// A session of role `AROAROLE`.
+    fn alice_session() -> Principal {
+        let mut session = Principal::root(account(), "ASIAX".into());
+        session.kind = PrincipalKind::AssumedRole;
+        session.user_id = "AROAROLE:alice".into();
+        session.arn = Arn::parse("arn:aws:sts::123456789012:assumed-role/r/alice").unwrap();
+        session
+    }
+
     async fn store() -> std::sync::Arc<dyn Store> {
         portcullis_store::open(
             &portcullis_store::StoreLocation::SqliteInMemory,
@@ -372,12 +423,7 @@ mod tests {
     async fn role_sessions_and_users_record_services_actions_and_role_use() {
         let store = store().await;
         let usage = Usage::default();
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let at = |s| t0 + Duration::from_secs(s);
-        let mut session = Principal::root(account(), "ASIAX".into());
-        session.kind = PrincipalKind::AssumedRole;
-        session.user_id = "AROAROLE:alice".into();
-        session.arn = Arn::parse("arn:aws:sts::123456789012:assumed-role/r/alice").unwrap();
+        let session = alice_session();
         let mut user = session.clone();
         user.kind = PrincipalKind::IamUser;
         user.user_id = "AIDAUSER".into();
@@ -429,5 +475,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(all.items.len(), 5, "nothing recorded for the root user");
+    }
+
+    #[tokio::test]
+    async fn uses_noted_on_different_threads_merge_to_the_latest() {
+        let store = store().await;
+        let usage = Usage::default();
+        let session = alice_session();
+        // Each thread notes into its own shard; the older use comes second on purpose.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    usage.note_key("AKIAONE", at(5), "iam", "us-east-1");
+                    usage.note_attempt(&session, "iam:GetUser", "us-east-1", at(30));
+                })
+                .join()
+                .unwrap();
+            scope
+                .spawn(|| {
+                    usage.note_key("AKIAONE", at(1), "kms", "eu-west-1");
+                    usage.note_role_assumed(&account(), "AROAROLE", "eu-west-1", at(2));
+                    usage.note_attempt(&session, "iam:GetUser", "eu-west-1", at(10));
+                    usage.note_attempt(&session, "iam:ListUsers", "eu-west-1", at(11));
+                })
+                .join()
+                .unwrap();
+        });
+        usage.flush(store.as_ref()).await.unwrap();
+        let used = crate::iam::records::access_key_last_used(store.as_ref(), "AKIAONE")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (used.service_name.as_str(), used.region.as_str()),
+            ("iam", "us-east-1")
+        );
+        assert_eq!(used.last_used_date, iso8601(at(5)));
+        let role = role_last_used(&*store, &account(), "AROAROLE")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (role.last_used_date, role.region.as_str()),
+            (iso8601(at(30)), "us-east-1")
+        );
+        let access = last_accesses(&*store, &account(), "AROAROLE")
+            .await
+            .unwrap();
+        assert_eq!(access["iam/GetUser"].last_authenticated, iso8601(at(30)));
+        assert_eq!(access["iam/GetUser"].region, "us-east-1");
+        assert_eq!(access["iam/ListUsers"].last_authenticated, iso8601(at(11)));
+        assert_eq!(access["iam"].last_authenticated, iso8601(at(30)));
     }
 }
