@@ -535,9 +535,9 @@ fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     })
 }
 
-/// `s.split_once(sep)` for an ASCII `sep`.
+/// `s.split_once(sep)` for an ASCII `sep`, found a vector register at a time.
 fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let at = s.bytes().position(|b| b == sep)?;
+    let at = memchr::memchr(sep, s.as_bytes())?;
     // An ASCII byte is a whole character: both sides start and end on character boundaries.
     Some((s.get(..at)?, s.get(at + 1..)?))
 }

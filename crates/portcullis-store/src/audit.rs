@@ -17,17 +17,18 @@
 //! This module is pure: the backends feed it records, which they store in segments (one row per
 //! append, see [`crate::segment`]).
 
+use std::cell::Cell;
 use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
 
 /// A CloudTrail record to append. Its `seq` and `hash` are assigned by the store.
 ///
-/// All its text is one heap buffer, written once on the thread that handles the call: the
-/// body first (written straight into the buffer, see [`NewAuditRecord::build`]), then the
-/// fields back to back. A record used to be up to ten strings, each allocated on a request
-/// thread and freed on the audit writer's (a cross-thread free, which glibc's allocator makes
-/// slow); now it is one allocation, which the store copies from into its segment encoding.
+/// All its text is one heap buffer of exactly its size, written once on the thread that handles
+/// the call: the body first (see [`NewAuditRecord::build`]), then the fields back to back. A
+/// record used to be up to ten strings, each allocated on a request thread and freed on the
+/// audit writer's (a cross-thread free, which glibc's allocator makes slow); now it is one
+/// allocation, which the store copies from into its segment encoding.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewAuditRecord {
     /// The body, then the fields' texts in the order of the positions in `ends` (`BODY`,
@@ -80,27 +81,42 @@ const USERNAME: usize = 6;
 const ACCESS_KEY_ID: usize = 7;
 const ERROR_CODE: usize = 8;
 
-/// Room for a typical body, reserved with the fields so that the body is written without the
-/// buffer growing: Portcullis writes a GetCallerIdentity record of 740 bytes for the load
-/// script's requests and about 950 for the AWS CLI's (whose User-Agent is 250 bytes).
-const BODY_CAPACITY: usize = 1024;
+thread_local! {
+    /// [`NewAuditRecord::build`]'s buffer for a body being written, kept by each thread that
+    /// builds records.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this (a record with huge parameters) is not kept.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 impl NewAuditRecord {
-    /// A record of `fields` whose body `write_body` appends to the (empty) buffer it is given,
-    /// which has room for the fields and a typical body: one allocation for a typical record.
+    /// A record of `fields` whose body `write_body` appends to the (empty) buffer it is given.
+    ///
+    /// The buffer is the thread's own, reused from record to record; the record then takes one
+    /// allocation of exactly its size. Reserving room for a typical body instead made every
+    /// record a little over 1 KB, past the sizes glibc's allocator serves from its per-thread
+    /// caches: each allocation on a request thread and each free on the audit writer's then
+    /// took the arena's slow path, and the fixed-size build was slower under load (interleaved
+    /// runs at 256 connections, see BENCHMARKS.md) though not in instructions.
     ///
     /// The body must be UTF-8 (CloudTrail JSON); if it is not, the record keeps `{}` instead
     /// and the error is logged, as a record is written whatever happens.
     pub fn build(fields: AuditFields<'_>, write_body: impl FnOnce(&mut Vec<u8>)) -> Self {
-        let mut body = Vec::with_capacity(texts_len(&fields).saturating_add(BODY_CAPACITY));
-        write_body(&mut body);
-        let text = String::from_utf8(body).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "an audit record's body is not UTF-8; recorded as {{}}");
-            let mut text = String::with_capacity(texts_len(&fields).saturating_add(2));
-            text.push_str("{}");
-            text
-        });
-        Self::with_fields(text, fields)
+        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        scratch.clear();
+        write_body(&mut scratch);
+        let record = match std::str::from_utf8(&scratch) {
+            Ok(body) => Self::new(fields, body),
+            Err(e) => {
+                tracing::error!(error = %e, "an audit record's body is not UTF-8; recorded as {{}}");
+                Self::new(fields, "{}")
+            }
+        };
+        if scratch.capacity() <= MAX_KEPT_SCRATCH {
+            let _ = SCRATCH.try_with(|cell| cell.set(scratch));
+        }
+        record
     }
 
     /// A record of `fields` and `body`, in a buffer of exactly their size.
@@ -944,19 +960,18 @@ mod tests {
     }
 
     #[test]
-    fn a_typical_record_is_one_allocation_and_bad_bodies_become_braces() {
+    fn a_record_is_one_allocation_of_its_size_and_bad_bodies_become_braces() {
         let [full, _] = golden();
-        let room = texts_len(&full.audit_fields()) + BODY_CAPACITY;
-        let mut reserved = 0;
-        let built = NewAuditRecord::build(full.audit_fields(), |out| {
-            assert!(out.is_empty());
-            reserved = out.capacity();
-            out.extend_from_slice(&[b'x'; BODY_CAPACITY]);
-        });
-        // The buffer never grew: the first allocation was the only one.
-        assert!(reserved >= room);
-        assert_eq!(built.text.capacity(), reserved);
-        assert_eq!(built.text.len(), room);
+        for body_len in [0, 700, 5_000, 100_000] {
+            let built = NewAuditRecord::build(full.audit_fields(), |out| {
+                assert!(out.is_empty());
+                out.extend_from_slice(&vec![b'x'; body_len]);
+            });
+            assert_eq!(built.body().len(), body_len);
+            assert_eq!(built.audit_fields(), full.audit_fields());
+            let size = texts_len(&full.audit_fields()) + body_len;
+            assert_eq!((built.text.len(), built.text.capacity()), (size, size));
+        }
         let bad = NewAuditRecord::build(full.audit_fields(), |out| out.push(0xff));
         assert_eq!(bad.body(), "{}");
         assert_eq!(bad.audit_fields(), full.audit_fields());

@@ -291,14 +291,6 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 fn diff_pieces(body: &[u8], base: &[u8], reuse: &mut Vec<u8>, literals: &mut Vec<u8>) -> usize {
     reuse.clear();
     literals.clear();
-    fn set(reuse: &mut Vec<u8>, i: usize, reused: bool) {
-        if i.is_multiple_of(8) {
-            reuse.push(0);
-        }
-        if reused && let Some(byte) = reuse.last_mut() {
-            *byte |= 1 << (i % 8);
-        }
-    }
     // Where the next piece starts in each body, and whether the base has one there.
     let (mut at, mut base_at, mut base_left) = (0usize, 0usize, true);
     let mut count = 0usize;
@@ -308,10 +300,9 @@ fn diff_pieces(body: &[u8], base: &[u8], reuse: &mut Vec<u8>, literals: &mut Vec
             let theirs = base.get(base_at..).unwrap_or_default();
             let shared = mine.get(..common_prefix(mine, theirs)).unwrap_or_default();
             if let Some(last) = memchr::memrchr(b'"', shared) {
-                for _ in 0..quotes(shared) {
-                    set(reuse, count, true);
-                    count += 1;
-                }
+                let equal = quotes(shared);
+                mark(reuse, count, equal, true);
+                count += equal;
                 at += last + 1;
                 base_at += last + 1;
             }
@@ -329,7 +320,7 @@ fn diff_pieces(body: &[u8], base: &[u8], reuse: &mut Vec<u8>, literals: &mut Vec
                 None => base_left = false,
             }
         }
-        set(reuse, count, reused);
+        mark(reuse, count, 1, reused);
         count += 1;
         if !reused {
             put_bytes(literals, piece);
@@ -337,6 +328,30 @@ fn diff_pieces(body: &[u8], base: &[u8], reuse: &mut Vec<u8>, literals: &mut Vec
         match end {
             Some(e) => at += e + 1,
             None => return count,
+        }
+    }
+}
+
+/// Extends the reuse map to pieces `from..from + n`, marked reused or not; a whole byte of
+/// reused pieces at once (a record shares runs of dozens of pieces with its base).
+fn mark(reuse: &mut Vec<u8>, from: usize, n: usize, reused: bool) {
+    let end = from + n;
+    reuse.resize(end.div_ceil(8), 0);
+    if !reused {
+        return;
+    }
+    let mut i = from;
+    while i < end {
+        if i.is_multiple_of(8) && end - i >= 8 {
+            if let Some(byte) = reuse.get_mut(i / 8) {
+                *byte = 0xff;
+            }
+            i += 8;
+        } else {
+            if let Some(byte) = reuse.get_mut(i / 8) {
+                *byte |= 1 << (i % 8);
+            }
+            i += 1;
         }
     }
 }

@@ -356,12 +356,8 @@ impl CloudTrailEvent<'_> {
     /// vectorised pass that there is nothing to escape, as there nearly never is.
     fn write_json(&self, out: &mut Vec<u8>) {
         use portcullis_core::json::push_str;
-        use std::io::Write as _;
-        let field = |out: &mut Vec<u8>, name: &str| {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-        };
+        // Each field's name goes out with the punctuation around it as one literal: a record
+        // is some twenty short copies fewer than writing names and punctuation apart.
         let value = |out: &mut Vec<u8>, value: &Value| {
             if serde_json::to_writer(&mut *out, value).is_err() {
                 // Writing JSON values into memory does not fail.
@@ -373,54 +369,77 @@ impl CloudTrailEvent<'_> {
         };
         out.extend_from_slice(b"{\"eventVersion\":");
         push_str(out, self.event_version);
-        field(out, "userIdentity");
+        out.extend_from_slice(b",\"userIdentity\":");
         self.user_identity.write_json(out);
-        field(out, "eventTime");
+        out.extend_from_slice(b",\"eventTime\":");
         push_str(out, self.event_time);
-        field(out, "eventSource");
+        out.extend_from_slice(b",\"eventSource\":");
         push_str(out, self.event_source);
-        field(out, "eventName");
+        out.extend_from_slice(b",\"eventName\":");
         push_str(out, self.event_name);
-        field(out, "awsRegion");
+        out.extend_from_slice(b",\"awsRegion\":");
         push_str(out, self.aws_region);
-        field(out, "sourceIPAddress");
-        // An address's text has nothing to escape.
-        let _ = write!(out, "\"{}\"", self.source_ip_address);
-        field(out, "userAgent");
+        out.extend_from_slice(b",\"sourceIPAddress\":\"");
+        push_ip(out, self.source_ip_address);
+        out.extend_from_slice(b"\",\"userAgent\":");
         push_str(out, self.user_agent);
         if let Some(code) = self.error_code {
-            field(out, "errorCode");
+            out.extend_from_slice(b",\"errorCode\":");
             push_str(out, code);
         }
         if let Some(message) = self.error_message {
-            field(out, "errorMessage");
+            out.extend_from_slice(b",\"errorMessage\":");
             push_str(out, message);
         }
-        field(out, "requestParameters");
+        out.extend_from_slice(b",\"requestParameters\":");
         value(out, &self.request_parameters);
-        field(out, "responseElements");
+        out.extend_from_slice(b",\"responseElements\":");
         value(out, &self.response_elements);
-        field(out, "requestID");
+        out.extend_from_slice(b",\"requestID\":");
         push_str(out, self.request_id);
-        field(out, "eventID");
+        out.extend_from_slice(b",\"eventID\":");
         push_str(out, self.event_id);
-        field(out, "readOnly");
+        out.extend_from_slice(b",\"readOnly\":");
         flag(out, self.read_only);
-        field(out, "eventType");
+        out.extend_from_slice(b",\"eventType\":");
         push_str(out, self.event_type);
-        field(out, "managementEvent");
+        out.extend_from_slice(b",\"managementEvent\":");
         flag(out, self.management_event);
-        field(out, "recipientAccountId");
+        out.extend_from_slice(b",\"recipientAccountId\":");
         push_str(out, self.recipient_account_id);
-        field(out, "eventCategory");
+        out.extend_from_slice(b",\"eventCategory\":");
         push_str(out, self.event_category);
         if let Some(tls) = &self.tls_details {
-            field(out, "tlsDetails");
-            out.extend_from_slice(b"{\"tlsVersion\":");
+            out.extend_from_slice(b",\"tlsDetails\":{\"tlsVersion\":");
             push_str(out, tls.tls_version);
             out.push(b'}');
         }
         out.push(b'}');
+    }
+}
+
+/// An address as its `Display` writes it (an address's text has nothing to escape); an IPv4
+/// address, as every request over IPv4 has, without the formatting machinery.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write as _;
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
     }
 }
 
@@ -482,18 +501,19 @@ impl UserIdentity<'_> {
         use portcullis_core::json::push_str;
         out.extend_from_slice(b"{\"type\":");
         push_str(out, self.kind);
-        let optional = [
-            ("principalId", self.principal_id),
-            ("arn", self.arn),
-            ("accountId", Some(self.account_id).filter(|a| !a.is_empty())),
-            ("accessKeyId", self.access_key_id),
-            ("userName", self.user_name),
+        let optional: [(&[u8], _); 5] = [
+            (b",\"principalId\":", self.principal_id),
+            (b",\"arn\":", self.arn),
+            (
+                b",\"accountId\":",
+                Some(self.account_id).filter(|a| !a.is_empty()),
+            ),
+            (b",\"accessKeyId\":", self.access_key_id),
+            (b",\"userName\":", self.user_name),
         ];
         for (name, text) in optional {
             if let Some(text) = text {
-                out.extend_from_slice(b",\"");
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"\":");
+                out.extend_from_slice(name);
                 push_str(out, text);
             }
         }
@@ -697,6 +717,17 @@ mod tests {
         ) {
             let (by_hand, by_serde) = both_ways(&event(&text, identity(&text, identity_flags), flags));
             prop_assert_eq!(by_hand, by_serde);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn addresses_are_written_as_display_writes_them(v4 in any::<[u8; 4]>(), v6 in any::<u128>()) {
+            for ip in [IpAddr::from(v4), IpAddr::from(v6.to_be_bytes())] {
+                let mut out = Vec::new();
+                push_ip(&mut out, ip);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+            }
         }
     }
 

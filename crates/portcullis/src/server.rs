@@ -423,7 +423,10 @@ async fn serve(
             hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
                 let app = app.clone();
                 async move {
-                    let response = route(app, conn, request).await;
+                    // hyper moves the future it is handed into place, as the call returns it,
+                    // then into its slot: boxed, each move is of a pointer rather than of the
+                    // whole request's state (a few KB, see `a_request_future_stays_small`).
+                    let response = Box::pin(route(app, conn, request)).await;
                     Ok::<_, std::convert::Infallible>(response)
                 }
             });
