@@ -10,6 +10,12 @@
 //! authenticator also holds the IAM generation counter: [`Authenticator::invalidate`] is called
 //! after every IAM change, and the authorizer recompiles policy sets cached before it.
 //!
+//! What the cache keeps is exactly as fresh as the store: a change that makes a key unusable
+//! (deactivated, deleted, its account closed, a reset) writes the store, then drops the key from
+//! the cache and advances the key epoch. A key (or the closed accounts) read from the store is
+//! cached only if the epoch did not move while it was read: a read that raced with a change may
+//! answer the request it serves, never later ones.
+//!
 //! Principals of a closed account (Organizations CloseAccount: `SUSPENDED` and later) are
 //! refused on every call. AWS documents no error for this; closing makes the account's
 //! credentials unusable, so the request fails as credentials AWS no longer accepts do:
@@ -17,7 +23,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use aws_lc_rs::hmac;
@@ -217,6 +223,9 @@ pub struct Authenticator {
     accounts: Accounts,
     mode: Mode,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+    /// Advanced, under the write lock of the state that changed, by every change that drops a
+    /// key from `keys` or closes an account (see the module docs).
+    key_epoch: AtomicU64,
     known_accounts: RwLock<HashSet<AccountId>>,
     /// Closed accounts, read from the store on first use and kept up to date by
     /// Organizations ([`Authenticator::account_closed`]).
@@ -233,6 +242,7 @@ impl Authenticator {
             master,
             mode,
             keys: RwLock::new(HashMap::new()),
+            key_epoch: AtomicU64::new(0),
             known_accounts: RwLock::new(HashSet::new()),
             closed_accounts: RwLock::new(None),
             generation: AtomicU64::new(0),
@@ -270,7 +280,11 @@ impl Authenticator {
                 error,
             });
         }
-        let key = match self.key(&key_id, parsed.security_token.as_deref()).await? {
+        let epoch = self.key_epoch();
+        let key = match self
+            .key(&key_id, parsed.security_token.as_deref(), epoch)
+            .await?
+        {
             Lookup::Active(key) => Some(key),
             // Inactive, deleted or purged: refused in every mode, never taken for a dev key.
             Lookup::Refused => {
@@ -328,7 +342,19 @@ impl Authenticator {
     pub fn forget(&self, access_key_id: &str) {
         if let Ok(mut keys) = self.keys.write() {
             keys.remove(access_key_id);
+            self.advance_epoch(&keys);
         }
+    }
+
+    /// The key epoch (see the module docs).
+    fn key_epoch(&self) -> u64 {
+        self.key_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Advances the key epoch while the caller holds the write lock of the state that changed
+    /// (`_held` shows it): a read of the store that began before is then not cached.
+    fn advance_epoch<T>(&self, _held: &RwLockWriteGuard<'_, T>) {
+        self.key_epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Marks IAM state as changed: the authorizer's cached policy sets and entity facts are
@@ -365,12 +391,17 @@ impl Authenticator {
         {
             return Ok(closed);
         }
+        let epoch = self.key_epoch();
         let loaded: HashSet<AccountId> = crate::orgs::closed_accounts(&*self.store)
             .await?
             .into_iter()
             .collect();
         let closed = loaded.contains(account);
-        if let Ok(mut c) = self.closed_accounts.write() {
+        // Kept only if no account was closed (nor state reset) while the store was read: that
+        // account could be missing from what was read.
+        if let Ok(mut c) = self.closed_accounts.write()
+            && self.key_epoch() == epoch
+        {
             c.get_or_insert_with(HashSet::new).extend(loaded);
         }
         Ok(closed)
@@ -378,10 +409,11 @@ impl Authenticator {
 
     /// Records that `account` was closed (Organizations wrote it to the store already).
     pub fn account_closed(&self, account: &AccountId) {
-        if let Ok(mut c) = self.closed_accounts.write()
-            && let Some(set) = c.as_mut()
-        {
-            set.insert(account.clone());
+        if let Ok(mut c) = self.closed_accounts.write() {
+            if let Some(set) = c.as_mut() {
+                set.insert(account.clone());
+            }
+            self.advance_epoch(&c);
         }
     }
 
@@ -399,19 +431,28 @@ impl Authenticator {
     pub fn forget_all(&self) {
         if let Ok(mut keys) = self.keys.write() {
             keys.clear();
+            self.advance_epoch(&keys);
         }
         if let Ok(mut accounts) = self.known_accounts.write() {
             accounts.clear();
         }
         if let Ok(mut closed) = self.closed_accounts.write() {
             *closed = None;
+            self.advance_epoch(&closed);
         }
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    async fn key(&self, access_key_id: &str, token: Option<&str>) -> Result<Lookup, IamError> {
+    /// The key `access_key_id` names; `epoch` is the key epoch read before the store is, so
+    /// that a key read just before a change to it is not cached.
+    async fn key(
+        &self,
+        access_key_id: &str,
+        token: Option<&str>,
+        epoch: u64,
+    ) -> Result<Lookup, IamError> {
         if access_key_id.starts_with(portcullis_core::id::prefix::TEMPORARY_ACCESS_KEY) {
-            return Ok(self.session_key(access_key_id, token));
+            return Ok(self.session_key(access_key_id, token, epoch));
         }
         if let Some(hit) = self
             .keys
@@ -421,7 +462,7 @@ impl Authenticator {
         {
             return Ok(Lookup::Active(hit));
         }
-        let found = self.load_key(access_key_id).await?;
+        let found = self.load_key(access_key_id, epoch).await?;
         if found.is_none()
             && self
                 .store
@@ -443,7 +484,7 @@ impl Authenticator {
     /// token that Portcullis made for another key, or altered, is refused in every mode; one
     /// that is not Portcullis's at all (or none) leaves the key unknown, which dev mode takes
     /// as it takes any key it did not issue.
-    fn session_key(&self, access_key_id: &str, token: Option<&str>) -> Lookup {
+    fn session_key(&self, access_key_id: &str, token: Option<&str>, epoch: u64) -> Lookup {
         let Some(token) = token else {
             return Lookup::Unknown;
         };
@@ -475,7 +516,9 @@ impl Authenticator {
                 // Bounded: sessions are cheap to open again from their tokens.
                 keys.retain(|_, key| key.session.is_none());
             }
-            keys.insert(access_key_id.to_owned(), Arc::clone(&key));
+            if self.key_epoch() == epoch {
+                keys.insert(access_key_id.to_owned(), Arc::clone(&key));
+            }
         }
         Lookup::Active(key)
     }
@@ -484,7 +527,7 @@ impl Authenticator {
     /// authentication keeps it (for callers that verified the request by other means).
     #[cfg(test)]
     pub(crate) fn admit_session(&self, access_key_id: &str, token: &str) -> Option<SessionRecord> {
-        match self.session_key(access_key_id, Some(token)) {
+        match self.session_key(access_key_id, Some(token), self.key_epoch()) {
             Lookup::Active(key) => key.session().cloned(),
             Lookup::Refused | Lookup::Unknown => None,
         }
@@ -498,9 +541,12 @@ impl Authenticator {
     }
 
     /// The key from the store: `None` when there is no record, `Some(None)` when it is inactive.
+    /// It is cached only if the key epoch is still `epoch`, read before the store was: a change
+    /// to the key made meanwhile (deactivated, deleted) advanced it after writing the store.
     async fn load_key(
         &self,
         access_key_id: &str,
+        epoch: u64,
     ) -> Result<Option<Option<Arc<CachedKey>>>, IamError> {
         let Some(item) = self.store.get(keys::KIND, "", access_key_id).await? else {
             return Ok(None);
@@ -515,7 +561,9 @@ impl Authenticator {
             record.principal(),
             None,
         ));
-        if let Ok(mut keys) = self.keys.write() {
+        if let Ok(mut keys) = self.keys.write()
+            && self.key_epoch() == epoch
+        {
             keys.insert(access_key_id.to_owned(), cached.clone());
         }
         Ok(Some(Some(cached)))
@@ -723,6 +771,174 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.to_aws_error(crate::sts::PROTOCOL).code, "ExpiredToken");
+    }
+
+    /// A root access key of [`account`], written to `store` as IAM writes it.
+    async fn issue_long_term_key(store: &dyn Store, master: &MasterKey) -> IssuedCredentials {
+        let credentials = long_term_credentials();
+        let record = AccessKeyRecord::seal(
+            master,
+            credentials.access_key_id.clone(),
+            account(),
+            keys::KeyOwner::Root,
+            "2026-11-29T00:00:00Z".to_owned(),
+            &credentials.secret_access_key,
+        )
+        .unwrap();
+        put_key(store, &record).await;
+        credentials
+    }
+
+    fn long_term_credentials() -> IssuedCredentials {
+        IssuedCredentials {
+            access_key_id: "AKIAIOSFODNN7THREADS".to_owned(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYTHREADKEY".to_owned()),
+            session_token: Secret::new(String::new()),
+            expiration: String::new(),
+        }
+    }
+
+    async fn put_key(store: &dyn Store, record: &AccessKeyRecord) {
+        store
+            .write(vec![portcullis_store::WriteOp::put(
+                keys::KIND,
+                "",
+                record.access_key_id.clone(),
+                serde_json::to_value(record).unwrap(),
+                portcullis_store::Precondition::Any,
+            )])
+            .await
+            .unwrap();
+    }
+
+    /// A request thread of its own, serving one request per message and answering with the
+    /// error code, `None` for success.
+    fn request_thread(
+        auth: Arc<Authenticator>,
+        creds: IssuedCredentials,
+    ) -> (
+        std::sync::mpsc::Sender<SystemTime>,
+        std::sync::mpsc::Receiver<Option<String>>,
+    ) {
+        let (ask, asked) = std::sync::mpsc::channel::<SystemTime>();
+        let (answer, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for at in asked {
+                let result = runtime.block_on(authenticate(&auth, &creds, None, at));
+                let code = result
+                    .err()
+                    .map(|e| e.to_aws_error(crate::sts::PROTOCOL).code.to_string());
+                if answer.send(code).is_err() {
+                    break;
+                }
+            }
+        });
+        (ask, answers)
+    }
+
+    /// A change on one thread reaches a thread that has just served the key: a key made
+    /// inactive is refused there at once, and so are the keys of a closed account, and
+    /// everything after a reset.
+    #[tokio::test]
+    async fn a_change_on_one_thread_reaches_a_thread_that_served_the_key() {
+        let master = Arc::new(MasterKey::generate().unwrap());
+        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
+            .await
+            .unwrap();
+        let auth = Arc::new(Authenticator::new(
+            store.clone(),
+            master.clone(),
+            Mode::Secure,
+        ));
+        let creds = issue_long_term_key(&*store, &master).await;
+        let (ask, answers) = request_thread(auth.clone(), long_term_credentials());
+        let serve = || {
+            ask.send(SystemTime::now()).unwrap();
+            answers.recv().unwrap()
+        };
+        let invalid = Some("InvalidClientTokenId".to_owned());
+
+        // Deactivated (UpdateAccessKey writes the store, then forgets the key).
+        for _ in 0..3 {
+            assert_eq!(serve(), None);
+        }
+        let mut record: AccessKeyRecord = serde_json::from_value(
+            store
+                .get(keys::KIND, "", &creds.access_key_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .value,
+        )
+        .unwrap();
+        record.status = KeyStatus::Inactive;
+        put_key(&*store, &record).await;
+        auth.forget(&creds.access_key_id);
+        assert_eq!(serve(), invalid);
+        record.status = KeyStatus::Active;
+        put_key(&*store, &record).await;
+        auth.forget(&creds.access_key_id);
+        assert_eq!(serve(), None);
+        assert_eq!(serve(), None);
+
+        // The account closed (Organizations writes the store, then tells the authenticator).
+        auth.account_closed(&account());
+        assert_eq!(serve(), invalid);
+
+        // A dev-mode style reset: the store emptied, the authenticator's memory dropped.
+        let fresh = Arc::new(Authenticator::new(
+            store.clone(),
+            master.clone(),
+            Mode::Secure,
+        ));
+        let (ask, answers) = request_thread(fresh.clone(), long_term_credentials());
+        let serve = || {
+            ask.send(SystemTime::now()).unwrap();
+            answers.recv().unwrap()
+        };
+        assert_eq!(serve(), None);
+        assert_eq!(serve(), None);
+        store
+            .write(vec![portcullis_store::WriteOp::delete(
+                keys::KIND,
+                "",
+                creds.access_key_id.clone(),
+                portcullis_store::Precondition::Any,
+            )])
+            .await
+            .unwrap();
+        fresh.forget_all();
+        assert_eq!(serve(), invalid);
+    }
+
+    /// A key read from the store just before a change to it is not cached: the change advanced
+    /// the key epoch in between.
+    #[tokio::test]
+    async fn a_key_read_before_a_change_is_not_kept() {
+        let master = Arc::new(MasterKey::generate().unwrap());
+        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
+            .await
+            .unwrap();
+        let auth = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
+        let creds = issue_long_term_key(&*store, &master).await;
+        let before = auth.key_epoch();
+        auth.forget("AKIAANOTHERKEY000000");
+        assert!(matches!(
+            auth.load_key(&creds.access_key_id, before).await.unwrap(),
+            Some(Some(_))
+        ));
+        assert!(auth.keys.read().unwrap().is_empty());
+
+        assert!(matches!(
+            auth.load_key(&creds.access_key_id, auth.key_epoch())
+                .await
+                .unwrap(),
+            Some(Some(_))
+        ));
+        assert_eq!(auth.keys.read().unwrap().len(), 1);
     }
 
     #[tokio::test]
