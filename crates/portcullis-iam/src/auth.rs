@@ -687,12 +687,18 @@ mod tests {
             .await
     }
 
-    #[tokio::test]
-    async fn temporary_credentials_need_their_token_and_expire() {
+    /// A master key and an in-memory store sealed under it.
+    async fn master_and_store() -> (Arc<MasterKey>, Arc<dyn Store>) {
         let master = Arc::new(MasterKey::generate().unwrap());
         let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
             .await
             .unwrap();
+        (master, store)
+    }
+
+    #[tokio::test]
+    async fn temporary_credentials_need_their_token_and_expire() {
+        let (master, store) = master_and_store().await;
         let auth = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let mut principal = Principal::root(account(), String::new());
@@ -844,10 +850,7 @@ mod tests {
     /// everything after a reset.
     #[tokio::test]
     async fn a_change_on_one_thread_reaches_a_thread_that_served_the_key() {
-        let master = Arc::new(MasterKey::generate().unwrap());
-        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
-            .await
-            .unwrap();
+        let (master, store) = master_and_store().await;
         let auth = Arc::new(Authenticator::new(
             store.clone(),
             master.clone(),
@@ -918,10 +921,7 @@ mod tests {
     /// the key epoch in between.
     #[tokio::test]
     async fn a_key_read_before_a_change_is_not_kept() {
-        let master = Arc::new(MasterKey::generate().unwrap());
-        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
-            .await
-            .unwrap();
+        let (master, store) = master_and_store().await;
         let auth = Authenticator::new(store.clone(), master.clone(), Mode::Secure);
         let creds = issue_long_term_key(&*store, &master).await;
         let before = auth.key_epoch();
@@ -943,10 +943,7 @@ mod tests {
 
     #[tokio::test]
     async fn dev_mode_refuses_altered_portcullis_tokens_but_takes_foreign_ones_as_root() {
-        let master = Arc::new(MasterKey::generate().unwrap());
-        let store = portcullis_store::open(&StoreLocation::SqliteInMemory, master.derive("a"))
-            .await
-            .unwrap();
+        let (master, store) = master_and_store().await;
         let auth = Authenticator::new(
             store,
             master.clone(),
