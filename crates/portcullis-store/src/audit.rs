@@ -100,8 +100,8 @@ impl NewAuditRecord {
     /// took the arena's slow path, and the fixed-size build was slower under load (interleaved
     /// runs at 256 connections, see BENCHMARKS.md) though not in instructions.
     ///
-    /// The body must be UTF-8 (CloudTrail JSON); if it is not, the record keeps `{}` instead
-    /// and the error is logged, as a record is written whatever happens.
+    /// The body must be UTF-8 (the server writes JSON); if it is not, the record keeps `{}`
+    /// instead and the error is logged, as a record is written whatever happens.
     pub fn build(fields: AuditFields<'_>, write_body: impl FnOnce(&mut Vec<u8>)) -> Self {
         let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
         scratch.clear();
@@ -220,7 +220,8 @@ impl NewAuditRecord {
         self.optional(ERROR_CODE)
     }
 
-    /// The CloudTrail JSON record, already redacted.
+    /// The record's body: what the trail keeps of the event besides the fields (the server
+    /// keeps the rest of the CloudTrail event, as JSON), already redacted.
     pub fn body(&self) -> &str {
         self.part(BODY)
     }
@@ -472,7 +473,7 @@ pub struct RecordFields<'a> {
     pub access_key_id: Option<&'a str>,
     /// `errorCode`.
     pub error_code: Option<&'a str>,
-    /// The CloudTrail JSON.
+    /// The body.
     pub body: &'a str,
 }
 

@@ -10,12 +10,20 @@
 //! few milliseconds so that one commit serves many, and a crash can lose those last few
 //! milliseconds of them, never a record of a change. `--audit-durability all` makes every
 //! call wait. On shutdown the writer drains the channel before the store closes.
+//!
+//! A record keeps its event's indexed fields (event id, account, source, name, caller, key,
+//! error code) apart, and as its body only the rest of the event that is not the same in every
+//! record (see [`CloudTrailEvent::write_stored`]); [`cloudtrail_json`] rebuilds the whole
+//! CloudTrail JSON when the trail is read. The chain hashes every record the server writes, so
+//! what it hashes is kept small. Records written before this form hold the whole event as
+//! their body and are read as they are.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -23,7 +31,7 @@ use tokio::task::JoinHandle;
 use portcullis_aws::AwsError;
 use portcullis_core::{Principal, PrincipalKind, iso8601_text};
 use portcullis_model::{ShapeKind, ShapeRef};
-use portcullis_store::{AuditFields, NewAuditRecord, Store};
+use portcullis_store::{AuditFields, AuditRecord, NewAuditRecord, Store};
 
 use crate::config::AuditDurability;
 use crate::route::{Service, is_read_only};
@@ -252,11 +260,25 @@ pub struct CallFacts<'a> {
     pub response_elements: Option<Value>,
 }
 
-impl CallFacts<'_> {
-    /// The CloudTrail record and the fields the store indexes.
+impl<'a> CallFacts<'a> {
+    /// The record the trail keeps of the call: the fields the store indexes, and as its body
+    /// the rest of the CloudTrail event (see [`CloudTrailEvent::write_stored`]).
     pub fn into_record(self) -> NewAuditRecord {
         let event_id = portcullis_core::id::time_ordered_id(self.time);
         let event_time = iso8601_text(self.time);
+        let (event, fields) = self.event(&event_id, &event_time);
+        NewAuditRecord::build(fields, |out| event.write_stored(out))
+    }
+
+    /// The call's CloudTrail event, and the fields the store indexes (each also in the event).
+    fn event<'b>(
+        self,
+        event_id: &'b str,
+        event_time: &'b str,
+    ) -> (CloudTrailEvent<'b>, AuditFields<'b>)
+    where
+        'a: 'b,
+    {
         let read_only = is_read_only(self.operation);
         let account = self
             .principal
@@ -268,10 +290,10 @@ impl CallFacts<'_> {
             .map(|p| p.access_key_id.as_str())
             .or(self.access_key_id);
         let event_source = self.service.map_or("unknown", Service::event_source);
-        let body = CloudTrailEvent {
-            event_version: "1.11",
+        let event = CloudTrailEvent {
+            event_version: EVENT_VERSION,
             user_identity: UserIdentity::of(self.principal, access_key_id, account),
-            event_time: &event_time,
+            event_time,
             event_source,
             event_name: self.operation,
             aws_region: self.region,
@@ -289,18 +311,18 @@ impl CallFacts<'_> {
                 .map(|p| recorded(p, false))
                 .unwrap_or(Value::Null),
             request_id: self.request_id,
-            event_id: &event_id,
+            event_id,
             read_only,
-            event_type: "AwsApiCall",
+            event_type: EVENT_TYPE,
             management_event: true,
             recipient_account_id: account,
-            event_category: "Management",
+            event_category: EVENT_CATEGORY,
             tls_details: self.tls.then_some(TlsDetails {
-                tls_version: "TLSv1.3",
+                tls_version: TLS_VERSION,
             }),
         };
         let fields = AuditFields {
-            event_id: &event_id,
+            event_id,
             event_time: self.time,
             account,
             event_source,
@@ -309,12 +331,108 @@ impl CallFacts<'_> {
             principal_arn: self.principal.map(|p| p.arn.as_str()),
             username: self.principal.map(username),
             access_key_id,
-            error_code: self.error.map(|e| e.code.as_ref()),
+            error_code: event.error_code,
         };
-        // The JSON goes straight into the record's one buffer, which has room for a typical
-        // record: one allocation, which the audit writer's thread frees.
-        NewAuditRecord::build(fields, |out| body.write_json(out))
+        (event, fields)
     }
+}
+
+/// The constant parts of every event this trail records.
+const EVENT_VERSION: &str = "1.11";
+const EVENT_TYPE: &str = "AwsApiCall";
+const EVENT_CATEGORY: &str = "Management";
+const TLS_VERSION: &str = "TLSv1.3";
+
+/// The version of the stored body that [`CloudTrailEvent::write_stored`] writes.
+const STORED_FORMAT: u32 = 2;
+
+/// The CloudTrail event of a stored record, as JSON: the event rebuilt from the record's
+/// fields and its body (the form [`CloudTrailEvent::write_stored`] writes), or, for a record
+/// written before that form, its body, which is the event itself.
+pub fn cloudtrail_json(record: &AuditRecord) -> Cow<'_, str> {
+    let Ok(stored) = serde_json::from_str::<StoredEvent<'_>>(&record.body) else {
+        return Cow::Borrowed(&record.body);
+    };
+    if stored.format != STORED_FORMAT {
+        return Cow::Borrowed(&record.body);
+    }
+    let event_time = iso8601_text(record.event_time);
+    let identity = &stored.identity;
+    let event = CloudTrailEvent {
+        event_version: EVENT_VERSION,
+        user_identity: UserIdentity {
+            kind: &identity.kind,
+            principal_id: identity.principal_id.as_deref(),
+            arn: record.principal_arn.as_deref(),
+            account_id: &record.account,
+            access_key_id: record.access_key_id.as_deref(),
+            user_name: identity.user_name.as_deref(),
+        },
+        event_time: &event_time,
+        event_source: &record.event_source,
+        event_name: &record.event_name,
+        aws_region: &stored.aws_region,
+        source_ip_address: stored.source_ip_address,
+        user_agent: &stored.user_agent,
+        error_code: record.error_code.as_deref(),
+        error_message: stored.error_message.as_deref(),
+        request_parameters: stored.request_parameters,
+        response_elements: stored.response_elements,
+        request_id: &stored.request_id,
+        event_id: &record.event_id,
+        read_only: record.read_only,
+        event_type: EVENT_TYPE,
+        management_event: true,
+        recipient_account_id: &record.account,
+        event_category: EVENT_CATEGORY,
+        tls_details: stored
+            .tls_version
+            .as_deref()
+            .map(|tls_version| TlsDetails { tls_version }),
+    };
+    let mut out = Vec::with_capacity(record.body.len().saturating_mul(2));
+    event.write_json(&mut out);
+    // Written from `&str`s and JSON values: always UTF-8.
+    match String::from_utf8(out) {
+        Ok(json) => Cow::Owned(json),
+        Err(_) => Cow::Borrowed(&record.body),
+    }
+}
+
+/// A record's body as [`CloudTrailEvent::write_stored`] writes it, read back.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEvent<'a> {
+    format: u32,
+    #[serde(borrow)]
+    identity: StoredIdentity<'a>,
+    #[serde(borrow)]
+    aws_region: Cow<'a, str>,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: IpAddr,
+    #[serde(borrow)]
+    user_agent: Cow<'a, str>,
+    #[serde(default, borrow)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(default)]
+    request_parameters: Value,
+    #[serde(default)]
+    response_elements: Value,
+    #[serde(rename = "requestID", borrow)]
+    request_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    tls_version: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredIdentity<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    principal_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_name: Option<Cow<'a, str>>,
 }
 
 /// A CloudTrail event record, in CloudTrail's field order.
@@ -324,7 +442,7 @@ struct CloudTrailEvent<'a> {
     event_version: &'static str,
     user_identity: UserIdentity<'a>,
     event_time: &'a str,
-    event_source: &'static str,
+    event_source: &'a str,
     event_name: &'a str,
     aws_region: &'a str,
     #[serde(rename = "sourceIPAddress")]
@@ -346,7 +464,7 @@ struct CloudTrailEvent<'a> {
     recipient_account_id: &'a str,
     event_category: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tls_details: Option<TlsDetails>,
+    tls_details: Option<TlsDetails<'a>>,
 }
 
 impl CloudTrailEvent<'_> {
@@ -418,6 +536,57 @@ impl CloudTrailEvent<'_> {
     }
 }
 
+impl CloudTrailEvent<'_> {
+    /// What the trail stores of the event besides the record's fields: the parts that are
+    /// neither one of those fields nor the same in every event, as a JSON object tagged with
+    /// its format; [`cloudtrail_json`] rebuilds the event from the two. A GetCallerIdentity
+    /// record's body is about a third of its event's JSON, and so is its share of the chain
+    /// HMAC, which the trail computes for every call.
+    fn write_stored(&self, out: &mut Vec<u8>) {
+        use portcullis_core::json::push_str;
+        let value = |out: &mut Vec<u8>, name: &[u8], value: &Value| {
+            if !value.is_null() {
+                out.extend_from_slice(name);
+                if serde_json::to_writer(&mut *out, value).is_err() {
+                    // Writing JSON values into memory does not fail.
+                    out.extend_from_slice(b"null");
+                }
+            }
+        };
+        let identity = &self.user_identity;
+        // The format is `STORED_FORMAT`.
+        out.extend_from_slice(b"{\"format\":2,\"identity\":{\"type\":");
+        push_str(out, identity.kind);
+        if let Some(id) = identity.principal_id {
+            out.extend_from_slice(b",\"principalId\":");
+            push_str(out, id);
+        }
+        if let Some(name) = identity.user_name {
+            out.extend_from_slice(b",\"userName\":");
+            push_str(out, name);
+        }
+        out.extend_from_slice(b"},\"awsRegion\":");
+        push_str(out, self.aws_region);
+        out.extend_from_slice(b",\"sourceIPAddress\":\"");
+        push_ip(out, self.source_ip_address);
+        out.extend_from_slice(b"\",\"userAgent\":");
+        push_str(out, self.user_agent);
+        if let Some(message) = self.error_message {
+            out.extend_from_slice(b",\"errorMessage\":");
+            push_str(out, message);
+        }
+        value(out, b",\"requestParameters\":", &self.request_parameters);
+        value(out, b",\"responseElements\":", &self.response_elements);
+        out.extend_from_slice(b",\"requestID\":");
+        push_str(out, self.request_id);
+        if let Some(tls) = &self.tls_details {
+            out.extend_from_slice(b",\"tlsVersion\":");
+            push_str(out, tls.tls_version);
+        }
+        out.push(b'}');
+    }
+}
+
 /// An address as its `Display` writes it (an address's text has nothing to escape); an IPv4
 /// address, as every request over IPv4 has, without the formatting machinery.
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
@@ -445,8 +614,8 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TlsDetails {
-    tls_version: &'static str,
+struct TlsDetails<'a> {
+    tls_version: &'a str,
 }
 
 /// CloudTrail's `userIdentity`: the authenticated caller, or (`Unknown`) the key and account a
@@ -455,7 +624,7 @@ struct TlsDetails {
 #[serde(rename_all = "camelCase")]
 struct UserIdentity<'a> {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     principal_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -769,6 +938,104 @@ mod tests {
         assert_eq!(recorded, json!({"UserName": "bob", "Password": HIDDEN}));
     }
 
+    /// `record` as the store gives it back.
+    fn stored(record: &NewAuditRecord) -> AuditRecord {
+        AuditRecord {
+            seq: 1,
+            event_id: record.event_id().to_owned(),
+            event_time: record.event_time(),
+            account: record.account().to_owned(),
+            event_source: record.event_source().to_owned(),
+            event_name: record.event_name().to_owned(),
+            read_only: record.read_only(),
+            principal_arn: record.principal_arn().map(str::to_owned),
+            username: record.username().map(str::to_owned),
+            access_key_id: record.access_key_id().map(str::to_owned),
+            error_code: record.error_code().map(str::to_owned),
+            body: record.body().to_owned(),
+            hash: String::new(),
+        }
+    }
+
+    /// The event of `facts` written whole, and as rebuilt from the record the trail stores.
+    fn whole_and_rebuilt(facts: CallFacts<'_>) -> (String, String) {
+        let event_id = portcullis_core::id::time_ordered_id(facts.time);
+        let event_time = iso8601_text(facts.time);
+        let (event, fields) = facts.event(&event_id, &event_time);
+        let mut whole = Vec::new();
+        event.write_json(&mut whole);
+        let record = NewAuditRecord::build(fields, |out| event.write_stored(out));
+        let rebuilt = cloudtrail_json(&stored(&record)).into_owned();
+        (String::from_utf8(whole).unwrap(), rebuilt)
+    }
+
+    fn any_facts() -> impl Strategy<Value = (Vec<String>, u8, u64, [u8; 16])> {
+        (
+            proptest::collection::vec(any::<String>(), 6),
+            any::<u8>(),
+            0u64..8_000_000_000_000_000,
+            any::<[u8; 16]>(),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn every_event_is_rebuilt_exactly_from_what_is_stored(
+            (texts, flags, micros, ip) in any_facts(),
+        ) {
+            let on = |bit: u8| flags & (1 << bit) != 0;
+            let account = portcullis_core::AccountId::parse("123456789012").unwrap();
+            let principal = Principal::root(account, texts[0].clone());
+            let error =
+                AwsError::new("AccessDenied", http::StatusCode::FORBIDDEN, texts[1].clone());
+            let facts = CallFacts {
+                request_id: &texts[2],
+                time: SystemTime::UNIX_EPOCH + Duration::from_micros(micros),
+                service: on(0).then_some(Service::Iam),
+                operation: &texts[3],
+                region: &texts[4],
+                source_ip: if on(1) {
+                    IpAddr::from([ip[0], ip[1], ip[2], ip[3]])
+                } else {
+                    IpAddr::from(ip)
+                },
+                user_agent: &texts[5],
+                tls: on(2),
+                principal: on(3).then_some(&principal),
+                access_key_id: on(4).then_some(texts[0].as_str()),
+                account: on(4).then_some("210987654321"),
+                error: on(5).then_some(&error),
+                request_parameters: on(6)
+                    .then(|| json!({"UserName": texts[1], "Tags": [{"N": 1.5}]})),
+                response_elements: on(7).then(|| json!({"user": {"arn": texts[2]}})),
+            };
+            let (whole, rebuilt) = whole_and_rebuilt(facts);
+            prop_assert_eq!(whole, rebuilt);
+        }
+    }
+
+    #[test]
+    fn a_record_written_before_the_stored_form_is_its_own_event() {
+        let mut record = stored(&NewAuditRecord::new(
+            AuditFields {
+                event_id: "e",
+                event_time: SystemTime::UNIX_EPOCH,
+                account: "123456789012",
+                event_source: "sts.amazonaws.com",
+                event_name: "GetCallerIdentity",
+                read_only: true,
+                principal_arn: None,
+                username: None,
+                access_key_id: None,
+                error_code: None,
+            },
+            r#"{"eventVersion":"1.11","eventName":"GetCallerIdentity"}"#,
+        ));
+        assert_eq!(cloudtrail_json(&record), record.body);
+        record.body = "{}".into();
+        assert_eq!(cloudtrail_json(&record), "{}");
+    }
+
     #[test]
     fn record_has_cloudtrail_fields() {
         let principal = Principal::root(
@@ -792,7 +1059,16 @@ mod tests {
             response_elements: None,
         };
         let record = facts.into_record();
-        let body: Value = serde_json::from_str(record.body()).unwrap();
+        // The body keeps what the fields do not hold and is not the same in every event.
+        let kept: Value = serde_json::from_str(record.body()).unwrap();
+        assert_eq!(
+            kept,
+            json!({"format": STORED_FORMAT,
+                   "identity": {"type": "Root", "principalId": "123456789012"},
+                   "awsRegion": "us-east-1", "sourceIPAddress": "127.0.0.1",
+                   "userAgent": "test", "requestID": "rid"})
+        );
+        let body: Value = serde_json::from_str(&cloudtrail_json(&stored(&record))).unwrap();
         for field in [
             "eventVersion",
             "eventTime",
@@ -854,7 +1130,7 @@ mod tests {
         };
         let record = facts.into_record();
         assert!(!record.body().contains("hunter2!") && !record.body().contains("t0k"));
-        let body: Value = serde_json::from_str(record.body()).unwrap();
+        let body: Value = serde_json::from_str(&cloudtrail_json(&stored(&record))).unwrap();
         assert_eq!(
             body["requestParameters"],
             json!({"userName": "bob", "password": HIDDEN,

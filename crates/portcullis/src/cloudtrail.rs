@@ -139,7 +139,10 @@ async fn lookup_events(app: &App, ctx: &RequestContext, input: &Value) -> Result
                 event.insert("Username".into(), json!(name));
             }
             event.insert("Resources".into(), json!([]));
-            event.insert("CloudTrailEvent".into(), json!(r.body));
+            event.insert(
+                "CloudTrailEvent".into(),
+                json!(crate::audit::cloudtrail_json(r)),
+            );
             Value::Object(event)
         })
         .collect();

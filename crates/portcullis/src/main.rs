@@ -291,7 +291,7 @@ fn audit_command(command: AuditCommand) -> ExitCode {
                 match store.query_audit(query).await {
                     Ok(records) => {
                         for record in records {
-                            println!("{}", record.body);
+                            println!("{}", audit::cloudtrail_json(&record));
                         }
                         ExitCode::SUCCESS
                     }

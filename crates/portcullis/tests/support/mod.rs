@@ -320,10 +320,10 @@ pub fn portcullis(args: &[&str]) -> Output {
 }
 
 /// Python: edits the body of the oldest audit record in the SQLite database `argv[1]` behind
-/// Portcullis's back (`"readOnly":true` becomes `false`, its lengths kept right, its hash not)
-/// and prints its sequence number. The record is the first of the first segment, so it has no
-/// base and its body's pieces are all written out; the format (version 2) is
-/// `portcullis_store::segment`'s.
+/// Portcullis's back (its source address `127.0.0.1` becomes `127.0.0.2`, its lengths kept
+/// right, its hash not) and prints its sequence number. The record is the first of the first
+/// segment, so it has no base and its body's pieces are all written out; the format (version 2)
+/// is `portcullis_store::segment`'s.
 pub const TAMPER_SCRIPT: &str = r#"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -362,9 +362,9 @@ start, pieces = pos, []
 for _ in range(count):
     piece, pos = text(pos)
     pieces.append(piece)
-at = pieces.index(b"readOnly")
-assert pieces[at + 1].startswith(b":true"), pieces[at + 1]
-pieces[at + 1] = b":false" + pieces[at + 1][len(b":true"):]
+at = pieces.index(b"sourceIPAddress")
+assert pieces[at + 2] == b"127.0.0.1", pieces[at + 2]
+pieces[at + 2] = b"127.0.0.2"
 edited = b"".join(put_varint(len(p)) + p for p in pieces)
 records = records[:start] + edited + records[pos:]
 db.execute("UPDATE audit_segment SET records = ? WHERE first_seq = ?", (records, seq))
