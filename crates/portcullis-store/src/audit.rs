@@ -478,6 +478,25 @@ pub struct RecordFields<'a> {
 }
 
 impl AuditRecord {
+    /// The record at `seq`, of `fields` at `event_time`, with `hash` (lowercase hex).
+    pub fn new(seq: i64, fields: RecordFields<'_>, event_time: SystemTime, hash: String) -> Self {
+        Self {
+            seq,
+            event_id: fields.event_id.to_owned(),
+            event_time,
+            account: fields.account.to_owned(),
+            event_source: fields.event_source.to_owned(),
+            event_name: fields.event_name.to_owned(),
+            read_only: fields.read_only,
+            principal_arn: fields.principal_arn.map(str::to_owned),
+            username: fields.username.map(str::to_owned),
+            access_key_id: fields.access_key_id.map(str::to_owned),
+            error_code: fields.error_code.map(str::to_owned),
+            body: fields.body.to_owned(),
+            hash,
+        }
+    }
+
     /// The hashed fields.
     pub fn fields(&self) -> RecordFields<'_> {
         RecordFields {

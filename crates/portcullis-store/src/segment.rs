@@ -573,22 +573,12 @@ struct RecordView<'a> {
 
 impl RecordView<'_> {
     fn to_record(self) -> AuditRecord {
-        let f = self.fields;
-        AuditRecord {
-            seq: self.seq,
-            event_id: f.event_id.to_owned(),
-            event_time: crate::from_micros(self.event_time_micros),
-            account: f.account.to_owned(),
-            event_source: f.event_source.to_owned(),
-            event_name: f.event_name.to_owned(),
-            read_only: f.read_only,
-            principal_arn: f.principal_arn.map(str::to_owned),
-            username: f.username.map(str::to_owned),
-            access_key_id: f.access_key_id.map(str::to_owned),
-            error_code: f.error_code.map(str::to_owned),
-            body: f.body.to_owned(),
-            hash: portcullis_core::id::lower_hex(self.hash),
-        }
+        AuditRecord::new(
+            self.seq,
+            self.fields,
+            crate::from_micros(self.event_time_micros),
+            portcullis_core::id::lower_hex(self.hash),
+        )
     }
 }
 

@@ -781,21 +781,7 @@ fn record(n: u64, account: &str, name: &str) -> NewAuditRecord {
 
 /// A new record as the store gives it back, but for its `seq` and `hash` (left 0 and empty).
 fn as_stored(r: &NewAuditRecord) -> AuditRecord {
-    AuditRecord {
-        seq: 0,
-        event_id: r.event_id().to_owned(),
-        event_time: r.event_time(),
-        account: r.account().to_owned(),
-        event_source: r.event_source().to_owned(),
-        event_name: r.event_name().to_owned(),
-        read_only: r.read_only(),
-        principal_arn: r.principal_arn().map(str::to_owned),
-        username: r.username().map(str::to_owned),
-        access_key_id: r.access_key_id().map(str::to_owned),
-        error_code: r.error_code().map(str::to_owned),
-        body: r.body().to_owned(),
-        hash: String::new(),
-    }
+    AuditRecord::new(0, r.fields(), r.event_time(), String::new())
 }
 
 fn seqs(records: &[portcullis_store::AuditRecord]) -> Vec<i64> {

@@ -940,21 +940,7 @@ mod tests {
 
     /// `record` as the store gives it back.
     fn stored(record: &NewAuditRecord) -> AuditRecord {
-        AuditRecord {
-            seq: 1,
-            event_id: record.event_id().to_owned(),
-            event_time: record.event_time(),
-            account: record.account().to_owned(),
-            event_source: record.event_source().to_owned(),
-            event_name: record.event_name().to_owned(),
-            read_only: record.read_only(),
-            principal_arn: record.principal_arn().map(str::to_owned),
-            username: record.username().map(str::to_owned),
-            access_key_id: record.access_key_id().map(str::to_owned),
-            error_code: record.error_code().map(str::to_owned),
-            body: record.body().to_owned(),
-            hash: String::new(),
-        }
+        AuditRecord::new(1, record.fields(), record.event_time(), String::new())
     }
 
     /// The event of `facts` written whole, and as rebuilt from the record the trail stores.
