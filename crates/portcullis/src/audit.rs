@@ -343,7 +343,8 @@ const EVENT_TYPE: &str = "AwsApiCall";
 const EVENT_CATEGORY: &str = "Management";
 const TLS_VERSION: &str = "TLSv1.3";
 
-/// The version of the stored body that [`CloudTrailEvent::write_stored`] writes.
+/// The version of the stored body that [`CloudTrailEvent::write_stored`] writes. The first
+/// form, a body that is the whole CloudTrail event, has no version field.
 const STORED_FORMAT: u32 = 2;
 
 /// The CloudTrail event of a stored record, as JSON: the event rebuilt from the record's
