@@ -477,12 +477,6 @@ impl CloudTrailEvent<'_> {
         use portcullis_core::json::push_str;
         // Each field's name goes out with the punctuation around it as one literal: a record
         // is some twenty short copies fewer than writing names and punctuation apart.
-        let value = |out: &mut Vec<u8>, value: &Value| {
-            if serde_json::to_writer(&mut *out, value).is_err() {
-                // Writing JSON values into memory does not fail.
-                out.extend_from_slice(b"null");
-            }
-        };
         let flag = |out: &mut Vec<u8>, on: bool| {
             out.extend_from_slice(if on { b"true" } else { b"false" });
         };
@@ -496,24 +490,13 @@ impl CloudTrailEvent<'_> {
         push_str(out, self.event_source);
         out.extend_from_slice(b",\"eventName\":");
         push_str(out, self.event_name);
-        out.extend_from_slice(b",\"awsRegion\":");
-        push_str(out, self.aws_region);
-        out.extend_from_slice(b",\"sourceIPAddress\":\"");
-        push_ip(out, self.source_ip_address);
-        out.extend_from_slice(b"\",\"userAgent\":");
-        push_str(out, self.user_agent);
-        if let Some(code) = self.error_code {
-            out.extend_from_slice(b",\"errorCode\":");
-            push_str(out, code);
-        }
-        if let Some(message) = self.error_message {
-            out.extend_from_slice(b",\"errorMessage\":");
-            push_str(out, message);
-        }
+        self.write_origin(out);
+        push_member(out, b",\"errorCode\":", self.error_code);
+        push_member(out, b",\"errorMessage\":", self.error_message);
         out.extend_from_slice(b",\"requestParameters\":");
-        value(out, &self.request_parameters);
+        push_value(out, &self.request_parameters);
         out.extend_from_slice(b",\"responseElements\":");
-        value(out, &self.response_elements);
+        push_value(out, &self.response_elements);
         out.extend_from_slice(b",\"requestID\":");
         push_str(out, self.request_id);
         out.extend_from_slice(b",\"eventID\":");
@@ -535,9 +518,19 @@ impl CloudTrailEvent<'_> {
         }
         out.push(b'}');
     }
-}
 
-impl CloudTrailEvent<'_> {
+    /// The members that say where the call came from, each after a comma: `awsRegion`,
+    /// `sourceIPAddress`, `userAgent` (in both the event and its stored form).
+    fn write_origin(&self, out: &mut Vec<u8>) {
+        use portcullis_core::json::push_str;
+        out.extend_from_slice(b",\"awsRegion\":");
+        push_str(out, self.aws_region);
+        out.extend_from_slice(b",\"sourceIPAddress\":\"");
+        push_ip(out, self.source_ip_address);
+        out.extend_from_slice(b"\",\"userAgent\":");
+        push_str(out, self.user_agent);
+    }
+
     /// What the trail stores of the event besides the record's fields: the parts that are
     /// neither one of those fields nor the same in every event, as a JSON object tagged with
     /// its format; [`cloudtrail_json`] rebuilds the event from the two. A GetCallerIdentity
@@ -545,46 +538,48 @@ impl CloudTrailEvent<'_> {
     /// HMAC, which the trail computes for every call.
     fn write_stored(&self, out: &mut Vec<u8>) {
         use portcullis_core::json::push_str;
-        let value = |out: &mut Vec<u8>, name: &[u8], value: &Value| {
-            if !value.is_null() {
-                out.extend_from_slice(name);
-                if serde_json::to_writer(&mut *out, value).is_err() {
-                    // Writing JSON values into memory does not fail.
-                    out.extend_from_slice(b"null");
-                }
-            }
-        };
         let identity = &self.user_identity;
         // The format is `STORED_FORMAT`.
         out.extend_from_slice(b"{\"format\":2,\"identity\":{\"type\":");
         push_str(out, identity.kind);
-        if let Some(id) = identity.principal_id {
-            out.extend_from_slice(b",\"principalId\":");
-            push_str(out, id);
+        push_member(out, b",\"principalId\":", identity.principal_id);
+        push_member(out, b",\"userName\":", identity.user_name);
+        out.push(b'}');
+        self.write_origin(out);
+        push_member(out, b",\"errorMessage\":", self.error_message);
+        for (name, value) in [
+            (&b",\"requestParameters\":"[..], &self.request_parameters),
+            (b",\"responseElements\":", &self.response_elements),
+        ] {
+            if !value.is_null() {
+                out.extend_from_slice(name);
+                push_value(out, value);
+            }
         }
-        if let Some(name) = identity.user_name {
-            out.extend_from_slice(b",\"userName\":");
-            push_str(out, name);
-        }
-        out.extend_from_slice(b"},\"awsRegion\":");
-        push_str(out, self.aws_region);
-        out.extend_from_slice(b",\"sourceIPAddress\":\"");
-        push_ip(out, self.source_ip_address);
-        out.extend_from_slice(b"\",\"userAgent\":");
-        push_str(out, self.user_agent);
-        if let Some(message) = self.error_message {
-            out.extend_from_slice(b",\"errorMessage\":");
-            push_str(out, message);
-        }
-        value(out, b",\"requestParameters\":", &self.request_parameters);
-        value(out, b",\"responseElements\":", &self.response_elements);
         out.extend_from_slice(b",\"requestID\":");
         push_str(out, self.request_id);
-        if let Some(tls) = &self.tls_details {
-            out.extend_from_slice(b",\"tlsVersion\":");
-            push_str(out, tls.tls_version);
-        }
+        push_member(
+            out,
+            b",\"tlsVersion\":",
+            self.tls_details.as_ref().map(|t| t.tls_version),
+        );
         out.push(b'}');
+    }
+}
+
+/// `name` (a member's name with its punctuation) and `text` as a JSON string, if there is one.
+fn push_member(out: &mut Vec<u8>, name: &[u8], text: Option<&str>) {
+    if let Some(text) = text {
+        out.extend_from_slice(name);
+        portcullis_core::json::push_str(out, text);
+    }
+}
+
+/// `value` as JSON.
+fn push_value(out: &mut Vec<u8>, value: &Value) {
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        // Writing JSON values into memory does not fail.
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -682,10 +677,7 @@ impl UserIdentity<'_> {
             (b",\"userName\":", self.user_name),
         ];
         for (name, text) in optional {
-            if let Some(text) = text {
-                out.extend_from_slice(name);
-                push_str(out, text);
-            }
+            push_member(out, name, text);
         }
         out.push(b'}');
     }
